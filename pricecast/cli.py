@@ -1,0 +1,139 @@
+"""The ``pricecast`` command line: a thin typer adapter over the cores.
+
+Heavy imports (kfp, pandas, the server) happen inside the commands so ``pricecast --help`` is
+instant. Command groups that belong to other concerns live in ``pricecast/cli_*.py`` modules,
+each exposing ``register(app)``; this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pricecast.errors import PricecastError
+
+app = typer.Typer(
+    name="pricecast",
+    help="Train, gate, ship and watch a price-forecasting model (KFP v2, FastAPI, Helm).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+registry_app = typer.Typer(help="Inspect and change the model registry.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(exc: PricecastError) -> typer.Exit:
+    """Print a PricecastError as the user should see it and turn it into an exit code."""
+    err_console.print(f"[bold red]error:[/] {exc.problem}")
+    if exc.fix:
+        err_console.print(f"[bold]what to do:[/] {exc.fix}")
+    return typer.Exit(code=exc.exit_code)
+
+
+StoreOpt = Annotated[
+    Optional[str],
+    typer.Option("--store", help="Model store URL (file://DIR or s3://BUCKET/PREFIX); default PRICECAST_STORE_URL."),
+]
+
+
+# --------------------------------------------------------------------------- registry
+@registry_app.command("list")
+def registry_list(
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the registry document as JSON.")] = False,
+) -> None:
+    """List every model version with its metrics and decision; mark the active one."""
+    from pricecast.registry import RegistryStore
+
+    try:
+        reg = RegistryStore(store).load()
+    except PricecastError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        console.print_json(reg.model_dump_json())
+        return
+    table = Table(title=f"registry (revision {reg.revision})")
+    for col in ("", "version", "created", "decision", "main metric", "reason"):
+        table.add_column(col)
+    for mv in sorted(reg.versions.values(), key=lambda v: v.created_at):
+        metric = mv.metrics.get(mv.main_metric)
+        table.add_row(
+            "*" if mv.version == reg.active else "",
+            mv.version,
+            mv.created_at,
+            mv.decision,
+            f"{mv.main_metric}={metric:.4g}" if metric is not None else "-",
+            mv.reason,
+        )
+    console.print(table)
+    console.print(f"active: [bold]{reg.active or 'none'}[/]")
+
+
+@registry_app.command("approve")
+def registry_approve(
+    version: Annotated[str, typer.Argument(help="A version whose decision is 'pending'.")],
+    store: StoreOpt = None,
+) -> None:
+    """Approve a pending version (``--require-approval`` runs): it becomes active."""
+    from pricecast import registry
+
+    try:
+        reg = registry.RegistryStore(store).update(lambda r: registry.approve(r, version))
+    except PricecastError as exc:
+        raise fail(exc) from exc
+    console.print(f"approved {version}; active is now [bold]{reg.active}[/]")
+
+
+@registry_app.command("rollback")
+def registry_rollback(
+    to: Annotated[Optional[str], typer.Option("--to", help="Version to activate; default: the previous active one.")] = None,
+    reason: Annotated[str, typer.Option(help="Why, recorded in the registry's event log.")] = "",
+    store: StoreOpt = None,
+) -> None:
+    """Move the active pointer back (never rewrites a model)."""
+    from pricecast import registry
+
+    try:
+        before = registry.RegistryStore(store).load().active
+        reg = registry.RegistryStore(store).update(lambda r: registry.rollback(r, to, reason))
+    except PricecastError as exc:
+        raise fail(exc) from exc
+    console.print(f"active: {before} -> [bold]{reg.active}[/]")
+
+
+# --------------------------------------------------------------------------- assembly
+# Command groups owned by other concerns; each module exposes register(app).
+_COMMAND_MODULES = (
+    "pricecast.cli_pipeline",
+)
+
+
+def _register_command_modules() -> None:
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+_register_command_modules()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except PricecastError as exc:
+        sys.exit(fail(exc).exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+__all__ = ["app", "fail", "json"]

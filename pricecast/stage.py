@@ -1,0 +1,257 @@
+"""The stage runner: logging, timing, checkpoints and resume for every pipeline stage.
+
+A stage's KFP wrapper hands :func:`run_stage` its parameters, its input and output paths and a
+``compute`` callback that calls the pure core. The runner:
+
+1. logs start, parameters, end, elapsed time, rows in/out, and any exception with its traceback;
+2. derives a checkpoint key from the stage name, its code, its parameters and the sha256 of its
+   inputs, and, when ``<store>/checkpoints/<stage>/<key>/`` holds a complete checkpoint, restores
+   the outputs from it instead of recomputing (idempotent reruns);
+3. after a successful compute, uploads the outputs and then, last, a manifest: a checkpoint
+   without its manifest is incomplete and ignored, so a crash mid-upload is harmless;
+4. moves ``<store>/checkpoints/<stage>/LATEST`` to the new key: ``pricecast run --from STAGE``
+   restores every earlier stage from its LATEST checkpoint ("reuse" mode).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pricecast import logs, storage
+from pricecast.errors import PricecastError
+from pricecast.settings import get_settings
+
+STAGES: tuple[str, ...] = (
+    "ingest", "validate", "clean", "features", "train", "evaluate", "report", "promote",
+)
+Mode = Literal["auto", "force", "reuse", "off"]
+
+
+def mode_for(stage: str, force_from: str) -> Mode:
+    """How ``stage`` treats checkpoints when the run starts at ``force_from`` ('' = whole run)."""
+    if not force_from:
+        return "auto"
+    if force_from not in STAGES:
+        raise PricecastError(
+            f"Unknown stage {force_from!r} for --from.", f"Use one of: {', '.join(STAGES)}."
+        )
+    return "reuse" if STAGES.index(stage) < STAGES.index(force_from) else "force"
+
+
+@dataclasses.dataclass
+class StageContext:
+    """What a compute callback gets: a logger and a place to report rows and extras."""
+
+    stage: str
+    params: Mapping[str, Any]
+    log: logging.Logger
+    rows_in: int | None = None
+    rows_out: int | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def record(self, rows_in: int | None = None, rows_out: int | None = None, **extra: Any) -> None:
+        if rows_in is not None:
+            self.rows_in = int(rows_in)
+        if rows_out is not None:
+            self.rows_out = int(rows_out)
+        self.extra.update(extra)
+
+
+@dataclasses.dataclass(frozen=True)
+class StageResult:
+    stage: str
+    key: str
+    restored: bool
+    rows_in: int | None
+    rows_out: int | None
+    elapsed_s: float
+    extra: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- hashing
+def path_digest(path: str | Path) -> str:
+    """sha256 of a file, or of a directory's relative names and file digests."""
+    path = Path(path)
+    if path.is_file():
+        return storage.sha256_file(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(path)).encode())
+        digest.update(storage.sha256_file(file).encode())
+    return digest.hexdigest()
+
+
+def code_fingerprint(*files: str | Path) -> str:
+    """Digest of the source files whose change must invalidate a stage's checkpoints."""
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(Path(file).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def checkpoint_key(stage: str, code: str, params: Mapping[str, Any], inputs: Mapping[str, str]) -> str:
+    material = {
+        "stage": stage,
+        "code": code,
+        "params": dict(sorted(params.items())),
+        "inputs": {name: path_digest(p) for name, p in sorted(inputs.items())},
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _files_of(path: Path) -> list[tuple[str, Path]]:
+    if path.is_file():
+        return [("", path)]
+    return [(str(p.relative_to(path)), p) for p in sorted(path.rglob("*")) if p.is_file()]
+
+
+def _save_checkpoint(url: str, outputs: Mapping[str, str], manifest: dict[str, Any]) -> None:
+    files: dict[str, dict[str, str]] = {}
+    for name, out in outputs.items():
+        out_path = Path(out)
+        entries: dict[str, str] = {}
+        for rel, file in _files_of(out_path):
+            storage.put_file(file, storage.join(url, name, rel or "_file"))
+            entries[rel] = storage.sha256_file(file)
+        files[name] = entries
+    manifest = {**manifest, "files": files}
+    # The manifest goes last: its presence is what makes the checkpoint complete.
+    storage.write_text(storage.join(url, "_MANIFEST.json"), json.dumps(manifest, indent=2))
+
+
+def _load_manifest(url: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(storage.read_text(storage.join(url, "_MANIFEST.json")))
+    except FileNotFoundError:
+        return None
+
+
+def _restore_checkpoint(url: str, outputs: Mapping[str, str], manifest: Mapping[str, Any]) -> bool:
+    """Copy the checkpoint's files to the output paths; False if anything is missing or corrupt."""
+    files = manifest.get("files", {})
+    if set(files) != set(outputs):
+        return False
+    for name, out in outputs.items():
+        out_path = Path(out)
+        for rel, sha in files[name].items():
+            dest = out_path if rel == "" else out_path / rel
+            try:
+                storage.get_file(storage.join(url, name, rel or "_file"), dest)
+            except FileNotFoundError:
+                return False
+            if storage.sha256_file(dest) != sha:
+                return False
+    return True
+
+
+def latest_checkpoint(stage: str, store_url: str | None = None) -> str | None:
+    store_url = store_url or get_settings().store_url
+    try:
+        return storage.read_text(storage.join(store_url, "checkpoints", stage, "LATEST")).strip() or None
+    except FileNotFoundError:
+        return None
+
+
+# --------------------------------------------------------------------------- runner
+def run_stage(
+    stage: str,
+    *,
+    params: Mapping[str, Any],
+    inputs: Mapping[str, str],
+    outputs: Mapping[str, str],
+    compute: Callable[[StageContext], None],
+    code: str = "",
+    mode: Mode = "auto",
+    store_url: str | None = None,
+    keep_on_failure: tuple[str, ...] = (),
+) -> StageResult:
+    """Run one stage with logging and checkpoints. See the module docstring for the contract."""
+    settings = get_settings()
+    store_url = store_url or settings.store_url
+    log = logs.configure(stage, settings)
+    started = time.perf_counter()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    log.info("START %s at %s mode=%s params=%s", stage, started_at, mode, json.dumps(dict(params), default=str))
+    ctx = StageContext(stage=stage, params=params, log=log)
+    key = ""
+    try:
+        key = checkpoint_key(stage, code, params, inputs) if mode != "off" else ""
+        if mode == "reuse":
+            key = latest_checkpoint(stage, store_url) or key
+        ckpt_url = storage.join(store_url, "checkpoints", stage, key) if key else ""
+
+        if mode in ("auto", "reuse") and key:
+            manifest = _load_manifest(ckpt_url)
+            if manifest and _restore_checkpoint(ckpt_url, outputs, manifest):
+                elapsed = time.perf_counter() - started
+                log.info(
+                    "END %s: restored checkpoint %s (nothing recomputed) rows_in=%s rows_out=%s elapsed=%.3fs",
+                    stage, key, manifest.get("rows_in"), manifest.get("rows_out"), elapsed,
+                )
+                return StageResult(stage, key, True, manifest.get("rows_in"), manifest.get("rows_out"),
+                                   elapsed, manifest.get("extra", {}))
+            if mode == "reuse":
+                log.warning("No usable checkpoint for %s; computing it.", stage)
+
+        for out in outputs.values():
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+        compute(ctx)
+        elapsed = time.perf_counter() - started
+        if key:
+            manifest = {
+                "stage": stage, "key": key, "params": dict(params), "created_at": started_at,
+                "rows_in": ctx.rows_in, "rows_out": ctx.rows_out, "extra": ctx.extra,
+                "elapsed_s": round(elapsed, 3),
+            }
+            _save_checkpoint(ckpt_url, outputs, manifest)
+            storage.write_text(storage.join(store_url, "checkpoints", stage, "LATEST"), key)
+        log.info(
+            "END %s: rows_in=%s rows_out=%s elapsed=%.3fs checkpoint=%s extra=%s",
+            stage, ctx.rows_in, ctx.rows_out, elapsed, key or "-", json.dumps(ctx.extra, default=str),
+        )
+        return StageResult(stage, key, False, ctx.rows_in, ctx.rows_out, elapsed, ctx.extra)
+    except PricecastError as exc:
+        log.error("FAILED %s after %.3fs: %s\n%s", stage, time.perf_counter() - started, exc,
+                  traceback.format_exc())
+        _discard_partial_outputs(outputs, keep_on_failure)
+        raise
+    except Exception as exc:
+        log.exception("FAILED %s after %.3fs with an unexpected error: %s", stage,
+                      time.perf_counter() - started, exc)
+        _discard_partial_outputs(outputs, keep_on_failure)
+        raise
+
+
+def _discard_partial_outputs(outputs: Mapping[str, str], keep: tuple[str, ...]) -> None:
+    """A failed stage leaves no half-written output behind for KFP to upload or a reader to see.
+
+    ``keep`` names outputs that explain the failure (validate's schema diff) and must survive.
+    """
+    for name, out in outputs.items():
+        if name in keep:
+            continue
+        path = Path(out)
+        try:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+__all__ = [
+    "STAGES", "StageContext", "StageResult", "checkpoint_key", "code_fingerprint",
+    "latest_checkpoint", "mode_for", "path_digest", "run_stage",
+]
