@@ -8,7 +8,6 @@ each exposing ``register(app)``; this module only assembles them.
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from typing import Annotated, Optional
 
@@ -136,4 +135,4 @@ def main() -> None:  # pragma: no cover - console entry point
 if __name__ == "__main__":  # pragma: no cover
     main()
 
-__all__ = ["app", "fail", "json"]
+__all__ = ["app", "fail"]

@@ -182,6 +182,7 @@ def run_stage(
     log = logs.configure(stage, settings)
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    failure_path(settings.log_dir, stage).unlink(missing_ok=True)
     log.info("START %s at %s mode=%s params=%s", stage, started_at, mode, json.dumps(dict(params), default=str))
     ctx = StageContext(stage=stage, params=params, log=log)
     key = ""
@@ -225,12 +226,35 @@ def run_stage(
         log.error("FAILED %s after %.3fs: %s\n%s", stage, time.perf_counter() - started, exc,
                   traceback.format_exc())
         _discard_partial_outputs(outputs, keep_on_failure)
+        _write_failure(settings.log_dir, stage, exc)
         raise
     except Exception as exc:
         log.exception("FAILED %s after %.3fs with an unexpected error: %s", stage,
                       time.perf_counter() - started, exc)
         _discard_partial_outputs(outputs, keep_on_failure)
+        _write_failure(settings.log_dir, stage, exc)
         raise
+
+
+def failure_path(log_dir: Path, stage: str) -> Path:
+    return Path(log_dir) / f"{stage}.failure.json"
+
+
+def _write_failure(log_dir: Path, stage: str, exc: BaseException) -> None:
+    """Leave the failure where ``pricecast run`` can show it: the stage runs in another process."""
+    record = {
+        "stage": stage,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "error": type(exc).__name__,
+        "problem": getattr(exc, "problem", str(exc)),
+        "fix": getattr(exc, "fix", "See the stage log for the stack trace."),
+        "exit_code": getattr(exc, "exit_code", 1),
+    }
+    try:
+        failure_path(log_dir, stage).parent.mkdir(parents=True, exist_ok=True)
+        failure_path(log_dir, stage).write_text(json.dumps(record, indent=2))
+    except OSError:
+        pass
 
 
 def _discard_partial_outputs(outputs: Mapping[str, str], keep: tuple[str, ...]) -> None:

@@ -1,0 +1,181 @@
+"""Run the pipeline on this machine through ``kfp.local`` (the embedded default: no cluster).
+
+``run_local`` calls the same pipeline function a cluster runs, with
+``SubprocessRunner(use_venv=False)`` (each task a subprocess of this Python) or, for the image,
+``DockerRunner``. KFP's own per-task chatter goes to ``<log_dir>/run-<timestamp>.log``; the
+caller gets task events (running / succeeded / failed) to draw progress from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pricecast import storage
+from pricecast.errors import PricecastError
+from pricecast.registry import Registry, RegistryStore
+from pricecast.settings import get_settings
+from pricecast.stage import failure_path
+
+_EXEC = re.compile(r"Executing task '([^']+)'")
+_DONE = re.compile(r"Task '([^']+)' finished with status (\w+)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+TaskEvent = Callable[[str, str], None]  # (task name, "running" | "succeeded" | "failed")
+
+
+class _TaskEvents(logging.Filter):
+    """Root-logger filter: kfp.local swaps root *handlers* per task but keeps logger filters."""
+
+    def __init__(self, on_event: TaskEvent) -> None:
+        super().__init__()
+        self.on_event = on_event
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = _ANSI.sub("", record.getMessage())
+        if match := _EXEC.search(message):
+            self.on_event(match.group(1), "running")
+        elif match := _DONE.search(message):
+            self.on_event(match.group(1), "succeeded" if match.group(2) == "SUCCESS" else "failed")
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    """What a finished local run produced."""
+
+    version: str
+    decision: str
+    reason: str
+    active: str | None
+    metrics: dict[str, float]
+    report_url: str
+    registry_url: str
+    run_log: Path
+    elapsed_s: float
+
+
+class PipelineFailed(PricecastError):
+    """A stage failed; ``problem``/``fix`` come from the stage's failure record."""
+
+
+@contextlib.contextmanager
+def _kfp_output_to(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
+        yield
+
+
+def run_local(
+    arguments: dict[str, Any],
+    *,
+    pipeline_root: str | Path | None = None,
+    runner: Any = None,
+    image: str = "python:3.11-slim",
+    on_event: TaskEvent | None = None,
+    quiet: bool = True,
+) -> RunOutcome:
+    """Run the whole pipeline locally and summarise the registry's answer.
+
+    Args:
+        arguments: Pipeline parameters (see ``pipelines.pricecast_pipeline``).
+        pipeline_root: Local directory for KFP outputs; default ``<store dir>/../kfp_outputs``.
+        runner: A ``kfp.local`` runner; default ``SubprocessRunner(use_venv=False)``.
+        image: Image of every task (used by ``DockerRunner``; a subprocess ignores it).
+        on_event: Called with (task, state) as tasks start and finish.
+        quiet: Send KFP's streamed task output to the run log instead of stdout.
+
+    Raises:
+        PipelineFailed: a stage failed; the message is the stage's own problem and fix.
+    """
+    from kfp import local
+
+    from pipelines.pricecast_pipeline import build_pipeline
+
+    settings = get_settings()
+    store_url = arguments.get("store_url") or settings.store_url
+    pipeline_root = Path(pipeline_root or Path(".pricecast") / "kfp_outputs").absolute()
+    run_log = settings.log_dir.absolute() / f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
+    storage.ensure_bucket(store_url)
+
+    local.init(runner=runner or local.SubprocessRunner(use_venv=False),
+               pipeline_root=str(pipeline_root), raise_on_error=True)
+    pipeline = build_pipeline(image=image, cluster=False)
+
+    failed: list[str] = []
+    def relay(task: str, state: str) -> None:
+        if state == "failed":
+            failed.append(task)
+        if on_event:
+            on_event(task, state)
+
+    root = logging.getLogger()
+    events = _TaskEvents(relay)
+    root.addFilter(events)
+    before = _registry(store_url)
+    started = time.perf_counter()
+    try:
+        with _kfp_output_to(run_log) if quiet else contextlib.nullcontext():
+            pipeline(**arguments)
+    except RuntimeError as exc:
+        raise _failure(failed, str(exc), settings.log_dir, run_log) from exc
+    finally:
+        root.removeFilter(events)
+    return _outcome(store_url, before, run_log, time.perf_counter() - started)
+
+
+def _registry(store_url: str) -> Registry:
+    return RegistryStore(store_url).load()
+
+
+def _failure(failed: list[str], message: str, log_dir: Path, run_log: Path) -> PipelineFailed:
+    """Turn KFP's 'task X failed' into the stage's own problem and fix."""
+    stage = re.sub(r"-\d+$", "", failed[-1]) if failed else ""
+    match = re.search(r"Inner task failed: '([^']+)'", _ANSI.sub("", message))
+    if not stage and match:
+        stage = re.sub(r"-\d+$", "", match.group(1))
+    record_path = failure_path(log_dir, stage) if stage else None
+    if record_path and record_path.exists():
+        record = json.loads(record_path.read_text())
+        err = PipelineFailed(f"Stage '{stage}' failed: {record['problem']}", record["fix"])
+        err.exit_code = int(record.get("exit_code", 1))
+    else:
+        err = PipelineFailed(
+            f"Stage '{stage or '?'}' failed: {_ANSI.sub('', message)}",
+            f"See {run_log} and {log_dir}/{stage or '<stage>'}.log for the stack trace.",
+        )
+    err.stage = stage  # type: ignore[attr-defined]
+    return err
+
+
+def _outcome(store_url: str, before: Registry, run_log: Path, elapsed: float) -> RunOutcome:
+    after = _registry(store_url)
+    new_events = after.events[len(before.events):]
+    # A rerun on identical data registers nothing new: report the version it would have been.
+    version = new_events[-1].version if new_events else _latest_version(after)
+    mv = after.versions.get(version) if version else None
+    return RunOutcome(
+        version=version or "",
+        decision=mv.decision if mv else "unknown",
+        reason=mv.reason if mv else "",
+        active=after.active,
+        metrics=dict(mv.metrics) if mv else {},
+        report_url=storage.join(store_url, "reports", version or "latest", "report.html"),
+        registry_url=storage.join(store_url, "registry.json"),
+        run_log=run_log,
+        elapsed_s=elapsed,
+    )
+
+
+def _latest_version(reg: Registry) -> str | None:
+    if not reg.versions:
+        return None
+    return max(reg.versions.values(), key=lambda v: v.created_at).version

@@ -1,0 +1,184 @@
+"""The pricecast training pipeline (KFP v2): ingest → … → evaluate ×N → report → promote.
+
+Components are plain functions in ``components/<stage>/component.py``; this module turns them
+into KFP components for a given image (``build_pipeline(image)``), so the same definition
+compiles for a cluster (every executor uses the project image, nothing installed at run time)
+and runs locally through ``kfp.local``. ``python -m pipelines.pricecast_pipeline`` compiles
+``pipelines/pricecast_pipeline.yaml``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from kfp import compiler, dsl
+
+from components.clean.component import clean
+from components.evaluate.component import evaluate
+from components.features.component import features
+from components.ingest.component import ingest
+from components.promote.component import promote
+from components.report.component import report
+from components.train.component import train
+from components.validate.component import validate
+
+PIPELINE_NAME = "pricecast"
+DEFAULT_IMAGE = "pricecast:0.1.0"
+COMPILED_PATH = Path(__file__).with_name("pricecast_pipeline.yaml")
+
+# Kubernetes objects the cluster path reads (k8s/pipeline/): credentials from a Secret, the
+# store location from a ConfigMap, so neither is baked into the image or the compiled YAML.
+S3_SECRET = "pricecast-s3"
+S3_SECRET_KEYS = {"access-key-id": "PRICECAST_S3_ACCESS_KEY_ID",
+                  "secret-access-key": "PRICECAST_S3_SECRET_ACCESS_KEY"}
+CONFIG_MAP = "pricecast-config"
+CONFIG_MAP_KEYS = {"store-url": "PRICECAST_STORE_URL", "s3-endpoint-url": "PRICECAST_S3_ENDPOINT_URL"}
+
+
+def _op(func: Callable[..., Any], image: str) -> Any:
+    """A KFP component from ``func``, run in ``image`` with nothing installed at run time."""
+    return dsl.component(func, base_image=image, install_kfp_package=False)
+
+
+def _on_cluster(task: Any) -> Any:
+    """Give a task the store settings and credentials from Kubernetes objects (kfp-kubernetes)."""
+    from kfp import kubernetes
+
+    kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env=S3_SECRET_KEYS)
+    kubernetes.use_config_map_as_env(task, config_map_name=CONFIG_MAP, config_map_key_to_env=CONFIG_MAP_KEYS)
+    return task
+
+
+def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable[..., Any]:
+    """Build the pipeline function.
+
+    Args:
+        image: Container image of every component (the project image from Dockerfile.base).
+        cluster: Wire Kubernetes secrets/config maps into the tasks (off for ``kfp.local`` runs).
+
+    Returns:
+        A ``@dsl.pipeline`` function, ready to compile or to call under ``kfp.local``.
+    """
+    ingest_op, validate_op, clean_op = _op(ingest, image), _op(validate, image), _op(clean, image)
+    features_op, train_op, evaluate_op = _op(features, image), _op(train, image), _op(evaluate, image)
+    report_op, promote_op = _op(report, image), _op(promote, image)
+    k8s = _on_cluster if cluster else (lambda task: task)
+
+    @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and gate a next-day price forecaster.")
+    def pricecast_pipeline(
+        source: str = "generator",
+        source_format: str = "auto",
+        date_column: str = "date",
+        ticker_column: str = "ticker",
+        price_column: str = "price",
+        date_format: str = "",
+        default_ticker: str = "SERIES",
+        tickers: int = 20,
+        days: int = 756,
+        start_date: str = "2020-01-01",
+        seed: int = 42,
+        min_rows: int = 100,
+        max_gap_days: int = 5,
+        outlier_sigma: float = 8.0,
+        test_fraction: float = 0.2,
+        n_windows: int = 3,
+        alpha: float = 1.0,
+        main_metric: str = "mape",
+        max_degradation: float = 0.1,
+        require_approval: bool = False,
+        store_url: str = "",
+        force_from: str = "",
+    ):
+        """Train a next-day price forecaster and promote it only if it does not degrade.
+
+        Args:
+            source: "generator" (seeded GBM data) or a URL/path (http(s)://, s3://, file) of CSV, JSON or Parquet.
+            source_format: auto, csv, json or parquet.
+            date_column: Source column holding the date.
+            ticker_column: Source column holding the ticker; a file without it is one ticker.
+            price_column: Source column holding the close price.
+            date_format: strptime format of the dates (e.g. "%b %d %Y"); empty infers ISO dates.
+            default_ticker: Ticker name for a source without a ticker column.
+            tickers: Generator: number of tickers.
+            days: Generator: business days per ticker.
+            start_date: Generator: first date.
+            seed: Generator: random seed.
+            min_rows: Validation: fewest rows accepted.
+            max_gap_days: Clean: a longer gap (business days) starts a new segment.
+            outlier_sigma: Clean: returns beyond this many robust sigmas are clipped.
+            test_fraction: Share of the latest dates held out for evaluation.
+            n_windows: Number of consecutive test windows (evaluated in parallel).
+            alpha: Ridge regularisation strength.
+            main_metric: Gate metric: mape, mae, rmse or directional_accuracy.
+            max_degradation: Largest allowed degradation against the active model (0.1 = 10 %).
+            require_approval: Mark a passing model pending until `pricecast registry approve`.
+            store_url: Model store URL; empty uses PRICECAST_STORE_URL (a ConfigMap on a cluster).
+            force_from: Recompute from this stage on, reusing earlier stages' last checkpoints.
+        """
+        common = {"store_url": store_url, "force_from": force_from}
+        ingest_task = k8s(ingest_op(
+            source=source, format=source_format, date_column=date_column,
+            ticker_column=ticker_column, price_column=price_column, date_format=date_format,
+            default_ticker=default_ticker, tickers=tickers, days=days, start_date=start_date,
+            seed=seed, **common,
+        ))
+        # Sources flake; KFP retries the whole step on top of the HTTP retries inside it.
+        # Not cached by KFP: a nightly run must re-read a source whose URL did not change.
+        ingest_task.set_retry(num_retries=2, backoff_duration="30s", backoff_factor=2.0)
+        ingest_task.set_caching_options(False)
+        ingest_task.set_display_name("ingest")
+
+        validate_task = k8s(validate_op(raw=ingest_task.outputs["raw"], min_rows=min_rows,
+                                        date_format=date_format, **common))
+        clean_task = k8s(clean_op(validated=validate_task.outputs["validated"],
+                                  max_gap_days=max_gap_days, outlier_sigma=outlier_sigma, **common))
+        features_task = k8s(features_op(cleaned=clean_task.outputs["cleaned"], **common))
+        train_task = k8s(train_op(features=features_task.outputs["features"], test_fraction=test_fraction,
+                                  n_windows=n_windows, alpha=alpha, **common))
+        for task in (validate_task, clean_task, features_task, train_task):
+            task.set_memory_limit("4G").set_cpu_limit("2")
+
+        with dsl.ParallelFor(items=train_task.outputs["Output"], name="test-windows") as window:
+            evaluate_task = k8s(evaluate_op(
+                features=features_task.outputs["features"], model=train_task.outputs["model"],
+                model_info=train_task.outputs["model_info"], window=window, **common,
+            ))
+            # Compares against the registry's active model, which KFP's cache cannot see.
+            evaluate_task.set_caching_options(False)
+
+        report_task = k8s(report_op(
+            window_results=dsl.Collected(evaluate_task.outputs["window_result"]),
+            model_info=train_task.outputs["model_info"], main_metric=main_metric,
+            max_degradation=max_degradation, **common,
+        ))
+        report_task.set_caching_options(False)
+
+        with dsl.If(report_task.outputs["verdict"] == "promote", name="gate-passed"):
+            promote_task = k8s(promote_op(
+                model=train_task.outputs["model"], model_info=train_task.outputs["model_info"],
+                summary=report_task.outputs["summary"], passed=True,
+                require_approval=require_approval, **common,
+            ))
+            promote_task.set_caching_options(False)
+        with dsl.Else(name="gate-failed"):
+            reject_task = k8s(promote_op(
+                model=train_task.outputs["model"], model_info=train_task.outputs["model_info"],
+                summary=report_task.outputs["summary"], passed=False,
+                require_approval=require_approval, **common,
+            ))
+            reject_task.set_caching_options(False)
+            reject_task.set_display_name("record-rejection")
+
+    return pricecast_pipeline
+
+
+def compile_pipeline(path: str | Path = COMPILED_PATH, image: str = DEFAULT_IMAGE) -> Path:
+    """Compile the pipeline for ``image`` to ``path`` (YAML that uploads to the KFP UI)."""
+    path = Path(path)
+    compiler.Compiler().compile(build_pipeline(image, cluster=True), package_path=str(path))
+    return path
+
+
+if __name__ == "__main__":
+    print(compile_pipeline())

@@ -1,0 +1,120 @@
+"""The stage runner: logging, checkpoints, resume modes, and no half-written outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pricecast import storage
+from pricecast.errors import SchemaValidationError
+from pricecast.stage import STAGES, checkpoint_key, failure_path, latest_checkpoint, mode_for, run_stage
+
+
+def _writer(calls: list[int], text: str = "hello"):
+    def compute(ctx) -> None:
+        calls.append(1)
+        Path(ctx.params["out"]).write_text(text)
+        ctx.record(rows_in=3, rows_out=2, note="x")
+    return compute
+
+
+def test_rerun_restores_checkpoint_instead_of_recomputing(isolated_store, tmp_path):
+    out = tmp_path / "a" / "out.txt"
+    inp = tmp_path / "in.txt"
+    inp.write_text("input")
+    calls: list[int] = []
+    kwargs = dict(params={"out": str(out), "k": 1}, inputs={"in": str(inp)}, outputs={"o": str(out)})
+    first = run_stage("clean", compute=_writer(calls), **kwargs)
+    out.unlink()
+    second = run_stage("clean", compute=_writer(calls), **kwargs)
+    assert calls == [1]
+    assert (first.restored, second.restored) == (False, True)
+    assert out.read_text() == "hello"
+    assert second.rows_out == 2
+    log = (isolated_store.log_dir / "clean.log").read_text()
+    assert "START clean" in log and "restored checkpoint" in log and "elapsed=" in log
+
+
+def test_changed_input_or_params_recompute(isolated_store, tmp_path):
+    out, inp = tmp_path / "out.txt", tmp_path / "in.txt"
+    inp.write_text("v1")
+    calls: list[int] = []
+    run_stage("clean", params={"out": str(out)}, inputs={"in": str(inp)}, outputs={"o": str(out)}, compute=_writer(calls))
+    inp.write_text("v2")
+    run_stage("clean", params={"out": str(out)}, inputs={"in": str(inp)}, outputs={"o": str(out)}, compute=_writer(calls))
+    run_stage("clean", params={"out": str(out), "p": 2}, inputs={"in": str(inp)}, outputs={"o": str(out)}, compute=_writer(calls))
+    assert len(calls) == 3
+
+
+def test_force_recomputes_and_reuse_takes_latest(isolated_store, tmp_path):
+    out = tmp_path / "out.txt"
+    calls: list[int] = []
+    run_stage("ingest", params={"out": str(out), "seed": 1}, inputs={}, outputs={"o": str(out)}, compute=_writer(calls, "one"))
+    run_stage("ingest", params={"out": str(out), "seed": 1}, inputs={}, outputs={"o": str(out)}, compute=_writer(calls, "one"), mode="force")
+    assert len(calls) == 2
+    # reuse ignores changed parameters: it restores the stage's last good checkpoint.
+    res = run_stage("ingest", params={"out": str(out), "seed": 999}, inputs={}, outputs={"o": str(out)}, compute=_writer(calls, "two"), mode="reuse")
+    assert res.restored and out.read_text() == "one" and len(calls) == 2
+    assert latest_checkpoint("ingest") == res.key
+
+
+def test_directory_outputs_round_trip(isolated_store, tmp_path):
+    out = tmp_path / "report"
+
+    def compute(ctx) -> None:
+        (out / "plots").mkdir(parents=True)
+        (out / "report.md").write_text("# r")
+        (out / "plots" / "a.png").write_bytes(b"\x89PNG")
+
+    run_stage("report", params={}, inputs={}, outputs={"r": str(out)}, compute=compute)
+    import shutil
+    shutil.rmtree(out)
+    res = run_stage("report", params={}, inputs={}, outputs={"r": str(out)}, compute=compute)
+    assert res.restored
+    assert (out / "plots" / "a.png").read_bytes() == b"\x89PNG"
+
+
+def test_failure_removes_partial_output_keeps_named_and_leaves_checkpoint(isolated_store, tmp_path):
+    out, diff = tmp_path / "out.txt", tmp_path / "diff.json"
+    calls: list[int] = []
+    run_stage("validate", params={"out": str(out)}, inputs={}, outputs={"o": str(out)}, compute=_writer(calls))
+    key = latest_checkpoint("validate")
+
+    def broken(ctx) -> None:
+        out.write_text("half")
+        diff.write_text("{}")
+        raise SchemaValidationError("price has 3 negative values.", "Fix the source.")
+
+    with pytest.raises(SchemaValidationError):
+        run_stage("validate", params={"out": str(out), "v": 2}, inputs={}, outputs={"o": str(out), "diff": str(diff)},
+                  compute=broken, keep_on_failure=("diff",))
+    assert not out.exists() and diff.exists()
+    assert latest_checkpoint("validate") == key  # the last good checkpoint is untouched
+    record = json.loads(failure_path(isolated_store.log_dir, "validate").read_text())
+    assert record["problem"] == "price has 3 negative values." and record["exit_code"] == 4
+    assert "Traceback" in (isolated_store.log_dir / "validate.log").read_text()
+
+
+def test_incomplete_checkpoint_without_manifest_is_ignored(isolated_store, tmp_path):
+    out = tmp_path / "out.txt"
+    calls: list[int] = []
+    kwargs = dict(params={"out": str(out)}, inputs={}, outputs={"o": str(out)})
+    res = run_stage("features", compute=_writer(calls), **kwargs)
+    storage.remove(storage.join(isolated_store.store_url, "checkpoints", "features", res.key, "_MANIFEST.json"))
+    run_stage("features", compute=_writer(calls), **kwargs)
+    assert len(calls) == 2
+
+
+def test_mode_for_orders_stages():
+    assert mode_for("ingest", "") == "auto"
+    assert mode_for("ingest", "features") == "reuse"
+    assert mode_for("features", "features") == "force"
+    assert mode_for("promote", "train") == "force"
+    assert STAGES[0] == "ingest" and STAGES[-1] == "promote"
+
+
+def test_checkpoint_key_depends_on_code(tmp_path):
+    assert checkpoint_key("s", "a", {"x": 1}, {}) != checkpoint_key("s", "b", {"x": 1}, {})
+    assert checkpoint_key("s", "a", {"x": 1, "y": 2}, {}) == checkpoint_key("s", "a", {"y": 2, "x": 1}, {})
