@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import resource
 import shutil
 import time
 import traceback
@@ -200,6 +201,10 @@ def run_stage(
                     "END %s: restored checkpoint %s (nothing recomputed) rows_in=%s rows_out=%s elapsed=%.3fs",
                     stage, key, manifest.get("rows_in"), manifest.get("rows_out"), elapsed,
                 )
+                _append_metrics(settings.log_dir, {
+                    "stage": stage, "at": started_at, "restored": True, "elapsed_s": round(elapsed, 3),
+                    "rows_in": manifest.get("rows_in"), "rows_out": manifest.get("rows_out"),
+                    "peak_rss_mb": round(peak_rss_mb(), 1)})
                 return StageResult(stage, key, True, manifest.get("rows_in"), manifest.get("rows_out"),
                                    elapsed, manifest.get("extra", {}))
             if mode == "reuse":
@@ -218,9 +223,13 @@ def run_stage(
             _save_checkpoint(ckpt_url, outputs, manifest)
             storage.write_text(storage.join(store_url, "checkpoints", stage, "LATEST"), key)
         log.info(
-            "END %s: rows_in=%s rows_out=%s elapsed=%.3fs checkpoint=%s extra=%s",
-            stage, ctx.rows_in, ctx.rows_out, elapsed, key or "-", json.dumps(ctx.extra, default=str),
+            "END %s: rows_in=%s rows_out=%s elapsed=%.3fs peak_rss=%.0fMB checkpoint=%s extra=%s",
+            stage, ctx.rows_in, ctx.rows_out, elapsed, peak_rss_mb(), key or "-",
+            json.dumps(ctx.extra, default=str),
         )
+        _append_metrics(settings.log_dir, {
+            "stage": stage, "at": started_at, "restored": False, "elapsed_s": round(elapsed, 3),
+            "rows_in": ctx.rows_in, "rows_out": ctx.rows_out, "peak_rss_mb": round(peak_rss_mb(), 1)})
         return StageResult(stage, key, False, ctx.rows_in, ctx.rows_out, elapsed, ctx.extra)
     except PricecastError as exc:
         log.error("FAILED %s after %.3fs: %s\n%s", stage, time.perf_counter() - started, exc,
@@ -234,6 +243,21 @@ def run_stage(
         _discard_partial_outputs(outputs, keep_on_failure)
         _write_failure(settings.log_dir, stage, exc)
         raise
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _append_metrics(log_dir: Path, record: dict[str, Any]) -> None:
+    """One JSON line per stage run: what benchmarks and run-time monitoring read."""
+    try:
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        with open(Path(log_dir) / "stage-metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, default=str) + "\n")
+    except OSError:
+        pass
 
 
 def failure_path(log_dir: Path, stage: str) -> Path:

@@ -1,0 +1,50 @@
+"""The compiled pipeline: committed YAML is fresh, loads with the SDK, uses only the project image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from kfp import components
+
+from pipelines.pricecast_pipeline import COMPILED_PATH, DEFAULT_IMAGE, compile_pipeline
+
+
+def _docs(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def test_committed_yaml_is_not_stale(tmp_path):
+    fresh = compile_pipeline(tmp_path / "p.yaml")
+    assert COMPILED_PATH.exists(), "run `pricecast compile` and commit pipelines/pricecast_pipeline.yaml"
+    assert _docs(fresh) == _docs(COMPILED_PATH), "pipelines/pricecast_pipeline.yaml is stale: run `pricecast compile`"
+
+
+def test_compiled_ir_loads_and_every_executor_uses_the_image(tmp_path):
+    path = compile_pipeline(tmp_path / "p.yaml", image="registry.example/pricecast:1.2.3")
+    loaded = components.load_component_from_file(str(path))
+    assert loaded.name == "pricecast"
+    spec = _docs(path)[0]
+    executors = spec["deploymentSpec"]["executors"]
+    assert len(executors) >= 8
+    for name, ex in executors.items():
+        container = ex["container"]
+        assert container["image"] == "registry.example/pricecast:1.2.3", name
+        command = " ".join(container.get("command", []) + container.get("args", []))
+        assert "pip install" not in command, f"{name} installs packages at run time"
+
+
+def test_cluster_wiring_secret_configmap_retry_cache_and_gate():
+    spec, platform = _docs(COMPILED_PATH)[:2]
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 2
+    assert tasks["ingest"]["cachingOptions"].get("enableCache", False) is False
+    assert tasks["validate"]["cachingOptions"]["enableCache"] is True
+    # The gate: promote under dsl.If, record-rejection under dsl.Else.
+    conditions = [t.get("triggerPolicy", {}).get("condition", "") for t in tasks.values()]
+    assert any("promote" in c for c in conditions)
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for name, ex in k8s.items():
+        assert ex["secretAsEnv"][0]["secretName"] == "pricecast-s3", name
+        assert ex["configMapAsEnv"][0]["configMapName"] == "pricecast-config", name
+    assert DEFAULT_IMAGE in COMPILED_PATH.read_text()

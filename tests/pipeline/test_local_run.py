@@ -1,0 +1,72 @@
+"""The whole pipeline through kfp.local (SubprocessRunner): train, gate, rerun, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipelines.local_run import run_local
+from pricecast import registry, storage
+from pricecast.registry import RegistryStore
+
+from .conftest import SMALL
+
+pytestmark = pytest.mark.slow
+
+
+def _metrics(settings) -> list[dict]:
+    path = settings.log_dir / "stage-metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_first_run_promotes_then_rerun_recomputes_nothing(isolated_store, tmp_path):
+    events: list[tuple[str, str]] = []
+    first = run_local(dict(SMALL), pipeline_root=tmp_path / "kfp", on_event=lambda t, s: events.append((t, s)))
+    assert first.decision == "promoted", first.reason
+    assert "naive" in first.reason  # the first model is gated against the naive baseline
+    reg = RegistryStore().load()
+    assert reg.active == first.version
+    mv = reg.get(first.version)
+    assert {"mape", "mae", "rmse"} <= set(mv.metrics)
+    assert storage.exists(first.report_url)
+    assert ("ingest", "running") in events and ("ingest", "succeeded") in events
+    assert any(t.startswith("evaluate") for t, _ in events)
+    # The model in the store is the one the registry names, byte for byte.
+    assert storage.sha256_bytes(RegistryStore().fetch_verified(mv)) == mv.sha256
+
+    (isolated_store.log_dir / "stage-metrics.jsonl").unlink()
+    second = run_local(dict(SMALL), pipeline_root=tmp_path / "kfp")
+    restored = {m["stage"]: m["restored"] for m in _metrics(isolated_store) if m["stage"] != "promote"}
+    assert restored and all(restored.values()), restored
+    assert second.version == first.version
+    assert RegistryStore().load().revision == reg.revision  # nothing new registered
+
+
+def test_from_stage_reuses_earlier_checkpoints_and_recomputes_later(isolated_store, tmp_path):
+    run_local(dict(SMALL), pipeline_root=tmp_path / "kfp")
+    (isolated_store.log_dir / "stage-metrics.jsonl").unlink()
+    # A different seed would change the data; --from features must ignore it and reuse ingest..clean.
+    run_local({**SMALL, "seed": 7, "force_from": "features"}, pipeline_root=tmp_path / "kfp")
+    restored = {m["stage"]: m["restored"] for m in _metrics(isolated_store)}
+    assert restored["ingest"] and restored["validate"] and restored["clean"]
+    assert not restored["features"] and not restored["train"]
+
+
+def test_degraded_candidate_is_rejected_and_active_kept(isolated_store, tmp_path):
+    first = run_local(dict(SMALL), pipeline_root=tmp_path / "kfp")
+    # Heavy regularisation makes a much worse model; zero tolerance makes the gate strict.
+    second = run_local({**SMALL, "alpha": 1e7, "max_degradation": 0.0}, pipeline_root=tmp_path / "kfp")
+    reg = RegistryStore().load()
+    assert second.decision == "rejected", second.reason
+    assert reg.active == first.version
+    assert reg.get(second.version).decision == "rejected"
+
+
+def test_require_approval_marks_pending_until_approved(isolated_store, tmp_path):
+    out = run_local({**SMALL, "require_approval": True}, pipeline_root=tmp_path / "kfp")
+    assert out.decision == "pending"
+    store = RegistryStore()
+    assert store.load().active is None
+    store.update(lambda r: registry.approve(r, out.version))
+    assert store.load().active == out.version
