@@ -7,7 +7,6 @@ and runs locally through ``kfp.local``. ``python -m pipelines.pricecast_pipeline
 ``pipelines/pricecast_pipeline.yaml``.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Callable
@@ -15,6 +14,7 @@ from typing import Any, Callable
 from kfp import compiler, dsl
 
 from components.clean.component import clean
+from components.drift.component import drift
 from components.evaluate.component import evaluate
 from components.features.component import features
 from components.ingest.component import ingest
@@ -34,6 +34,7 @@ S3_SECRET_KEYS = {"access-key-id": "PRICECAST_S3_ACCESS_KEY_ID",
                   "secret-access-key": "PRICECAST_S3_SECRET_ACCESS_KEY"}
 CONFIG_MAP = "pricecast-config"
 CONFIG_MAP_KEYS = {"store-url": "PRICECAST_STORE_URL", "s3-endpoint-url": "PRICECAST_S3_ENDPOINT_URL"}
+ALERTS_SECRET = "pricecast-alerts"  # optional: a webhook URL for drift/threshold alerts
 
 
 def _op(func: Callable[..., Any], image: str) -> Any:
@@ -47,6 +48,8 @@ def _on_cluster(task: Any) -> Any:
 
     kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env=S3_SECRET_KEYS)
     kubernetes.use_config_map_as_env(task, config_map_name=CONFIG_MAP, config_map_key_to_env=CONFIG_MAP_KEYS)
+    kubernetes.use_secret_as_env(task, secret_name=ALERTS_SECRET, optional=True,
+                                 secret_key_to_env={"webhook-url": "PRICECAST_ALERT_WEBHOOK_URL"})
     return task
 
 
@@ -62,7 +65,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
     """
     ingest_op, validate_op, clean_op = _op(ingest, image), _op(validate, image), _op(clean, image)
     features_op, train_op, evaluate_op = _op(features, image), _op(train, image), _op(evaluate, image)
-    report_op, promote_op = _op(report, image), _op(promote, image)
+    report_op, promote_op, drift_op = _op(report, image), _op(promote, image), _op(drift, image)
     k8s = _on_cluster if cluster else (lambda task: task)
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and gate a next-day price forecaster.")
@@ -86,6 +89,8 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         alpha: float = 1.0,
         main_metric: str = "mape",
         max_degradation: float = 0.1,
+        psi_warn: float = 0.1,
+        psi_alert: float = 0.25,
         require_approval: bool = False,
         store_url: str = "",
         force_from: str = "",
@@ -112,6 +117,8 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
             alpha: Ridge regularisation strength.
             main_metric: Gate metric: mape, mae, rmse or directional_accuracy.
             max_degradation: Largest allowed degradation against the active model (0.1 = 10 %).
+            psi_warn: Drift: population stability index that raises a LOW alert.
+            psi_alert: Drift: population stability index that raises a MEDIUM alert.
             require_approval: Mark a passing model pending until `pricecast registry approve`.
             store_url: Model store URL; empty uses PRICECAST_STORE_URL (a ConfigMap on a cluster).
             force_from: Recompute from this stage on, reusing earlier stages' last checkpoints.
@@ -133,11 +140,17 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
                                         date_format=date_format, **common))
         clean_task = k8s(clean_op(validated=validate_task.outputs["validated"],
                                   max_gap_days=max_gap_days, outlier_sigma=outlier_sigma, **common))
-        features_task = k8s(features_op(cleaned=clean_task.outputs["cleaned"], **common))
+        features_task = k8s(features_op(clean=clean_task.outputs["cleaned"], **common))
         train_task = k8s(train_op(features=features_task.outputs["features"], test_fraction=test_fraction,
                                   n_windows=n_windows, alpha=alpha, **common))
         for task in (validate_task, clean_task, features_task, train_task):
             task.set_memory_limit("4G").set_cpu_limit("2")
+
+        # Drift of the latest window against the training window, on returns; alerts, never fails.
+        drift_task = k8s(drift_op(features=features_task.outputs["features"],
+                                  model_info=train_task.outputs["model_info"],
+                                  psi_warn=psi_warn, psi_alert=psi_alert, **common))
+        drift_task.set_memory_limit("4G").set_cpu_limit("2")
 
         with dsl.ParallelFor(items=train_task.outputs["Output"], name="test-windows") as window:
             evaluate_task = k8s(evaluate_op(

@@ -114,6 +114,11 @@ def registry_rollback(
 # Command groups owned by other concerns; each module exposes register(app).
 _COMMAND_MODULES = (
     "pricecast.cli_pipeline",
+    "pricecast.cli_data",
+    "pricecast.cli_monitor",
+    "pricecast.cli_serve",
+    "pricecast.cli_canary",
+    "pricecast.cli_kfp",
 )
 
 

@@ -33,7 +33,7 @@ from pricecast.errors import PricecastError
 from pricecast.settings import get_settings
 
 STAGES: tuple[str, ...] = (
-    "ingest", "validate", "clean", "features", "train", "evaluate", "report", "promote",
+    "ingest", "validate", "clean", "features", "train", "drift", "evaluate", "report", "promote",
 )
 Mode = Literal["auto", "force", "reuse", "off"]
 

@@ -71,7 +71,8 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
 
 
 # --------------------------------------------------------------------------- error translation
-_TRANSIENT_ERRNOS = {errno.ECONNRESET, errno.ETIMEDOUT, errno.EAGAIN, errno.EREMOTEIO, errno.EIO}
+# EBUSY: s3fs maps 503 ServiceUnavailable/SlowDown (a store restarting or shedding load) to it.
+_TRANSIENT_ERRNOS = {errno.ECONNRESET, errno.ETIMEDOUT, errno.EAGAIN, errno.EREMOTEIO, errno.EIO, errno.EBUSY}
 
 
 def _is_transient(exc: BaseException) -> bool:

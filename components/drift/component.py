@@ -1,0 +1,81 @@
+"""KFP wrapper of the drift stage (see core.py).
+
+KFP copies only this function's source into the container, so every import lives in its body.
+"""
+
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Output
+
+
+def drift(
+    features: Input[Dataset],
+    model_info: Input[Artifact],
+    drift_report: Output[Artifact],
+    drift_markdown: Output[Markdown],
+    psi_warn: float = 0.1,
+    psi_alert: float = 0.25,
+    ks_p_value: float = 0.01,
+    current_days: int = 0,
+    store_url: str = "",
+    force_from: str = "",
+) -> float:
+    """Compare the latest window's returns-based features with the training window (PSI and KS).
+
+    Writes the report and sends an alert (log, and the webhook when PRICECAST_ALERT_WEBHOOK_URL
+    is set) when a feature drifts: MEDIUM at ``psi_alert``, LOW at ``psi_warn`` or a KS-only shift.
+    It never fails the run on drift: the gate is the evaluation, drift explains it.
+
+    Args:
+        features: Parquet from the features stage (all dates of the run).
+        model_info: Train's JSON record; its ``training_window`` is the reference.
+        drift_report: JSON report: score (max PSI), level, per-feature PSI/KS/means, the alerts.
+        drift_markdown: The same report as a Markdown table.
+        psi_warn: PSI worth a look (LOW alert).
+        psi_alert: PSI that calls for action (MEDIUM alert).
+        ks_p_value: KS p-value below which a feature's shift is flagged.
+        current_days: 0 compares the dates after the training window; N > 0 the last N dates.
+        store_url: Model store holding the stage checkpoints (default: PRICECAST_STORE_URL).
+        force_from: Stage a resumed run starts from ('' = a normal run using checkpoints).
+
+    Returns:
+        The drift score: the largest PSI over the features.
+    """
+    import json
+    from pathlib import Path
+
+    from components.drift import core
+    from pricecast import frames
+    from pricecast.alerts import Alert, emit
+    from pricecast.drift import DriftThresholds
+    from pricecast.monitoring import drift_alerts
+    from pricecast.stage import STAGES, code_fingerprint, mode_for, run_stage
+
+    def compute(ctx) -> None:
+        features_df = frames.read_frame(features.path, columns=["date", "ticker", *core.DRIFT_FEATURES])
+        info = json.loads(Path(model_info.path).read_text(encoding="utf-8"))
+        thresholds = DriftThresholds(psi_warn=psi_warn, psi_alert=psi_alert, ks_p_value=ks_p_value)
+        report = core.drift_for_model(features_df, info, thresholds, current_days)
+        document = {**report.to_dict(), "alerts": [a.model_dump() for a in drift_alerts(report)]}
+        Path(drift_report.path).write_text(json.dumps(document, indent=2), encoding="utf-8")
+        Path(drift_markdown.path).write_text(report.to_markdown(), encoding="utf-8")
+        worst = report.worst
+        ctx.record(rows_in=len(features_df), rows_out=len(report.features), score=round(report.score, 6),
+                   level=report.level, worst_feature=worst.feature if worst else None)
+
+    run_stage(
+        "drift",
+        params={"psi_warn": psi_warn, "psi_alert": psi_alert, "ks_p_value": ks_p_value,
+                "current_days": current_days, "columns": core.DRIFT_FEATURES},
+        inputs={"features": features.path, "model_info": model_info.path},
+        outputs={"drift_report": drift_report.path, "drift_markdown": drift_markdown.path},
+        compute=compute,
+        code=code_fingerprint(core.__file__, core.drift_report.__code__.co_filename),
+        # Until "drift" is in STAGES, checkpoints keyed on the inputs are always right ("auto").
+        mode=mode_for("drift", force_from) if "drift" in STAGES else "auto",
+        store_url=store_url or None,
+    )
+    # Outside run_stage so a restored checkpoint raises the same alerts as a fresh run.
+    document = json.loads(Path(drift_report.path).read_text(encoding="utf-8"))
+    emit([Alert(**{k: v for k, v in a.items() if k != "at"}) for a in document["alerts"]], source="drift")
+    drift_report.metadata.update(score=document["score"], level=document["level"],
+                                 worst_feature=document["worst_feature"])
+    return float(document["score"])

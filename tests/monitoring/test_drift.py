@@ -1,0 +1,179 @@
+"""Drift: PSI, KS, the report on returns-based features, and the live monitor with its gauge."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from components.drift.core import DRIFT_FEATURES
+from pricecast.drift import (
+    DriftThresholds,
+    LiveDriftMonitor,
+    drift_gauge,
+    drift_report,
+    gauge_sink,
+    ks_test,
+    psi,
+    reference_profile,
+)
+from pricecast.errors import ConfigError
+from tests.monitoring.support import features_frame
+
+RNG = np.random.default_rng(7)
+REFERENCE = pd.DataFrame({"a": RNG.normal(0, 1, 20_000), "b": RNG.normal(0, 0.01, 20_000)})
+
+
+def test_psi_of_identical_distributions_is_near_zero_and_of_shifted_ones_above_alert() -> None:
+    profile = reference_profile(REFERENCE, ["a"])["features"]["a"]
+    same = RNG.normal(0, 1, 5_000)
+    shifted = RNG.normal(0.8, 1, 5_000)
+    assert psi(profile, REFERENCE["a"]) < 1e-9  # the reference against itself
+    assert psi(profile, same) < 0.01
+    assert psi(profile, shifted) > DriftThresholds().psi_alert
+
+
+def test_psi_stays_finite_when_every_value_falls_outside_the_reference() -> None:
+    profile = reference_profile(REFERENCE, ["a"])["features"]["a"]
+    value = psi(profile, np.full(100, 50.0))  # one bin full, nine empty
+    assert math.isfinite(value) and value > 5
+    assert math.isnan(psi(profile, [np.nan, np.inf]))
+
+
+def test_profile_is_small_json_with_ten_reference_bins() -> None:
+    profile = reference_profile(REFERENCE, ["a", "b"])
+    text = json.dumps(profile)
+    assert len(text) < 2_000
+    feature = json.loads(text)["features"]["b"]
+    assert len(feature["edges"]) == 9 and len(feature["proportions"]) == 10
+    assert sum(feature["proportions"]) == pytest.approx(1.0)
+    assert feature["n"] == 20_000 and feature["std"] == pytest.approx(0.01, rel=0.05)
+
+
+def test_repeated_quantiles_collapse_into_one_edge_without_error() -> None:
+    # Bins are (-inf, e1), [e1, e2), ..., [e_last, inf): a constant reference fills [c, inf).
+    profile = reference_profile(pd.DataFrame({"c": np.zeros(100)}), ["c"])["features"]["c"]
+    assert profile["edges"] == [0.0] and profile["proportions"] == [0.0, 1.0]
+    assert psi(profile, np.zeros(10)) < 1e-9
+    assert psi(profile, -np.ones(10)) > 1
+
+
+def test_ks_detects_a_variance_change_with_the_same_mean() -> None:
+    wider = RNG.normal(0, 0.02, 2_000)
+    stat, p_value = ks_test(REFERENCE["b"], wider)
+    assert p_value < 0.01 and stat > 0.1
+    _, p_same = ks_test(REFERENCE["b"], RNG.normal(0, 0.01, 2_000))
+    assert p_same > 0.01
+
+
+def test_report_flags_the_drifted_feature_only_and_scores_the_worst() -> None:
+    current = pd.DataFrame({"a": RNG.normal(0, 1, 3_000), "b": RNG.normal(0, 0.03, 3_000)})
+    report = drift_report(REFERENCE, current, ["a", "b"])
+    by_name = {f.feature: f for f in report.features}
+    assert by_name["b"].level == "alert" and by_name["b"].ks_breach
+    assert by_name["a"].level == "ok"
+    assert report.score == by_name["b"].psi and report.worst.feature == "b" and report.level == "alert"
+    document = json.loads(json.dumps(report.to_dict()))
+    assert document["worst_feature"] == "b" and document["thresholds"]["psi_alert"] == 0.25
+    assert "| b |" in report.to_markdown()
+
+
+def test_drift_on_returns_ignores_a_price_level_shift() -> None:
+    """Prices ten times higher with the same return dynamics: no returns-based feature drifts,
+    while a PSI on the price itself would scream."""
+    reference = features_frame(400, n_tickers=20, level=100.0, seed=1)
+    current = features_frame(250, n_tickers=20, level=1_000.0, seed=2, start="2021-07-01")
+    report = drift_report(reference, current, DRIFT_FEATURES)
+    assert report.level == "ok", report.to_markdown()
+    assert "price" not in DRIFT_FEATURES and not any(c.startswith(("dow_", "month_")) for c in DRIFT_FEATURES)
+    price_psi = psi(reference_profile(reference, ["price"])["features"]["price"], current["price"])
+    assert price_psi > 1.0
+
+
+def test_drift_on_returns_sees_a_volatility_regime_change() -> None:
+    reference = features_frame(400, vol=0.01, seed=1)
+    current = features_frame(250, vol=0.03, seed=2)
+    report = drift_report(reference, current, DRIFT_FEATURES)
+    assert report.level == "alert"
+    assert {f.feature for f in report.breached("alert")} >= {"ret_vol_5", "ret_vol_20"}
+
+
+def test_thresholds_must_be_ordered_and_columns_present() -> None:
+    with pytest.raises(ValueError, match="psi_warn"):
+        DriftThresholds(psi_warn=0.3, psi_alert=0.2)
+    with pytest.raises(ConfigError, match="lacks feature columns: zz"):
+        drift_report(REFERENCE, REFERENCE, ["a", "zz"])
+    with pytest.raises(ConfigError, match="no rows"):
+        drift_report(REFERENCE, REFERENCE.iloc[:0], ["a"])
+
+
+# --------------------------------------------------------------------------- live
+def test_live_monitor_flags_a_shifted_stream_and_publishes_the_gauge() -> None:
+    profile = json.loads(json.dumps(reference_profile(REFERENCE, ["a", "b"])))  # as read from metadata.json
+    registry = CollectorRegistry()
+    gauge = drift_gauge(registry)
+    monitor = LiveDriftMonitor(profile, ["x", "b", "a"], window=500, every=50,
+                               sink=gauge_sink(gauge, "v1", "canary"))
+    calm = np.column_stack([np.zeros(600), RNG.normal(0, 0.01, 600), RNG.normal(0, 1, 600)])
+    for row in calm:
+        monitor.observe(row[None, :])  # one row per request, as the server sends them
+    assert max(monitor.scores.values()) < 0.1
+
+    shifted = np.column_stack([np.zeros(600), RNG.normal(0.02, 0.01, 600), RNG.normal(0, 1, 600)])
+    monitor.observe(shifted[:300])
+    monitor.observe(shifted[300:])  # a batch that wraps the ring
+    assert monitor.scores["b"] > 0.25 and monitor.scores["a"] < 0.1
+    exposition = generate_latest(registry).decode()
+    line = next(x for x in exposition.splitlines() if x.startswith("pricecast_drift_score{") and 'feature="b"' in x)
+    assert 'model_version="v1"' in line and 'track="canary"' in line
+    assert float(line.rsplit(" ", 1)[1]) == pytest.approx(monitor.scores["b"])
+
+
+def test_live_monitor_scores_exactly_the_last_window_of_rows() -> None:
+    profile = reference_profile(REFERENCE, ["a"])
+    monitor = LiveDriftMonitor(profile, ["a"], window=128, every=1_000_000)
+    stream = RNG.normal(0.3, 1, (1_000, 1))
+    for start in range(0, 1_000, 37):  # odd batch sizes, many wrap-arounds
+        monitor.observe(stream[start:start + 37])
+    assert monitor.compute()["a"] == pytest.approx(psi(profile["features"]["a"], stream[-128:, 0]))
+
+
+def test_live_monitor_waits_for_enough_rows_before_scoring() -> None:
+    seen: list[dict] = []
+    monitor = LiveDriftMonitor(reference_profile(REFERENCE, ["a"]), ["a"], window=100, every=10,
+                               sink=seen.append)
+    monitor.observe(np.zeros((49, 1)))
+    assert seen == []  # below min_rows (window // 2)
+    monitor.observe(np.zeros((1, 1)))
+    assert len(seen) == 1 and seen[0]["a"] > 1
+
+
+def test_live_monitor_refuses_a_profile_without_the_models_features() -> None:
+    with pytest.raises(ConfigError, match="shares no feature"):
+        LiveDriftMonitor(reference_profile(REFERENCE, ["a"]), ["zz"])
+
+
+def test_live_monitor_never_fails_the_request_when_publishing_fails(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(scores: dict) -> None:
+        raise RuntimeError("gauge gone")
+
+    monitor = LiveDriftMonitor(reference_profile(REFERENCE, ["a"]), ["a"], window=10, every=1, sink=broken)
+    monitor.observe(np.zeros((10, 1)))  # must not raise
+    assert monitor.scores["a"] > 1 and "Publishing live drift scores failed" in caplog.text
+
+
+def test_the_server_reads_the_profile_stored_with_the_model(tmp_path) -> None:
+    from pricecast.drift import PROFILE_KEY, read_reference_profile
+    from pricecast.registry import RegistryStore
+
+    store = RegistryStore(f"file://{tmp_path / 'store'}")
+    profile = reference_profile(REFERENCE, ["a", "b"])
+    store.put_model("v1", b"model bytes", {"version": "v1", PROFILE_KEY: profile})
+    store.put_model("v0", b"older bytes", {"version": "v0"})  # trained before profiles existed
+    assert read_reference_profile(store.store_url, "v1") == json.loads(json.dumps(profile))
+    assert read_reference_profile(store.store_url, "v0") is None
+    assert read_reference_profile(store.store_url, "missing") is None

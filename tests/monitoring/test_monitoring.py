@@ -1,0 +1,172 @@
+"""Thresholds: loading, and each check producing alerts of the right severity (or none)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pricecast import monitoring
+from pricecast.drift import drift_report
+from pricecast.errors import ConfigError, DataFormatError
+from pricecast.monitoring import Thresholds, evaluate_thresholds
+from pricecast.settings import Settings
+from pricecast.stage import run_stage
+
+
+# --------------------------------------------------------------------------- thresholds
+def test_defaults_are_the_standard_limits() -> None:
+    t = Thresholds()
+    assert (t.psi_warn, t.psi_alert, t.ks_p_value) == (0.1, 0.25, 0.01)
+    assert t.drift().psi_alert == 0.25
+
+
+def test_a_yaml_file_overrides_and_flags_win(tmp_path: Path) -> None:
+    path = tmp_path / "thresholds.yaml"
+    path.write_text("thresholds:\n  psi-alert: 0.3\n  max_run_time_s: 60\n  max_mape: null\n")
+    t = monitoring.load_thresholds(path, max_run_time_s=90)
+    assert t.psi_alert == 0.3 and t.max_run_time_s == 90 and t.max_mape is None
+    assert t.min_directional_accuracy == Thresholds().min_directional_accuracy
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("psi_alrt: 0.3\n", "psi_alrt"),
+    ("psi_warn: 0.5\n", "psi_warn"),
+    ("- 1\n- 2\n", "key: value"),
+    ("psi_alert: [\n", "not valid YAML"),
+])
+def test_a_bad_thresholds_file_names_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        monitoring.load_thresholds(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        monitoring.load_thresholds(tmp_path / "missing.yaml")
+
+
+# --------------------------------------------------------------------------- accuracy
+def test_accuracy_breaches_are_high_and_passing_metrics_raise_nothing() -> None:
+    t = Thresholds(min_directional_accuracy=0.5, max_mape=2.0)
+    alerts = evaluate_thresholds(t, metrics={"directional_accuracy": 0.41, "mape": 3.5})
+    assert [(a.severity, a.name) for a in alerts] == [
+        ("HIGH", monitoring.ACCURACY_LOW), ("HIGH", monitoring.FORECAST_ERROR_HIGH)]
+    assert alerts[0].value == 0.41 and alerts[0].threshold == 0.5 and "rollback" in alerts[0].suggested_action
+    assert evaluate_thresholds(t, metrics={"directional_accuracy": 0.55, "mape": 1.0}) == []
+    assert evaluate_thresholds(Thresholds(min_directional_accuracy=None, max_mape=None),
+                               metrics={"directional_accuracy": 0.0, "mape": 99.0}) == []
+
+
+# --------------------------------------------------------------------------- drift
+def _frame(scale: float, n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"r": rng.normal(0, 0.01 * scale, n), "q": rng.normal(0, 1, n)})
+
+
+def test_drift_severity_follows_the_psi_level() -> None:
+    reference = _frame(1.0, 20_000, 0)
+    alert = evaluate_thresholds(Thresholds(), drift=drift_report(reference, _frame(3.0, 3_000, 1), ["r", "q"]))
+    assert [(a.severity, a.name) for a in alert] == [("MEDIUM", monitoring.FEATURE_DRIFT)]
+    assert alert[0].labels["features"] == "r" and alert[0].threshold == 0.25
+
+    mild = _frame(1.0, 3_000, 2).assign(r=lambda d: d["r"] + 0.004)
+    warn = evaluate_thresholds(Thresholds(), drift=drift_report(reference, mild, ["r", "q"]))
+    assert [(a.severity, a.name, a.threshold) for a in warn] == [("LOW", monitoring.FEATURE_DRIFT, 0.1)]
+
+    calm = evaluate_thresholds(Thresholds(), drift=drift_report(reference, _frame(1.0, 3_000, 3), ["r", "q"]))
+    assert calm == []
+
+
+def test_a_ks_only_shift_is_low() -> None:
+    reference = _frame(1.0, 20_000, 0)
+    slight = _frame(1.0, 20_000, 4).assign(r=lambda d: d["r"] + 0.0006)  # visible to KS, not to PSI
+    report = drift_report(reference, slight, ["r"])
+    assert report.level == "ok" and report.features[0].ks_breach
+    assert [(a.severity, a.name) for a in monitoring.drift_alerts(report)] == [("LOW", monitoring.FEATURE_SHIFT_KS)]
+
+
+# --------------------------------------------------------------------------- run time
+def _record(stage: str, at: str, elapsed: float) -> dict:
+    return {"stage": stage, "at": at, "restored": False, "elapsed_s": elapsed}
+
+
+def test_the_last_run_starts_at_the_last_ingest_and_counts_wall_time() -> None:
+    records = [
+        _record("ingest", "2024-01-01T00:00:00+00:00", 5),  # an older run
+        _record("ingest", "2024-01-02T00:00:00+00:00", 10),
+        _record("evaluate", "2024-01-02T00:00:20+00:00", 30),  # two windows in parallel
+        _record("evaluate", "2024-01-02T00:00:20+00:00", 40),
+        _record("promote", "2024-01-02T00:01:00+00:00", 2),
+    ]
+    run = monitoring.last_run(records)
+    assert run.seconds == 62  # 00:00:00 -> 00:01:02, not the 82 s the stages add up to
+    assert run.stages == {"ingest": 10, "evaluate": 70, "promote": 2}
+    slow = evaluate_thresholds(Thresholds(max_run_time_s=60), run=run)
+    assert [(a.severity, a.name, a.value) for a in slow] == [("MEDIUM", monitoring.PIPELINE_SLOW, 62)]
+    assert slow[0].labels["slowest_stage"] == "evaluate"
+    assert evaluate_thresholds(Thresholds(max_run_time_s=62), run=run) == []
+
+
+def test_run_time_is_read_from_what_run_stage_writes(isolated_store: Settings) -> None:
+    for stage in ("ingest", "validate"):
+        run_stage(stage, params={}, inputs={}, outputs={}, compute=lambda ctx: ctx.record(rows_in=1), mode="off")
+    log_dir = isolated_store.log_dir
+    with open(Path(log_dir) / "stage-metrics.jsonl", "a") as fh:
+        fh.write('{"stage": "clean", "at": "2024-0\n')  # a line cut short by a killed process
+    records = monitoring.read_stage_metrics(log_dir)
+    assert [r["stage"] for r in records] == ["ingest", "validate"]
+    run = monitoring.last_run(records)
+    assert set(run.stages) == {"ingest", "validate"} and 0 <= run.seconds < 600
+    assert monitoring.read_stage_metrics(Path(log_dir) / "nowhere") == []
+    assert monitoring.last_run([]) is None
+
+
+# --------------------------------------------------------------------------- freshness
+def _prices(latest: dict[str, str]) -> pd.DataFrame:
+    rows = []
+    for ticker, last in latest.items():
+        for day in pd.bdate_range(end=last, periods=5):
+            rows.append({"date": day, "ticker": ticker, "price": 10.0})
+    return pd.DataFrame(rows)
+
+
+def test_age_counts_business_days_so_a_weekend_is_not_stale() -> None:
+    monday = date(2024, 3, 11)
+    fresh = monitoring.data_freshness(_prices({"A": "2024-03-08"}), monday, max_age_business_days=1)
+    assert fresh.tickers[0].age_business_days == 1 and fresh.stale == []
+    assert evaluate_thresholds(Thresholds(), freshness=fresh) == []
+
+
+def test_all_tickers_stale_is_high_and_some_is_medium() -> None:
+    today = date(2024, 3, 29)
+    every = monitoring.data_freshness(_prices({"A": "2024-03-15", "B": "2024-03-18"}), today, 3, "feed.csv")
+    alerts = evaluate_thresholds(Thresholds(), freshness=every)
+    assert [(a.severity, a.name) for a in alerts] == [("HIGH", monitoring.DATA_STALE)]
+    assert alerts[0].value == 9 and alerts[0].threshold == 3 and "2024-03-18" in alerts[0].message
+
+    some = monitoring.data_freshness(_prices({"A": "2024-03-28", "B": "2024-03-15"}), today, 3)
+    alerts = evaluate_thresholds(Thresholds(), freshness=some)
+    assert [(a.severity, a.labels["stale_tickers"]) for a in alerts] == [("MEDIUM", "1")]
+    assert "B (2024-03-15)" in alerts[0].message
+
+
+def test_freshness_reads_raw_string_dates_and_a_frame_without_tickers() -> None:
+    raw = pd.DataFrame({"date": ["2024-03-01", "2024-03-04", "not a date"], "price": ["1", "2", "3"]})
+    result = monitoring.data_freshness(raw, date(2024, 3, 5), 3)
+    assert [(t.ticker, str(t.latest), t.age_business_days) for t in result.tickers] == [("SERIES", "2024-03-04", 1)]
+    with pytest.raises(DataFormatError, match="no row with a readable date"):
+        monitoring.data_freshness(pd.DataFrame({"date": ["x"]}), date(2024, 3, 5), 3)
+    with pytest.raises(DataFormatError, match="no 'date' column"):
+        monitoring.data_freshness(pd.DataFrame({"day": [1]}), date(2024, 3, 5), 3)
+
+
+def test_evaluate_thresholds_combines_every_check() -> None:
+    fresh = monitoring.data_freshness(_prices({"A": "2024-01-01"}), date(2024, 3, 1), 3)
+    run = monitoring.last_run([_record("ingest", "2024-01-02T00:00:00+00:00", 7200)])
+    alerts = evaluate_thresholds(Thresholds(), metrics={"directional_accuracy": 0.2}, run=run, freshness=fresh)
+    assert sorted(a.name for a in alerts) == sorted(
+        [monitoring.ACCURACY_LOW, monitoring.PIPELINE_SLOW, monitoring.DATA_STALE])
+    json.dumps([a.model_dump() for a in alerts])  # every alert is JSON for the webhook
