@@ -1,0 +1,54 @@
+"""KFP wrapper of clean: a plain function the pipeline turns into a component at compile time.
+
+KFP lightweight components ship the function's source alone, so every import is inside it.
+No ``from __future__ import annotations`` here: KFP reads the real annotation objects.
+"""
+
+from kfp.dsl import Dataset, Input, Output
+
+
+def clean(
+    validated: Input[Dataset],
+    cleaned: Output[Dataset],
+    max_gap_days: int = 5,
+    outlier_sigma: float = 8.0,
+    store_url: str = "",
+    force_from: str = "",
+) -> None:
+    """Sort, drop exact duplicates, split at long gaps, compute log returns, clip outliers.
+
+    Rules (components/clean/README.md): rows sorted by (ticker, date); exact duplicate rows
+    dropped; a gap of more than max_gap_days business days starts a new segment and its return
+    is NaN; log returns within a segment; returns further than outlier_sigma robust sigmas
+    (1.4826 x MAD) from the ticker's median are clipped to that bound and flagged.
+
+    Args:
+        validated: Parquet table from validate.
+        cleaned: Output Parquet table: date, ticker, price, log_return, segment, clipped.
+        max_gap_days: A longer gap between consecutive dates (business days) starts a segment.
+        outlier_sigma: Clip returns beyond this many robust sigmas.
+        store_url: Store for checkpoints; empty uses PRICECAST_STORE_URL.
+        force_from: Stage to recompute from ("" = reuse any matching checkpoint).
+    """
+    from components.clean import core
+    from pricecast import frames
+    from pricecast.stage import code_fingerprint, mode_for, run_stage
+
+    def compute(ctx) -> None:
+        frame, report = core.clean_prices(frames.read_frame(validated.path), max_gap_days, outlier_sigma)
+        frames.write_frame(frame, cleaned.path)
+        extra = {k: v for k, v in report.as_dict().items() if k not in ("rows_in", "rows_out")}
+        ctx.record(rows_in=report.rows_in, rows_out=report.rows_out, **extra)
+
+    result = run_stage(
+        "clean",
+        params={"max_gap_days": max_gap_days, "outlier_sigma": outlier_sigma},
+        inputs={"validated": validated.path},
+        outputs={"cleaned": cleaned.path},
+        compute=compute,
+        code=code_fingerprint(core.__file__),
+        mode=mode_for("clean", force_from),
+        store_url=store_url or None,
+    )
+    cleaned.metadata.update(result.extra)
+    cleaned.metadata.update({"rows": result.rows_out, "restored_from_checkpoint": result.restored})

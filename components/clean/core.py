@@ -1,0 +1,180 @@
+"""Clean: sort, drop exact duplicates, split at long gaps, compute log returns, clip outliers.
+
+The rules, in order:
+
+1. **Sort** by (ticker, date). Unsorted input is normal (exports, concatenated files).
+2. **Exact duplicate rows** (same ticker, date and price) are dropped: they add no information
+   and would create a zero return. Conflicting duplicates never get here: validate rejects them.
+3. **Gaps**: when consecutive dates of a ticker are more than ``max_gap_days`` business days
+   apart (a halt, a delisting and relisting, missing months in the file), a new ``segment``
+   starts and the return across the gap is NaN. A 3-week move is not a daily return; features
+   and targets never straddle a gap because they are computed per (ticker, segment).
+4. **Returns**: ``log_return = log(p_t / p_{t-1})`` within a segment; NaN on a segment's first row.
+5. **Outliers**: a return whose distance from its ticker's median exceeds ``outlier_sigma``
+   robust sigmas (sigma = 1.4826 x MAD, which a few bad ticks cannot inflate the way they inflate
+   a standard deviation) is *clipped* to that bound and flagged ``clipped``. Clipping, not
+   dropping: dropping the row would delete a trading day and turn two daily returns into one
+   two-day return, breaking the calendar that lags and targets rely on. A ticker with fewer
+   than ``MIN_RETURNS_FOR_OUTLIERS`` returns or a MAD of 0 is not clipped (no reliable spread).
+
+Everything is vectorized over all tickers at once (no per-ticker Python loops): ~1-2 s for 5 M rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pricecast.errors import ConfigError, DataFormatError
+
+log = logging.getLogger("components.clean")
+
+MAD_TO_SIGMA = 1.4826  # MAD x 1.4826 estimates the standard deviation of normal data
+MIN_RETURNS_FOR_OUTLIERS = 20
+CLEAN_COLUMNS = ("date", "ticker", "price", "log_return", "segment", "clipped")
+_DAY_BITS = 21  # 2^21 days (5,700 years) of calendar fit below the ticker code in a sort key
+
+
+@dataclasses.dataclass(frozen=True)
+class CleanReport:
+    """What clean did and why: logged, and recorded on the stage and the artifact."""
+
+    rows_in: int
+    rows_out: int
+    tickers: int
+    duplicates_dropped: int
+    gaps_found: int
+    segments: int
+    returns_clipped: int
+    was_sorted: bool
+    max_gap_days: int
+    outlier_sigma: float
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        return {"exact_duplicate": self.duplicates_dropped}
+
+    @property
+    def flagged(self) -> dict[str, int]:
+        return {"gap_starts_segment": self.gaps_found, "return_clipped": self.returns_clipped}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "dropped": self.dropped, "flagged": self.flagged}
+
+    def summary(self) -> str:
+        return (f"{self.rows_in:,} rows in, {self.rows_out:,} out ({self.tickers:,} tickers); dropped "
+                f"{self.duplicates_dropped:,} exact duplicates; {self.gaps_found:,} gaps > "
+                f"{self.max_gap_days} business days (new segments); {self.returns_clipped:,} returns "
+                f"clipped at {self.outlier_sigma:g} robust sigmas; input "
+                f"{'already' if self.was_sorted else 'not'} sorted")
+
+
+def _sort_key(codes: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, int]:
+    """One int64 per row ordering (ticker, date): the ticker code above 21 bits of day number.
+
+    Sorting one int64 is far cheaper than sorting (string, date) pairs, and the sorted key gives
+    back codes and days without gathering them row by row.
+    """
+    first_day = int(day.min())
+    return (codes.astype(np.int64) << _DAY_BITS) | (day - first_day), first_day
+
+
+def _robust_bounds(
+    returns: np.ndarray, codes: np.ndarray, n_tickers: int, sigmas: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row lower/upper clipping bounds from each ticker's median and MAD (NaN = no clipping)."""
+    groups = pd.Categorical.from_codes(codes, categories=np.arange(n_tickers))  # fast group-by
+    series = pd.Series(returns)
+    median = series.groupby(groups, observed=False).median().to_numpy()
+    mad = pd.Series(np.abs(returns - median[codes])).groupby(groups, observed=False).median().to_numpy()
+    counts = np.bincount(codes, weights=~np.isnan(returns), minlength=n_tickers)
+    sigma = MAD_TO_SIGMA * mad
+    half_width = np.where((counts >= MIN_RETURNS_FOR_OUTLIERS) & (sigma > 0), sigmas * sigma, np.nan)
+    return (median - half_width)[codes], (median + half_width)[codes]
+
+
+def clean_prices(
+    validated_df: pd.DataFrame, max_gap_days: int = 5, outlier_sigma: float = 8.0
+) -> tuple[pd.DataFrame, CleanReport]:
+    """Apply the rules in the module docstring to a validated price frame.
+
+    Args:
+        validated_df: date (datetime64), ticker (str), price (float > 0), as validate writes it.
+        max_gap_days: A longer gap, in business days, between consecutive dates starts a segment.
+        outlier_sigma: Returns further than this many robust sigmas from the median are clipped.
+
+    Returns:
+        The clean frame (date, ticker, price, log_return, segment, clipped), sorted by
+        (ticker, date), and a :class:`CleanReport`.
+    """
+    if max_gap_days < 1:
+        raise ConfigError(f"max_gap_days must be at least 1 (got {max_gap_days}).", "Pass --max-gap-days 1 or more.")
+    if not outlier_sigma > 0:
+        raise ConfigError(f"outlier_sigma must be positive (got {outlier_sigma}).", "Pass --outlier-sigma > 0, e.g. 8.")
+    rows_in = len(validated_df)
+    if rows_in == 0:
+        empty = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "ticker": pd.Series(dtype="str"),
+                              "price": pd.Series(dtype="float64"), "log_return": pd.Series(dtype="float64"),
+                              "segment": pd.Series(dtype="int64"), "clipped": pd.Series(dtype="bool")})
+        return empty, CleanReport(0, 0, 0, 0, 0, 0, 0, True, max_gap_days, float(outlier_sigma))
+    codes, tickers = pd.factorize(validated_df["ticker"], sort=True)
+    day_number = validated_df["date"].to_numpy("datetime64[ns]").astype("datetime64[D]").view(np.int64)
+    price = validated_df["price"].to_numpy(np.float64)
+    key, first_day = _sort_key(codes, day_number)
+    was_sorted = bool(np.all(key[1:] >= key[:-1]))
+    if not was_sorted:
+        order = np.argsort(key, kind="stable")
+        key, price = key[order], price[order]
+
+    repeat = np.zeros(rows_in, dtype=bool)
+    repeat[1:] = key[1:] == key[:-1]
+    if (repeat[1:] & (price[1:] != price[:-1])).any():
+        raise DataFormatError("Clean got two different prices for one (ticker, date).",
+                              "Run validate first: it rejects conflicting duplicates with a schema diff.")
+    if repeat.any():
+        key, price = key[~repeat], price[~repeat]
+    codes = key >> _DAY_BITS
+    day = ((key & ((1 << _DAY_BITS) - 1)) + first_day).view("datetime64[D]")
+    rows = key.size
+
+    first = np.ones(rows, dtype=bool)
+    first[1:] = codes[1:] != codes[:-1]
+    gap = np.zeros(rows, dtype=bool)
+    gap[1:] = ~first[1:] & (np.busday_count(day[:-1], day[1:]) > max_gap_days)
+    breaks = np.cumsum(gap)
+    segment = breaks - np.maximum.accumulate(np.where(first, breaks, 0))  # restarts at 0 per ticker
+
+    log_price = np.log(price)
+    returns = np.empty(rows)
+    returns[0] = np.nan
+    np.subtract(log_price[1:], log_price[:-1], out=returns[1:])
+    returns[first | gap] = np.nan
+    low, high = _robust_bounds(returns, codes, len(tickers), outlier_sigma)
+    clipped = (returns < low) | (returns > high)  # NaN bounds compare False: not clipped
+    returns = np.where(clipped, np.clip(returns, low, high), returns)
+
+    clean = pd.DataFrame({
+        "date": day.astype("datetime64[ns]"),
+        # Arrow's take rebuilds the string column from codes in C (no 5 M Python strings).
+        "ticker": pc.take(pa.array(tickers.to_numpy(), type=pa.large_string()), pa.array(codes)).to_pandas(),
+        "price": price,
+        "log_return": returns,
+        "segment": segment.astype(np.int64),
+        "clipped": clipped,
+    }, copy=False)
+    report = CleanReport(
+        rows_in=rows_in, rows_out=rows, tickers=len(tickers), duplicates_dropped=int(rows_in - rows),
+        gaps_found=int(gap.sum()), segments=int(len(tickers) + gap.sum()), returns_clipped=int(clipped.sum()),
+        was_sorted=was_sorted, max_gap_days=max_gap_days, outlier_sigma=float(outlier_sigma),
+    )
+    log.info("clean: %s.", report.summary())
+    return clean, report
+
+
+__all__ = ["CLEAN_COLUMNS", "MAD_TO_SIGMA", "MIN_RETURNS_FOR_OUTLIERS", "CleanReport", "clean_prices"]

@@ -1,0 +1,208 @@
+"""Ingest: prices from the seeded generator, a file, ``s3://`` or HTTP(S), mapped onto date/ticker/price.
+
+Real files name their columns differently ("Date", "Symbol", "Close") and write dates their own
+way ("Jan 1 2000"). A :class:`SourceSpec` (flags, a YAML/TOML config file, or pipeline
+parameters) maps them. Values keep their raw types here; validate parses and checks them, so a
+bad file fails there with a schema diff instead of being half-fixed here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from components.ingest import fetch, generator, readers
+from pricecast.errors import ConfigError
+
+log = logging.getLogger("components.ingest")
+
+GENERATOR = "generator"
+CODE_FILES = tuple(str(Path(m.__file__)) for m in (fetch, generator, readers)) + (__file__,)
+# Keys a shared pipeline config may hold for later stages: ignored here, not typos.
+PIPELINE_KEYS = frozenset({
+    "min_rows", "max_gap_days", "outlier_sigma", "test_fraction", "n_windows", "alpha",
+    "main_metric", "max_degradation", "require_approval", "store_url", "force_from",
+})
+
+
+class SourceSpec(BaseModel):
+    """Where the prices come from and how the source's columns map onto date/ticker/price."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(GENERATOR, description='"generator", a path, file://, s3:// or http(s):// URL.')
+    format: Literal["auto", "csv", "json", "parquet"] = Field(
+        "auto", description="auto: from the extension, the Content-Type, then the bytes.")
+    date_column: str = Field("date", min_length=1, description="Source column holding the date.")
+    ticker_column: str = Field("ticker", min_length=1, description="Source column holding the ticker.")
+    price_column: str = Field("price", min_length=1, description="Source column holding the close price.")
+    date_format: str = Field("", description='strptime format, e.g. "%b %d %Y"; empty: ISO or inferred.')
+    default_ticker: str = Field("SERIES", min_length=1, description="Ticker of a source without a ticker column.")
+    encoding: str = Field("utf-8", description="Text encoding of CSV/JSON sources.")
+    tickers: int = Field(20, ge=1, le=1_000_000, description="Generator: number of tickers.")
+    days: int = Field(756, ge=2, le=100_000, description="Generator: business days per ticker.")
+    start_date: str = Field("2020-01-01", description="Generator: first business day.")
+    seed: int = Field(42, description="Generator: random seed.")
+    drift: float = Field(0.05, ge=-1, le=1, description="Generator: mean annual drift.")
+    volatility: float = Field(0.25, gt=0, le=3, description="Generator: mean annual volatility.")
+    ar_coef: float = Field(0.15, gt=-1, lt=1, description="Generator: AR(1) coefficient of daily log returns.")
+
+    @field_validator("source")
+    @classmethod
+    def _source_given(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError('source is empty: use "generator" or a path/URL')
+        return value.strip()
+
+    @field_validator("start_date")
+    @classmethod
+    def _start_date_parses(cls, value: str) -> str:
+        try:
+            pd.Timestamp(value)
+        except ValueError as exc:
+            raise ValueError(f"start_date {value!r} is not a date (use YYYY-MM-DD)") from exc
+        return value
+
+    @property
+    def is_generator(self) -> bool:
+        return self.source == GENERATOR
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """A YAML or TOML config as a flat dict (an ``ingest:`` section is used when present)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"The config file {path} does not exist.", "Check the --config path.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else _yaml(text)
+    except Exception as exc:  # noqa: BLE001 - both parsers' errors say where the mistake is
+        raise ConfigError(f"The config file {path} cannot be parsed: {exc}.", "Fix its syntax (YAML or TOML).") from exc
+    if isinstance(data, dict) and isinstance(data.get("ingest"), dict):
+        data = data["ingest"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"The config file {path} must hold key: value pairs.", "See components/ingest/README.md.")
+    data = {str(k).replace("-", "_"): v for k, v in data.items()}
+    if "source_format" in data:  # the pipeline parameter's name for the same option
+        data["format"] = data.pop("source_format")
+    return data
+
+
+def _yaml(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text) or {}
+
+
+def load_source_spec(config_path: str | Path | None = None, **overrides: Any) -> SourceSpec:
+    """Build a SourceSpec from a config file and overrides; non-None overrides (flags) win."""
+    values = read_config(config_path) if config_path else {}
+    values = {k: v for k, v in values.items() if k not in PIPELINE_KEYS}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return SourceSpec(**values)
+    except ValidationError as exc:
+        where = f" in {config_path}" if config_path else ""
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(
+            f"Invalid ingest options{where}: {problems}.",
+            f"Valid keys: {', '.join(SourceSpec.model_fields)}; see components/ingest/README.md.",
+        ) from exc
+
+
+# --------------------------------------------------------------------------- column mapping
+def _find_column(columns: list[str], wanted: str) -> str | None:
+    """The column named ``wanted``; failing that, the only one equal to it ignoring case."""
+    if wanted in columns:
+        return wanted
+    matches = [c for c in columns if c.casefold() == wanted.strip().casefold()]
+    return matches[0] if len(matches) == 1 else None
+
+
+def map_columns(frame: pd.DataFrame, spec: SourceSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Rename the mapped columns to date/ticker/price; keep everything if any is missing.
+
+    A source with date and price but no ticker column is one series named ``default_ticker``,
+    unless the spec names a ticker column other than the default: then its absence is an error.
+    """
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    columns = list(frame.columns)
+    found = {role: _find_column(columns, getattr(spec, f"{role}_column")) for role in ("date", "ticker", "price")}
+    # A ticker column named on purpose (not the default) must exist: a typo must not silently
+    # turn a multi-ticker file into one series.
+    ticker_optional = spec.ticker_column == SourceSpec.model_fields["ticker_column"].default
+    missing = [getattr(spec, f"{role}_column") for role, col in found.items()
+               if col is None and not (role == "ticker" and ticker_optional)]
+    picked = [c for c in found.values() if c is not None]
+    if len(set(picked)) != len(picked):
+        raise ConfigError(f"One source column is mapped to two roles: {found}.",
+                          "Give --date-column, --ticker-column and --price-column different columns.")
+    if missing:
+        log.warning("Columns %s not found in the source (it has %s); keeping every column as read so "
+                    "validate can show the difference.", missing, columns)
+        return frame, {"mapped": False, "missing_columns": missing, "columns": columns}
+    if found["ticker"] is None:
+        log.info("No %r column: the source is one series, ticker %r.", spec.ticker_column, spec.default_ticker)
+        ticker = pd.Series(spec.default_ticker, index=frame.index, dtype="str")
+    else:
+        ticker = frame[found["ticker"]]
+    out = pd.DataFrame({"date": frame[found["date"]], "ticker": ticker, "price": frame[found["price"]]})
+    dropped = [c for c in columns if c not in picked]
+    renamed = {col: role for role, col in found.items() if col is not None and col != role}
+    if renamed or dropped:
+        log.info("Column mapping: renamed %s, dropped %s.", renamed or "nothing", dropped or "nothing")
+    return out, {"mapped": True, "missing_columns": [], "columns": columns, "renamed": renamed, "dropped": dropped}
+
+
+# --------------------------------------------------------------------------- ingest
+@dataclasses.dataclass(frozen=True)
+class Ingested:
+    """The raw frame and what was learned reading it (logged and put on the artifact)."""
+
+    frame: pd.DataFrame
+    info: dict[str, Any]
+
+
+def checkpoint_params(options: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint parameters of ingest options; a file's size/mtime/ETag make an edit count.
+
+    Takes the options as given (not a validated spec) so that invalid options still reach the
+    stage runner and fail there, logged like any other stage failure.
+    """
+    params = dict(options)
+    source = str(options.get("source", GENERATOR))
+    if source != GENERATOR and not fetch.is_http(source):
+        params["source_version"] = fetch.location_fingerprint(source)
+    return params
+
+
+def ingest_frame(spec: SourceSpec, store_url: str | None = None) -> Ingested:
+    """Read (or generate) the source described by ``spec`` and map its columns."""
+    if spec.is_generator:
+        frame = generator.generate_prices(spec.tickers, spec.days, spec.start_date, spec.seed,
+                                          spec.drift, spec.volatility, spec.ar_coef)
+        info: dict[str, Any] = {"source": GENERATOR, "format": GENERATOR, "mapped": True,
+                                "columns": list(frame.columns), "tickers": spec.tickers}
+    else:
+        payload = (fetch.fetch_http(spec.source, store_url=store_url) if fetch.is_http(spec.source)
+                   else fetch.read_location(spec.source))
+        readers.check_payload(payload.data, payload.name, payload.content_type)
+        fmt = readers.detect_format(payload.name, spec.format, payload.content_type, payload.data)
+        table = readers.parse_table(payload.data, fmt, payload.name, spec.encoding, keep_as_text=(spec.ticker_column,))
+        frame, mapping = map_columns(table, spec)
+        info = {"source": payload.name, "format": fmt, "bytes": len(payload.data), **mapping}
+        if mapping["mapped"]:
+            info["tickers"] = int(frame["ticker"].nunique())
+    info.update(rows=len(frame), date_format=spec.date_format)
+    log.info("Ingested %d rows from %s (%s).", len(frame), info["source"], info["format"])
+    return Ingested(frame, info)
+
+
+__all__ = ["CODE_FILES", "GENERATOR", "Ingested", "SourceSpec", "checkpoint_params", "ingest_frame",
+           "load_source_spec", "map_columns", "read_config"]

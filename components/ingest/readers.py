@@ -1,0 +1,231 @@
+"""From a source's bytes to a table: format detection, and the broken files people really get.
+
+Every failure names the problem and the fix: an empty download, a header without rows, bytes
+that are not the declared encoding, a file cut short (CSV, JSON or Parquet), or an HTML page
+where data was expected (a login page, a 200 error page, a wrong link).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pricecast.errors import ConfigError, DataFormatError
+
+FORMATS = ("csv", "json", "parquet")
+_EXTENSIONS = {
+    ".csv": "csv", ".txt": "csv",
+    ".json": "json", ".jsonl": "json", ".ndjson": "json",
+    ".parquet": "parquet", ".pq": "parquet",
+}
+_CONTENT_TYPES = {"csv": "csv", "json": "json", "parquet": "parquet"}
+_PARQUET_MAGIC = b"PAR1"
+
+
+def detect_format(name: str, declared: str = "auto", content_type: str = "", data: bytes = b"") -> str:
+    """The table format: declared, else the extension, else the Content-Type, else the bytes."""
+    if declared != "auto":
+        if declared not in FORMATS:
+            raise ConfigError(f"Unknown format {declared!r}.", f"Use auto or one of: {', '.join(FORMATS)}.")
+        return declared
+    suffix = PurePosixPath(urlsplit(name).path).suffix.lower()
+    if suffix in _EXTENSIONS:
+        return _EXTENSIONS[suffix]
+    media = content_type.split(";", 1)[0].strip().lower()
+    for marker, fmt in _CONTENT_TYPES.items():
+        if marker in media:
+            return fmt
+    if data.startswith(_PARQUET_MAGIC):
+        return "parquet"
+    return "json" if data.lstrip()[:1] in (b"[", b"{") else "csv"
+
+
+def check_payload(data: bytes, name: str, content_type: str = "") -> None:
+    """Reject what is certainly not a table: no bytes at all, or an HTML page."""
+    if not data.strip():
+        raise DataFormatError(
+            f"The source {name} is empty (0 bytes of data).",
+            "Check that the export or download finished, then point the source at a file with a "
+            "header and rows.",
+        )
+    head = data[:512].lstrip().lower()
+    if "html" in content_type.lower() or head.startswith((b"<!doctype", b"<html")):
+        raise DataFormatError(
+            f"The source {name} returned an HTML page, not data (a login, error or landing page).",
+            "Open the URL in a browser to see the page; use the direct download link of the CSV, "
+            "JSON or Parquet file (and credentials if it needs them).",
+        )
+
+
+def decode(data: bytes, encoding: str, name: str) -> str:
+    """Bytes to text; a decoding error names the byte offset and line and how to convert."""
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        return data.decode(codec)
+    except LookupError as exc:
+        raise ConfigError(f"Unknown encoding {encoding!r}.",
+                          "Use a Python codec name such as utf-8, latin-1 or cp1252.") from exc
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        bad = data[exc.start:exc.start + 1].hex()
+        raise DataFormatError(
+            f"The source {name} is not valid {encoding.upper()}: byte 0x{bad} at offset {exc.start} "
+            f"(line {line}) cannot be decoded.",
+            "Pass the file's real encoding (--encoding latin-1, cp1252, ... or `encoding:` in the "
+            "config), or convert it first: iconv -f latin1 -t utf-8 IN.csv > OUT.csv.",
+        ) from exc
+
+
+def _no_rows(name: str, what: str = "has a header but no rows") -> DataFormatError:
+    return DataFormatError(
+        f"The source {name} {what}.",
+        "Check that the export finished and wrote data rows; an empty extract cannot be validated "
+        "or trained on.",
+    )
+
+
+def _truncated(name: str, detail: str) -> DataFormatError:
+    return DataFormatError(
+        f"The source {name} looks truncated: {detail}.",
+        "Download or export it again and check that the copy finished (compare the size or a "
+        "checksum with the original).",
+    )
+
+
+# --------------------------------------------------------------------------- CSV
+def parse_csv(text: str, name: str, keep_as_text: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read CSV text; a last line with fewer fields than the header means a cut-off file.
+
+    ``keep_as_text`` columns are read as strings (tickers such as ``007`` keep their zeros).
+    """
+    body = text.strip()
+    if not body:
+        raise DataFormatError(f"The source {name} holds only blank lines.",
+                              "Point it at a file with a header and rows.")
+    if "\n" not in body:
+        raise _no_rows(name)
+    # Only the first and last lines are split here: a 5 M-line file must not become 5 M strings.
+    header = next(csv.reader([body[:body.find("\n")].rstrip("\r")]))
+    last_line = body[body.rfind("\n") + 1:].rstrip("\r")
+    last = next(csv.reader([last_line]))
+    if len(last) < len(header):
+        # pandas would pad the short line with NaN and carry on; we refuse to guess.
+        line_no = body.count("\n") + 1
+        raise _truncated(name, f"its last line (line {line_no}) has {len(last)} of the header's "
+                               f"{len(header)} fields: {last_line[:80]!r}")
+    wanted = {column.strip().casefold() for column in keep_as_text}
+    dtypes = {column: "str" for column in header if column.strip().casefold() in wanted}
+    try:
+        with warnings.catch_warnings():
+            # index_col=False + this filter: a row with more fields than the header is an error,
+            # not (pandas' default) a silent shift of every column into the index.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), dtype=dtypes or None, index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        raise DataFormatError(
+            f"The source {name} is not well-formed CSV: {exc}.",
+            "Check the delimiter (a comma is expected) and the quoting of fields on that line.",
+        ) from exc
+    if frame.empty:
+        raise _no_rows(name)
+    return frame
+
+
+# --------------------------------------------------------------------------- JSON
+def _frame_from_json(obj: object, name: str) -> pd.DataFrame:
+    if isinstance(obj, list):
+        if obj and not all(isinstance(item, dict) for item in obj[:100]):
+            raise DataFormatError(f"The JSON array in {name} does not hold objects.",
+                                  'Use records: [{"date": ..., "ticker": ..., "price": ...}, ...].')
+        return pd.DataFrame.from_records(obj)
+    if isinstance(obj, dict):
+        values = list(obj.values())
+        if len(values) == 1 and isinstance(values[0], list):  # {"data": [records...]} from APIs
+            return _frame_from_json(values[0], name)
+        if values and all(isinstance(v, list) for v in values):
+            try:
+                return pd.DataFrame(obj)
+            except ValueError as exc:
+                raise DataFormatError(f"The JSON columns in {name} have different lengths.",
+                                      "Export every column with one value per row.") from exc
+        if values and all(isinstance(v, dict) for v in values):  # pandas' "columns" orientation
+            frame = pd.DataFrame(obj)
+            if all(str(i).isdigit() for i in frame.index):
+                frame.index = frame.index.astype(int)
+                frame = frame.sort_index()
+            return frame.reset_index(drop=True)
+    raise DataFormatError(
+        f"The JSON in {name} is neither records, columns nor JSON lines.",
+        'Use records [{"date": ..., "price": ...}], columns {"date": [...], "price": [...]} or one '
+        "object per line.",
+    )
+
+
+def parse_json(text: str, name: str) -> pd.DataFrame:
+    """Read records, columns, or JSON lines; values keep their JSON types."""
+    body = text.strip()
+    try:
+        frame = _frame_from_json(json.loads(body), name)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data" and body.startswith("{"):
+            frame = _parse_json_lines(body, name)
+        elif exc.pos >= len(body) - 1 or exc.msg.startswith("Unterminated"):
+            raise _truncated(name, f"the JSON ends early ({exc.msg} at character {exc.pos} of {len(body)})") from exc
+        else:
+            raise DataFormatError(f"The source {name} is not valid JSON: {exc.msg} at line {exc.lineno} "
+                                  f"column {exc.colno}.", "Fix the JSON or export the data again.") from exc
+    if frame.empty:
+        raise _no_rows(name, "holds no rows (empty JSON)")
+    return frame
+
+
+def _parse_json_lines(body: str, name: str) -> pd.DataFrame:
+    try:
+        json.loads(body[body.rfind("\n") + 1:])
+    except json.JSONDecodeError as exc:
+        line = body.count("\n") + 1
+        raise _truncated(name, f"its last line (line {line}) is not a complete JSON object") from exc
+    try:
+        return pd.read_json(io.StringIO(body), lines=True, dtype=False)  # dtype=False: raw values
+    except ValueError as exc:
+        raise DataFormatError(f"The JSON lines in {name} cannot be read: {exc}.",
+                              "Write one complete JSON object per line.") from exc
+
+
+# --------------------------------------------------------------------------- Parquet
+def parse_parquet(data: bytes, name: str) -> pd.DataFrame:
+    """Read Parquet bytes; a missing footer means the file was cut short."""
+    if not data.startswith(_PARQUET_MAGIC):
+        raise DataFormatError(f"The source {name} is not a Parquet file (it lacks the PAR1 header).",
+                              "Pass the right --format, or check the file.")
+    if not data.endswith(_PARQUET_MAGIC):
+        raise _truncated(name, f"the Parquet file ends after {len(data)} bytes without its footer")
+    try:
+        frame = pq.read_table(pa.BufferReader(data)).to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataFormatError(f"The Parquet file {name} is corrupt: {exc}.",
+                              "Write or download it again.") from exc
+    if frame.empty:
+        raise _no_rows(name, "has columns but no rows (an empty Parquet file)")
+    return frame
+
+
+def parse_table(data: bytes, fmt: str, name: str, encoding: str = "utf-8",
+                keep_as_text: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Parse ``data`` in format ``fmt`` (csv/json/parquet) with every check above."""
+    if fmt == "parquet":
+        return parse_parquet(data, name)
+    text = decode(data, encoding, name)
+    return parse_json(text, name) if fmt == "json" else parse_csv(text, name, keep_as_text)
+
+
+__all__ = ["FORMATS", "check_payload", "decode", "detect_format", "parse_csv", "parse_json",
+           "parse_parquet", "parse_table"]

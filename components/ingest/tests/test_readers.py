@@ -1,0 +1,133 @@
+"""Reading files: every format and orientation, and each broken file's error and fix."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+
+from components.ingest.core import ingest_frame, load_source_spec
+from components.ingest.readers import detect_format
+from pricecast.errors import ConfigError, DataFormatError, SourceError
+
+FRAME = pd.DataFrame({"date": ["2021-01-04", "2021-01-05", "2021-01-06"], "ticker": ["007", "007", "AAA"],
+                      "price": [10.0, 10.5, 11.25]})
+
+
+def _ingest(path, **options) -> pd.DataFrame:
+    return ingest_frame(load_source_spec(None, source=str(path), **options)).frame
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("name", "payload"), [
+    ("p.csv", FRAME.to_csv(index=False).encode()),
+    ("p.json", FRAME.to_json(orient="records").encode()),
+    ("columns.json", FRAME.to_json(orient="columns").encode()),
+    ("lists.json", json.dumps(FRAME.to_dict("list")).encode()),
+    ("wrapped.json", json.dumps({"data": FRAME.to_dict("records")}).encode()),
+    ("p.jsonl", FRAME.to_json(orient="records", lines=True).encode()),
+    ("p.parquet", _parquet(FRAME)),
+])
+def test_every_format_and_orientation_reads_the_same_table(tmp_path, name, payload):
+    path = tmp_path / name
+    path.write_bytes(payload)
+    frame = _ingest(path)
+    assert frame["ticker"].tolist() == ["007", "007", "AAA"]  # leading zeros kept
+    assert frame["price"].astype(float).tolist() == [10.0, 10.5, 11.25]
+    assert frame["date"].astype(str).tolist() == FRAME["date"].tolist()  # raw: validate parses
+
+
+def test_file_urls_and_a_declared_format(tmp_path):
+    path = tmp_path / "data.bin"
+    path.write_bytes(FRAME.to_csv(index=False).encode())
+    assert len(_ingest(f"file://{path}", format="csv")) == 3
+
+
+def test_format_detection_order():
+    assert detect_format("x.PARQUET") == "parquet"
+    assert detect_format("https://h/a.csv?x=1") == "csv"
+    assert detect_format("https://h/api", content_type="application/json; charset=utf-8") == "json"
+    assert detect_format("blob", data=b"PAR1....") == "parquet"
+    assert detect_format("blob", data=b'  [{"a": 1}]') == "json"
+    assert detect_format("blob", data=b"a,b\n1,2\n") == "csv"
+    assert detect_format("x.csv", declared="json") == "json"
+    with pytest.raises(ConfigError):
+        detect_format("x.csv", declared="xlsx")
+
+
+def test_other_encodings_and_a_bom(tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("date,ticker,price\n2021-01-04,CAFÉ,1.5\n".encode("latin-1"))
+    assert _ingest(latin, encoding="latin-1")["ticker"].tolist() == ["CAFÉ"]
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfdate,ticker,price\n2021-01-04,A,1.5\n")
+    assert list(_ingest(bom).columns) == ["date", "ticker", "price"]
+
+
+# --------------------------------------------------------------------------- broken files
+def _broken_cases() -> dict[str, tuple[bytes, str, type, list[str]]]:
+    csv_bytes = FRAME.to_csv(index=False).encode()
+    parquet = _parquet(FRAME)
+    records = FRAME.to_json(orient="records").encode()
+    lines = FRAME.to_json(orient="records", lines=True).encode()
+    return {  # name -> (bytes, suffix, error class, words the problem must contain)
+        "empty": (b"", ".csv", DataFormatError, ["empty", "0 bytes"]),
+        "header_only": (b"date,ticker,price\n", ".csv", DataFormatError, ["header but no rows"]),
+        "header_and_blank_lines": (b"date,ticker,price\n\n\n", ".csv", DataFormatError, ["header but no rows"]),
+        "empty_json_array": (b"[]", ".json", DataFormatError, ["no rows"]),
+        "empty_parquet": (_parquet(FRAME.iloc[:0]), ".parquet", DataFormatError, ["no rows"]),
+        "non_utf8": (csv_bytes.replace(b"AAA", b"A\xff\xfeA"), ".csv", DataFormatError,
+                     ["UTF-8", "offset 70", "line 4", "0xff"]),
+        "truncated_csv": (csv_bytes[:-9], ".csv", DataFormatError, ["truncated", "line 4", "2 of the header's 3"]),
+        "truncated_json": (records[:-20], ".json", DataFormatError, ["truncated"]),
+        "truncated_json_lines": (lines[:-12], ".jsonl", DataFormatError, ["truncated", "line 3"]),
+        "truncated_parquet": (parquet[:-40], ".parquet", DataFormatError, ["truncated", "Parquet"]),
+        "not_parquet": (csv_bytes, ".parquet", DataFormatError, ["not a Parquet file"]),
+        "corrupt_parquet": (parquet[:8] + b"\0" * (len(parquet) - 12) + b"PAR1", ".parquet", DataFormatError,
+                            ["corrupt"]),
+        "html_file": (b"<!DOCTYPE html><html>Sign in</html>", ".csv", DataFormatError, ["HTML page, not data"]),
+        "invalid_json": (b'{"date": [1, 2], oops}', ".json", DataFormatError, ["not valid JSON", "line 1"]),
+        "json_scalars": (b'{"date": 1, "price": 2}', ".json", DataFormatError, ["neither records"]),
+        "ragged_csv": (b"date,ticker,price\n2021-01-04,A,1,EXTRA\n2021-01-05,A,2\n", ".csv", DataFormatError,
+                       ["not well-formed CSV"]),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_broken_cases()))
+def test_broken_files_fail_with_the_problem_and_the_fix(tmp_path, case):
+    payload, suffix, error, words = _broken_cases()[case]
+    path = tmp_path / f"{case}{suffix}"
+    path.write_bytes(payload)
+    with pytest.raises(error) as info:
+        _ingest(path)
+    for word in words:
+        assert word in info.value.problem, info.value.problem
+    assert info.value.fix
+    assert info.value.exit_code == 3
+
+
+def test_a_missing_file_says_where_it_looked(tmp_path):
+    with pytest.raises(SourceError) as info:
+        _ingest(tmp_path / "nope.csv")
+    assert "does not exist" in info.value.problem and "Check the path" in info.value.fix
+
+
+def test_a_unicode_error_names_iconv_and_the_encoding_option(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"date,ticker,price\n2021-01-04,\xe9,1\n")
+    with pytest.raises(DataFormatError) as info:
+        _ingest(path)
+    assert "--encoding" in info.value.fix and "iconv" in info.value.fix
+
+
+def test_ticker_text_survives_a_differently_cased_header(tmp_path):
+    path = tmp_path / "cased.csv"
+    path.write_bytes(b"Date,Ticker,Price\n2021-01-04,007,1.5\n")
+    assert _ingest(path)["ticker"].tolist() == ["007"]

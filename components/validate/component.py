@@ -1,0 +1,95 @@
+"""KFP wrapper of validate: a plain function the pipeline turns into a component at compile time.
+
+KFP lightweight components ship the function's source alone, so every import is inside it.
+No ``from __future__ import annotations`` here: KFP reads the real annotation objects.
+"""
+
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Output
+
+
+def validate(
+    raw: Input[Dataset],
+    validated: Output[Dataset],
+    schema_diff: Output[Artifact],
+    schema_report: Output[Markdown],
+    min_rows: int = 100,
+    date_format: str = "",
+    store_url: str = "",
+    force_from: str = "",
+) -> None:
+    """Check raw prices against the declared schema; fail fast with a schema diff.
+
+    The schema (pandera): date (datetime), ticker (non-empty string), price (float, > 0, finite),
+    no nulls, one price per (ticker, date) (exact duplicate rows pass; clean drops them), at least
+    min_rows rows. The schema diff (expected vs found columns and dtypes, up to 10 failing rows
+    per check) is written as JSON and Markdown on success and on failure, and on failure also to
+    <store>/validation/ so it survives the failed task.
+
+    Args:
+        raw: Parquet table from ingest.
+        validated: Output Parquet table: date datetime64[ns], ticker str, price float64.
+        schema_diff: Output JSON schema diff.
+        schema_report: Output Markdown rendering of the schema diff.
+        min_rows: Fewest rows accepted.
+        date_format: strptime format of string dates; empty uses the format ingest recorded on
+            the raw artifact, else ISO 8601, else one inferred format.
+        store_url: Store for checkpoints and failure reports; empty uses PRICECAST_STORE_URL.
+        force_from: Stage to recompute from ("" = reuse any matching checkpoint).
+    """
+    import json
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from components.validate import core
+    from components.validate.diff import render_markdown
+    from pricecast import frames, storage
+    from pricecast.errors import PricecastError, SchemaValidationError
+    from pricecast.settings import get_settings
+    from pricecast.stage import code_fingerprint, mode_for, run_stage
+
+    effective_format = date_format or str(raw.metadata.get("date_format") or "")
+
+    def write_report(report: dict) -> str:
+        markdown = render_markdown(report)
+        Path(schema_diff.path).write_text(json.dumps(report, indent=2), encoding="utf-8")
+        Path(schema_report.path).write_text(markdown, encoding="utf-8")
+        return markdown
+
+    def keep_failure(exc: SchemaValidationError, markdown: str, log) -> SchemaValidationError:
+        """Copy the diff to the store: a failed KFP task's outputs may never be uploaded."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        base = storage.join(store_url or get_settings().store_url, "validation", f"{stamp}-schema_diff")
+        try:
+            storage.write_text(base + ".json", json.dumps(exc.diff, indent=2))
+            storage.write_text(base + ".md", markdown)
+        except PricecastError as store_exc:
+            log.error("Could not keep the schema diff in the store: %s", store_exc)
+            return exc
+        return SchemaValidationError(exc.problem, f"{exc.fix} Full report: {base}.md", diff=exc.diff)
+
+    def compute(ctx) -> None:
+        raw_df = frames.read_frame(raw.path)
+        try:
+            frame, report = core.validate_frame(raw_df, effective_format, min_rows)
+        except SchemaValidationError as exc:
+            markdown = write_report(exc.diff)
+            ctx.log.error("Schema diff (validation failed):\n%s", markdown)
+            raise keep_failure(exc, markdown, ctx.log) from exc
+        markdown = write_report(report)
+        ctx.log.info("Schema diff (valid):\n%s", markdown)
+        frames.write_frame(frame, validated.path)
+        ctx.record(rows_in=len(raw_df), rows_out=len(frame), warnings=report["warnings"])
+
+    result = run_stage(
+        "validate",
+        params={"min_rows": min_rows, "date_format": effective_format},
+        inputs={"raw": raw.path},
+        outputs={"validated": validated.path, "schema_diff": schema_diff.path, "schema_report": schema_report.path},
+        compute=compute,
+        code=code_fingerprint(*core.CODE_FILES),
+        mode=mode_for("validate", force_from),
+        store_url=store_url or None,
+        keep_on_failure=("schema_diff", "schema_report"),
+    )
+    validated.metadata.update({"rows": result.rows_out, "restored_from_checkpoint": result.restored})
+    schema_diff.metadata.update({"valid": True, "warnings": len(result.extra.get("warnings", []))})
