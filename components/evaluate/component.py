@@ -1,0 +1,95 @@
+"""KFP wrapper of the evaluate stage: one test window per task (the pipeline fans out over windows).
+
+KFP copies only this function's source into the container, so every import lives in its body.
+"""
+
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+
+def evaluate(
+    features: Input[Dataset],
+    model: Input[Model],
+    model_info: Input[Artifact],
+    window: int,
+    window_result: Output[Artifact],
+    store_url: str = "",
+    force_from: str = "",
+):
+    """Score the candidate, the naive last-value forecast and the active model on one test window.
+
+    Args:
+        features: Parquet from the features stage.
+        model: The candidate's skops bytes from the train stage.
+        model_info: The train stage's JSON (its split gives the window's dates).
+        window: Index of the test window, from 0.
+        window_result: JSON: MAE, RMSE, MAPE and directional accuracy of each forecaster, the row
+            count, and samples for the report's plots.
+        store_url: Model store with the registry and the checkpoints (default: PRICECAST_STORE_URL).
+        force_from: Stage a resumed run starts from ('' = a normal run using checkpoints).
+    """
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from components.evaluate import core, metrics
+    from components.features.core import FEATURE_COLUMNS
+    from components.train import split as split_module
+    from pricecast import logs, modelio
+    from pricecast.registry import RegistryStore
+    from pricecast.stage import code_fingerprint, mode_for, run_stage
+
+    # Each window keeps its own checkpoints (and LATEST pointer): a resumed run must restore
+    # window 2's result for window 2, not whichever window finished last.
+    window = int(window)  # KFP can hand loop items over as floats
+    stage = f"evaluate-w{window}"
+    log = logs.configure(stage)
+    store = RegistryStore(store_url or None)
+    try:
+        active_mv = store.load().active_version()
+    except Exception:
+        log.exception("FAILED %s: cannot read the registry at %s", stage, store.url)
+        raise
+    if active_mv is not None and active_mv.features != FEATURE_COLUMNS:
+        log.warning("Active model %s uses other features (%s); comparing with the naive forecast only.",
+                    active_mv.version, ", ".join(active_mv.features))
+        active_mv = None
+    if active_mv is None:
+        log.info("No comparable active model in %s: first run, the naive forecast is the reference.",
+                 store.store_url)
+
+    def compute(ctx):
+        the_split = split_module.Split.from_dict(json.loads(Path(model_info.path).read_text())["split"])
+        dates = the_split.window(window)
+        # Only the window's rows: the target is already a column, so nothing else is needed.
+        features_df = pd.read_parquet(features.path, filters=[("date", ">=", dates.start),
+                                                              ("date", "<=", dates.end)])
+        candidate = modelio.loads(Path(model.path).read_bytes())
+        active = modelio.loads(store.fetch_verified(active_mv)) if active_mv else None
+        result = core.evaluate_window(features_df, the_split, window, candidate, active,
+                                      active_mv.version if active_mv else None)
+        Path(window_result.path).write_text(json.dumps(result.to_dict(), indent=2))
+        ctx.record(rows_in=len(features_df), rows_out=result.n, window=window,
+                   candidate_mape=result.candidate.mape, naive_mape=result.naive.mape,
+                   active_mape=result.active.mape if result.active else None)
+
+    run_stage(
+        stage,
+        params={
+            "window": window,
+            "active_version": active_mv.version if active_mv else None,
+            "active_sha256": active_mv.sha256 if active_mv else None,
+        },
+        inputs={"features": features.path, "model": model.path, "model_info": model_info.path},
+        outputs={"window_result": window_result.path},
+        compute=compute,
+        code=code_fingerprint(core.__file__, metrics.__file__, split_module.__file__),
+        mode=mode_for("evaluate", force_from),
+        store_url=store_url or None,
+    )
+    result = json.loads(Path(window_result.path).read_text())
+    window_result.metadata.update({
+        "window": window, "start": result["start"], "end": result["end"], "rows": result["n"],
+        "candidate_mape": result["candidate"]["mape"], "naive_mape": result["naive"]["mape"],
+        "active_version": result["active_version"] or "",
+    })

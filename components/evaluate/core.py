@@ -1,0 +1,136 @@
+"""Evaluate: score the candidate, the naive last-value forecast and the active model on one test window.
+
+Every forecaster is scored on the same rows (dated inside the window, with a known next-day
+return) in price space; see :mod:`components.evaluate.metrics`. The result also carries a small
+sample for the report's plots: one ticker's forecasts against the actual prices and a strided
+sample of the candidate's percentage errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from components.evaluate.metrics import ForecastMetrics, forecast_metrics
+from components.features.core import FEATURE_COLUMNS, TARGET
+from components.train.split import Split, window_mask
+from pricecast.errors import ConfigError
+
+SAMPLE_ROWS = 250
+RESIDUAL_SAMPLE = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowResult:
+    """The scores of one test window, and what the report plots from it."""
+
+    window_index: int
+    start: str
+    end: str
+    n: int
+    candidate: ForecastMetrics
+    naive: ForecastMetrics
+    active: ForecastMetrics | None
+    active_version: str | None
+    sample_ticker: str
+    sample: list[dict[str, Any]]
+    residuals_pct: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["candidate"] = self.candidate.to_dict()
+        data["naive"] = self.naive.to_dict()
+        data["active"] = self.active.to_dict() if self.active else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WindowResult:
+        return cls(**{
+            **data,
+            "candidate": ForecastMetrics.from_dict(data["candidate"]),
+            "naive": ForecastMetrics.from_dict(data["naive"]),
+            "active": ForecastMetrics.from_dict(data["active"]) if data.get("active") else None,
+        })
+
+
+def evaluate_window(
+    features_df: pd.DataFrame,
+    split: Split,
+    window_index: int,
+    model: Any,
+    active_model: Any | None = None,
+    active_version: str | None = None,
+) -> WindowResult:
+    """Score the candidate, the naive forecast and (when given) the active model on one window.
+
+    Args:
+        features_df: The features stage's output (all rows, or at least the window's).
+        split: The split the candidate was trained with (its ``model_info``).
+        window_index: Which test window, from 0.
+        model: The candidate: anything with ``predict(DataFrame[FEATURE_COLUMNS])`` returning
+            next-day log returns.
+        active_model: The registry's active model, or None on a first run.
+        active_version: The active model's version, recorded with its scores.
+
+    Returns:
+        The window's metrics and plot samples.
+
+    Raises:
+        ConfigError: The window does not exist or holds no row with a target.
+    """
+    mask = window_mask(features_df, split, window_index)
+    window = split.windows[window_index]
+    if not mask.any():
+        raise ConfigError(
+            f"Test window {window_index} ({window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}) has no row "
+            "with a next-day price to score against.",
+            "Use fewer test windows (n_windows) or a larger test_fraction.",
+        )
+    rows = features_df.loc[mask, ["date", "ticker", "price", TARGET]].reset_index(drop=True)
+    x = features_df.loc[mask, FEATURE_COLUMNS].reset_index(drop=True)
+    price, target = rows["price"].to_numpy(), rows[TARGET].to_numpy()
+    predicted = np.asarray(model.predict(x), dtype=np.float64)
+
+    active = None
+    if active_model is not None:
+        active = forecast_metrics("active", price, target, np.asarray(active_model.predict(x), dtype=np.float64))
+    sample_ticker, sample = _forecast_sample(rows, predicted)
+    return WindowResult(
+        window_index=window_index,
+        start=f"{window.start:%Y-%m-%d}",
+        end=f"{window.end:%Y-%m-%d}",
+        n=len(rows),
+        candidate=forecast_metrics("candidate", price, target, predicted),
+        naive=forecast_metrics("naive", price, target, None),
+        active=active,
+        active_version=active_version if active_model is not None else None,
+        sample_ticker=sample_ticker,
+        sample=sample,
+        residuals_pct=_residual_sample(price, target, predicted),
+    )
+
+
+def _forecast_sample(rows: pd.DataFrame, predicted: np.ndarray) -> tuple[str, list[dict[str, Any]]]:
+    """The first ticker's forecasts next to the actual next prices (at most SAMPLE_ROWS rows)."""
+    ticker = str(rows["ticker"].min())
+    picked = np.flatnonzero((rows["ticker"] == ticker).to_numpy())[:SAMPLE_ROWS]
+    one = rows.iloc[picked]
+    price = one["price"].to_numpy()
+    forecast_date = one["date"].to_numpy()
+    return ticker, [
+        {"date": f"{pd.Timestamp(d):%Y-%m-%d}", "price": float(p), "actual": float(a),
+         "forecast": float(f), "naive": float(p)}
+        for d, p, a, f in zip(forecast_date, price, price * np.exp(one[TARGET].to_numpy()),
+                              price * np.exp(predicted[picked]), strict=True)
+    ]
+
+
+def _residual_sample(price: np.ndarray, target: np.ndarray, predicted: np.ndarray) -> list[float]:
+    """Candidate errors in percent of the actual price, evenly strided so the sample is stable."""
+    actual = price * np.exp(target)
+    error_pct = 100.0 * (actual - price * np.exp(predicted)) / actual
+    stride = max(1, len(error_pct) // RESIDUAL_SAMPLE)
+    return [float(v) for v in error_pct[::stride][:RESIDUAL_SAMPLE]]

@@ -1,0 +1,167 @@
+"""Unit and property tests of the feature transform: values, no look-ahead, boundaries, serving identity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from components.clean.core import clean_prices
+from components.features.core import (
+    FEATURE_COLUMNS,
+    MIN_HISTORY,
+    build_features,
+    features_from_prices,
+)
+from components.features.tests.support import clean_frame
+from pricecast.errors import ConfigError, SchemaValidationError
+
+FRAME = clean_frame(n_tickers=3, n_days=90, seed=7, gaps={"T001": 50})
+FEATURES = build_features(FRAME)
+
+
+def _rows(features: pd.DataFrame) -> pd.DataFrame:
+    return features.set_index(["ticker", "date"]).sort_index()
+
+
+def test_values_match_a_pandas_groupby_rolling_reference() -> None:
+    frame = clean_frame(n_tickers=2, n_days=60, seed=3)
+    got = _rows(build_features(frame))
+    groups = frame.groupby(["ticker", "segment"])["log_return"]
+    ref = frame.assign(
+        ret_lag_2=groups.shift(2),
+        ret_mean_5=groups.transform(lambda s: s.rolling(5).mean()),
+        ret_vol_20=groups.transform(lambda s: s.rolling(20).std()),
+        price_vs_ma_20=np.log(frame["price"] / frame.groupby("ticker")["price"].transform(
+            lambda s: s.rolling(20).mean())),
+        dow=frame["date"].dt.day_of_week,
+    ).set_index(["ticker", "date"]).loc[got.index]
+    for column in ("ret_lag_2", "ret_mean_5", "ret_vol_20", "price_vs_ma_20"):
+        np.testing.assert_allclose(got[column], ref[column], rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(got["dow_sin"], np.sin(2 * np.pi * ref["dow"] / 7), atol=1e-12)
+    assert list(build_features(frame).columns[-len(FEATURE_COLUMNS):]) == FEATURE_COLUMNS
+
+
+def test_output_has_clean_columns_target_and_features_without_nans() -> None:
+    assert list(FEATURES.columns) == [*FRAME.columns, "target", *FEATURE_COLUMNS]
+    assert not FEATURES[FEATURE_COLUMNS].isna().any().any()
+
+
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cut=st.integers(min_value=0, max_value=89), perturb_seed=st.integers(0, 2**32 - 1))
+def test_no_look_ahead_features_at_t_ignore_everything_after_t(cut: int, perturb_seed: int) -> None:
+    """Features at t are identical whether the future is absent, or present with any values."""
+    cut_date = FRAME["date"].unique()[cut]
+    past = FRAME["date"] <= cut_date
+    truncated = build_features(FRAME[past].reset_index(drop=True))
+
+    rng = np.random.default_rng(perturb_seed)
+    rewritten = FRAME.copy()
+    shock = np.where(past, 0.0, rng.normal(0, 0.3, len(FRAME)))
+    rewritten["price"] = FRAME["price"] * np.exp(shock)
+    rewritten["log_return"] = rewritten.groupby("ticker")["price"].transform(lambda s: np.log(s).diff())
+    rewritten.loc[FRAME["log_return"].isna(), "log_return"] = np.nan  # keep the gap's segment start
+    future_changed = _rows(build_features(rewritten))
+
+    full = _rows(FEATURES)
+    at_or_before = full.index.get_level_values("date") <= cut_date
+    expected = full.loc[at_or_before, FEATURE_COLUMNS]
+    pd.testing.assert_frame_equal(_rows(truncated)[FEATURE_COLUMNS], expected, check_exact=True)
+    pd.testing.assert_frame_equal(future_changed.loc[at_or_before, FEATURE_COLUMNS], expected, check_exact=True)
+
+
+def test_target_is_the_next_rows_return_of_the_same_ticker_and_segment() -> None:
+    clean = FRAME.set_index(["ticker", "date"])
+    for ticker, rows in FEATURES.groupby("ticker"):
+        dates = clean.loc[ticker].index
+        nxt = {d: dates[i + 1] for i, d in enumerate(dates[:-1])}
+        for date, target in zip(rows["date"], rows["target"], strict=True):
+            if date in nxt and not np.isnan(clean.loc[(ticker, nxt[date]), "log_return"]):
+                assert target == clean.loc[(ticker, nxt[date]), "log_return"]
+            else:
+                assert np.isnan(target)
+    last_rows = FEATURES.groupby("ticker").tail(1)
+    assert last_rows["date"].eq(FRAME["date"].max()).all()
+    assert last_rows["target"].isna().all()
+
+
+def test_windows_restart_after_a_gap_and_never_span_tickers() -> None:
+    t001 = FEATURES[FEATURES["ticker"] == "T001"]
+    dates = FRAME["date"].unique()
+    # Segment 0 has rows 0..49: complete from row 20; its last row (49) is kept with target NaN.
+    seg0 = t001[t001["segment"] == 0]
+    assert seg0["date"].min() == dates[MIN_HISTORY - 1] and seg0["date"].max() == dates[49]
+    assert np.isnan(seg0["target"].iloc[-1])
+    # Segment 1 starts at row 50 (its return spans the gap: NaN) and, like a new ticker, needs
+    # MIN_HISTORY prices of its own: first complete row is 50 + MIN_HISTORY - 1.
+    assert t001[t001["segment"] == 1]["date"].min() == dates[50 + MIN_HISTORY - 1]
+
+    # Each ticker alone gives exactly the rows it gets among the others: no leakage.
+    for ticker in FRAME["ticker"].unique():
+        alone = build_features(FRAME[FRAME["ticker"] == ticker].reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            alone.reset_index(drop=True),
+            FEATURES[FEATURES["ticker"] == ticker].reset_index(drop=True),
+            check_exact=True,
+        )
+
+
+@pytest.mark.parametrize("gap_before_window", [False, True])
+def test_features_from_prices_equals_the_training_rows_bit_for_bit(gap_before_window: bool) -> None:
+    """Training/serving identity: the pipeline's clean + features on the full history give the
+    very numbers the server computes from the last closes alone."""
+    one = FRAME[FRAME["ticker"] == "T002"][["date", "ticker", "price"]].reset_index(drop=True)
+    if gap_before_window:  # a long halt 40 rows before the end: a new segment starts there
+        one.loc[50:, "date"] = one.loc[50:, "date"] + pd.Timedelta(days=30)
+    training = build_features(clean_prices(one)[0])
+    recent = one.iloc[-30:]
+    served = features_from_prices(recent["date"].astype(str), recent["price"].tolist(), ticker="T002")
+    trained = training.set_index("date").loc[served["date"]]
+    assert len(served) == 30 - MIN_HISTORY + 1
+    np.testing.assert_array_equal(served[FEATURE_COLUMNS].to_numpy(), trained[FEATURE_COLUMNS].to_numpy())
+    assert served["date"].iloc[-1] == one["date"].iloc[-1]
+
+
+def test_features_from_prices_needs_min_history_prices() -> None:
+    one = FRAME[FRAME["ticker"] == "T000"].iloc[:MIN_HISTORY]
+    assert len(features_from_prices(one["date"], one["price"])) == 1
+    with pytest.raises(ConfigError, match=f"MIN_HISTORY={MIN_HISTORY}"):
+        features_from_prices(one["date"].iloc[1:], one["price"].iloc[1:])
+
+
+def test_features_from_prices_refuses_a_long_gap_right_before_the_last_date() -> None:
+    dates = list(pd.bdate_range("2021-01-01", periods=MIN_HISTORY))
+    dates[-1] = dates[-2] + pd.Timedelta(days=60)
+    with pytest.raises(ConfigError, match="gap"):
+        features_from_prices(dates, np.linspace(10, 11, MIN_HISTORY))
+
+
+@pytest.mark.parametrize(
+    ("dates", "prices", "message"),
+    [
+        (pd.bdate_range("2021-01-01", periods=MIN_HISTORY)[::-1], np.ones(MIN_HISTORY), "increasing"),
+        (pd.bdate_range("2021-01-01", periods=MIN_HISTORY), [1.0] * (MIN_HISTORY - 1) + [0.0], "above zero"),
+        (pd.bdate_range("2021-01-01", periods=MIN_HISTORY), [1.0] * (MIN_HISTORY - 1) + [np.nan], "above zero"),
+        (["not a date"] * MIN_HISTORY, np.ones(MIN_HISTORY), "date could not be read"),
+        (pd.bdate_range("2021-01-01", periods=MIN_HISTORY + 1), np.ones(MIN_HISTORY), "one date per price"),
+    ],
+)
+def test_features_from_prices_names_bad_request_data(dates, prices, message: str) -> None:
+    with pytest.raises(SchemaValidationError, match=message):
+        features_from_prices(dates, prices)
+
+
+def test_unsorted_or_incomplete_input_is_refused_with_the_fix() -> None:
+    with pytest.raises(SchemaValidationError, match="sorted by \\(ticker, date\\)"):
+        build_features(FRAME.sample(frac=1.0, random_state=0))
+    with pytest.raises(SchemaValidationError, match="missing: log_return") as info:
+        build_features(FRAME.drop(columns=["log_return"]))
+    assert info.value.diff["missing"] == ["log_return"]
+
+
+def test_empty_and_too_short_inputs_give_empty_frames_with_all_columns() -> None:
+    for frame in (FRAME.iloc[:0], FRAME.iloc[: MIN_HISTORY - 1]):
+        out = build_features(frame)
+        assert out.empty and {"target", *FEATURE_COLUMNS} <= set(out.columns)

@@ -1,0 +1,119 @@
+"""KFP wrapper of the report stage: collected window results in, gate verdict, metrics and report out.
+
+KFP copies only this function's source into the container, so every import lives in its body.
+"""
+
+from typing import List, NamedTuple  # noqa: UP035 - KFP reads typing.List from the signature
+
+from kfp.dsl import HTML, Artifact, Input, Markdown, Metrics, Output
+
+
+def report(
+    window_results: Input[List[Artifact]],  # noqa: UP006 - KFP recognises typing.List
+    model_info: Input[Artifact],
+    report_md: Output[Markdown],
+    report_html: Output[HTML],
+    metrics: Output[Metrics],
+    summary: Output[Artifact],
+    main_metric: str = "mape",
+    max_degradation: float = 0.1,
+    store_url: str = "",
+    force_from: str = "",
+) -> NamedTuple("Outputs", [("verdict", str), ("reason", str)]):
+    """Pool the test windows, apply the promotion gate and write the report (Markdown, HTML, plots).
+
+    The gate passes when the candidate's main metric is at most ``max_degradation`` worse than
+    the active model's, or than the naive last-value forecast's when no model is active yet.
+
+    Args:
+        window_results: The evaluate tasks' JSON results, one per test window.
+        model_info: The train stage's JSON describing the candidate.
+        report_md: The report in Markdown (plots linked by file name; see the store copy).
+        report_html: The report as one HTML file with the plots embedded.
+        metrics: Pooled metrics of the candidate, the naive forecast and the active model.
+        summary: JSON: pooled and per-window metrics, the gate's decision and the model version.
+        main_metric: Metric the gate compares: mae, rmse, mape or directional_accuracy.
+        max_degradation: Tolerated relative degradation against the reference (0.1 = 10 %).
+        store_url: Model store for checkpoints and ``reports/`` (default: PRICECAST_STORE_URL).
+        force_from: Stage a resumed run starts from ('' = a normal run using checkpoints).
+
+    Returns:
+        verdict: ``promote`` or ``reject``.
+        reason: The sentence explaining the verdict, with both numbers and the threshold.
+    """
+    import json
+    from collections import namedtuple
+    from pathlib import Path
+
+    from components.evaluate import core as evaluate_core
+    from components.evaluate import metrics as metrics_module
+    from components.report import core, render
+    from pricecast import storage
+    from pricecast.settings import get_settings
+    from pricecast.stage import code_fingerprint, mode_for, run_stage
+
+    rendered = {}
+
+    def compute(ctx):
+        results = [evaluate_core.WindowResult.from_dict(json.loads(Path(a.path).read_text()))
+                   for a in window_results]
+        info = json.loads(Path(model_info.path).read_text())
+        pooled = core.aggregate(results)
+        decision = core.gate(pooled.candidate, core.reference_for(pooled), max_degradation, main_metric)
+        md, page, plots = core.render_report(pooled, decision, info)
+        rendered.update(md=md, html=page, plots=plots)
+        Path(report_md.path).write_text(md)
+        Path(report_html.path).write_text(page)
+        Path(summary.path).write_text(json.dumps({
+            "version": info["version"], "verdict": decision.verdict, "main_metric": main_metric,
+            "gate": decision.to_dict(),
+            # Pooled over all windows; promote records "candidate" in the registry.
+            "candidate": pooled.candidate.to_dict(), "naive": pooled.naive.to_dict(),
+            "active": pooled.active.to_dict() if pooled.active else None,
+            "active_version": pooled.active_version,
+            "summary": pooled.to_dict(), "model_info": info,
+        }, indent=2))
+        ctx.record(rows_in=pooled.rows, rows_out=len(results), verdict=decision.verdict,
+                   reason=decision.reason)
+
+    run_stage(
+        "report",
+        params={"main_metric": main_metric, "max_degradation": max_degradation},
+        inputs={**{f"window_result_{i}": a.path for i, a in enumerate(window_results)},
+                "model_info": model_info.path},
+        outputs={"report_md": report_md.path, "report_html": report_html.path, "summary": summary.path},
+        compute=compute,
+        code=code_fingerprint(core.__file__, render.__file__, metrics_module.__file__),
+        mode=mode_for("report", force_from),
+        store_url=store_url or None,
+    )
+
+    # Everything below reads the summary JSON, so a restored checkpoint behaves like a fresh run.
+    doc = json.loads(Path(summary.path).read_text())
+    pooled = core.Summary.from_dict(doc["summary"])
+    decision = core.GateResult.from_dict(doc["gate"])
+    for name, forecaster in (("candidate", pooled.candidate), ("naive", pooled.naive), ("active", pooled.active)):
+        if forecaster is None:
+            continue
+        for metric in metrics_module.METRICS:
+            value = forecaster.get(metric)
+            if value is not None:
+                metrics.log_metric(f"{name}_{metric}", float(value))
+    metrics.log_metric("windows", len(pooled.windows))
+    metrics.log_metric("rows", pooled.rows)
+    metrics.log_metric("gate_passed", 1.0 if decision.passed else 0.0)
+
+    if not rendered:
+        md, page, plots = core.render_report(pooled, decision, doc["model_info"])
+        rendered.update(md=md, html=page, plots=plots)
+    files = {"report.md": rendered["md"].encode(), "report.html": rendered["html"].encode(),
+             **rendered["plots"], "summary.json": Path(summary.path).read_bytes()}
+    reports = storage.join(store_url or get_settings().store_url, "reports")
+    for folder in (doc["version"], "latest"):
+        for name, data in files.items():
+            storage.write_bytes(storage.join(reports, folder, name), data)
+
+    report_html.metadata["store_url"] = storage.join(reports, doc["version"], "report.html")
+    summary.metadata.update({"version": doc["version"], "verdict": decision.verdict})
+    outputs = namedtuple("Outputs", ["verdict", "reason"])
+    return outputs(decision.verdict, decision.reason)

@@ -1,0 +1,172 @@
+"""Report: pool the test windows, apply the promotion gate, and render a report a person reads.
+
+The gate rule: the candidate passes when its main metric is no more than ``max_degradation``
+worse than the reference's. The reference is the active model when the registry has one (scored
+on the same rows), else the naive last-value forecast (a first run). For error metrics (mae,
+rmse, mape) lower is better: pass when candidate <= reference * (1 + max_degradation). For
+directional accuracy higher is better: pass when candidate >= reference * (1 - max_degradation);
+the naive forecast never predicts a direction, so on a first run that metric is compared with a
+coin flip (0.5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Literal
+
+from components.evaluate.core import WindowResult
+from components.evaluate.metrics import HIGHER_IS_BETTER, METRICS, ForecastMetrics, format_metric, pool
+from components.report.render import render_report
+from pricecast.errors import ConfigError, RegistryError
+
+COIN_FLIP = 0.5
+ReferenceKind = Literal["active", "naive"]
+
+__all__ = ["GateResult", "Summary", "aggregate", "format_metric", "gate", "reference_for", "render_report"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """Metrics over all test windows (pooled by rows) and per window."""
+
+    candidate: ForecastMetrics
+    naive: ForecastMetrics
+    active: ForecastMetrics | None
+    active_version: str | None
+    windows: tuple[WindowResult, ...]
+
+    @property
+    def rows(self) -> int:
+        return self.candidate.n
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidate": self.candidate.to_dict(),
+            "naive": self.naive.to_dict(),
+            "active": self.active.to_dict() if self.active else None,
+            "active_version": self.active_version,
+            "windows": [w.to_dict() for w in self.windows],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        return cls(
+            candidate=ForecastMetrics.from_dict(data["candidate"]),
+            naive=ForecastMetrics.from_dict(data["naive"]),
+            active=ForecastMetrics.from_dict(data["active"]) if data.get("active") else None,
+            active_version=data.get("active_version"),
+            windows=tuple(WindowResult.from_dict(w) for w in data["windows"]),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class GateResult:
+    """The gate's decision and the sentence that explains it."""
+
+    passed: bool
+    reason: str
+    reference_kind: ReferenceKind
+    metric: str
+    candidate_value: float | None
+    reference_value: float | None
+    threshold: float | None
+    max_degradation: float
+
+    @property
+    def verdict(self) -> str:
+        return "promote" if self.passed else "reject"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "verdict": self.verdict}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GateResult:
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+
+
+def aggregate(window_results: list[WindowResult]) -> Summary:
+    """Pool the windows' metrics, weighting each window by its rows (see ``metrics.pool``).
+
+    Raises:
+        ConfigError: No window results.
+        RegistryError: Windows were scored against different active models (the registry changed
+            during the run), so no single active reference exists.
+    """
+    if not window_results:
+        raise ConfigError("The report got no window results.", "Run at least one evaluate task (n_windows >= 1).")
+    windows = tuple(sorted(window_results, key=lambda w: w.window_index))
+    active_versions = {w.active_version for w in windows}
+    if len(active_versions) > 1:
+        raise RegistryError(
+            "The active model changed while the test windows were evaluated (saw "
+            f"{', '.join(sorted(str(v) for v in active_versions))}).",
+            "Rerun the pipeline so every window is compared with the same active model.",
+        )
+    active_version = active_versions.pop()
+    return Summary(
+        candidate=pool("candidate", [w.candidate for w in windows]),
+        naive=pool("naive", [w.naive for w in windows]),
+        active=pool("active", [w.active for w in windows]) if active_version else None,  # type: ignore[misc]
+        active_version=active_version,
+        windows=windows,
+    )
+
+
+def reference_for(summary: Summary) -> ForecastMetrics:
+    """What the candidate must not be much worse than: the active model, else the naive forecast."""
+    return summary.active if summary.active is not None else summary.naive
+
+
+def gate(
+    candidate: ForecastMetrics,
+    reference: ForecastMetrics,
+    max_degradation: float = 0.10,
+    metric: str = "mape",
+) -> GateResult:
+    """Decide whether the candidate may be promoted (see the module docstring for the rule).
+
+    Args:
+        candidate: The candidate's pooled metrics.
+        reference: The active model's pooled metrics (``name == "active"``) or the naive
+            forecast's; :func:`reference_for` picks it.
+        max_degradation: Tolerated relative degradation, e.g. 0.10 for 10 %.
+        metric: ``mae``, ``rmse``, ``mape`` or ``directional_accuracy``.
+
+    Returns:
+        The decision, with a sentence giving both numbers and the threshold.
+
+    Raises:
+        ConfigError: Unknown metric or negative ``max_degradation``.
+    """
+    if metric not in METRICS:
+        raise ConfigError(f"Unknown gate metric {metric!r}.", f"Use one of: {', '.join(METRICS)}.")
+    if not max_degradation >= 0:
+        raise ConfigError(f"max_degradation must be >= 0, got {max_degradation}.", "Use e.g. 0.1 for 10 %.")
+    kind: ReferenceKind = "active" if reference.name == "active" else "naive"
+    who = "the active model" if kind == "active" else "the naive last-value forecast"
+    cand, ref = candidate.get(metric), reference.get(metric)
+    if ref is None and metric == "directional_accuracy":
+        ref, who = COIN_FLIP, "a coin flip (the naive forecast predicts no direction)"
+    label = metric.upper() if metric != "directional_accuracy" else "Directional accuracy"
+
+    def result(passed: bool, reason: str, threshold: float | None) -> GateResult:
+        return GateResult(passed, reason, kind, metric, cand, ref, threshold, max_degradation)
+
+    if cand is None or ref is None or math.isnan(cand) or math.isnan(ref):
+        return result(False, f"Candidate {label} ({format_metric(metric, cand)}) cannot be compared with "
+                             f"{who} ({format_metric(metric, ref)}): reject.", None)
+    allowed = f"{max_degradation:.0%}"
+    if metric in HIGHER_IS_BETTER:
+        threshold = ref * (1 - max_degradation)
+        passed = cand >= threshold
+        relation = "is at least" if passed else "is below"
+    else:
+        threshold = ref * (1 + max_degradation)
+        passed = cand <= threshold
+        relation = "is within" if passed else "exceeds"
+    return result(passed, (
+        f"Candidate {label} {format_metric(metric, cand)} {relation} the threshold "
+        f"{format_metric(metric, threshold)} ({who}: {format_metric(metric, ref)}, {allowed} degradation "
+        f"allowed): {'promote' if passed else 'reject'}."
+    ), threshold)

@@ -1,0 +1,139 @@
+"""Unit and behaviour tests of aggregation, the promotion gate and the rendered report."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import re
+
+import pytest
+
+from components.evaluate.core import evaluate_window
+from components.evaluate.metrics import ForecastMetrics
+from components.features.core import build_features
+from components.features.tests.support import clean_frame
+from components.report.core import Summary, aggregate, gate, reference_for, render_report
+from components.train.core import time_split, train_model
+from pricecast.errors import ConfigError, RegistryError
+
+
+def metrics(name: str, mape: float, da: float | None = 0.55, n: int = 100) -> ForecastMetrics:
+    return ForecastMetrics(name=name, n=n, mae=mape * 2, rmse=mape * 3, mape=mape,
+                           directional_accuracy=da, n_direction=n)
+
+
+# --------------------------------------------------------------------------- gate
+def test_gate_rejects_a_candidate_20_percent_worse_than_the_active_model() -> None:
+    result = gate(metrics("candidate", 1.2), metrics("active", 1.0), max_degradation=0.10)
+    assert not result.passed and result.verdict == "reject" and result.reference_kind == "active"
+    assert "1.200%" in result.reason and "1.000%" in result.reason and "1.100%" in result.reason
+
+
+def test_gate_passes_a_candidate_5_percent_worse_than_the_active_model() -> None:
+    result = gate(metrics("candidate", 1.05), metrics("active", 1.0), max_degradation=0.10)
+    assert result.passed and result.verdict == "promote" and result.threshold == pytest.approx(1.1)
+
+
+def test_first_run_compares_with_the_naive_forecast() -> None:
+    summary = Summary(metrics("candidate", 0.9), metrics("naive", 1.0, da=None), None, None, ())
+    result = gate(summary.candidate, reference_for(summary))
+    assert result.passed and result.reference_kind == "naive" and "naive" in result.reason
+
+
+@pytest.mark.parametrize(("metric", "cand", "ref", "passed"), [
+    ("mae", 2.3, 2.0, False), ("rmse", 3.2, 3.0, True), ("mape", 1.1, 1.0, True),
+    ("directional_accuracy", 0.52, 0.56, True), ("directional_accuracy", 0.48, 0.56, False),
+])
+def test_gate_direction_per_metric(metric: str, cand: float, ref: float, passed: bool) -> None:
+    c = metrics("candidate", 1.0, da=cand) if metric == "directional_accuracy" else metrics("candidate", cand)
+    r = metrics("active", 1.0, da=ref) if metric == "directional_accuracy" else metrics("active", ref)
+    if metric in ("mae", "rmse"):  # metrics() derives mae/rmse from mape; set them directly
+        c = ForecastMetrics(**{**c.to_dict(), metric: cand})
+        r = ForecastMetrics(**{**r.to_dict(), metric: ref})
+    assert gate(c, r, 0.10, metric).passed is passed
+
+
+def test_directional_accuracy_on_a_first_run_is_compared_with_a_coin_flip() -> None:
+    result = gate(metrics("candidate", 1.0, da=0.47), metrics("naive", 1.0, da=None), 0.10, "directional_accuracy")
+    assert result.passed and result.reference_value == 0.5 and "coin flip" in result.reason
+    assert not gate(metrics("candidate", 1.0, da=0.40), metrics("naive", 1.0, da=None), 0.10,
+                    "directional_accuracy").passed
+
+
+def test_gate_refuses_unknown_metric_and_negative_tolerance() -> None:
+    with pytest.raises(ConfigError, match="Unknown gate metric"):
+        gate(metrics("candidate", 1.0), metrics("naive", 1.0), metric="r2")
+    with pytest.raises(ConfigError, match="max_degradation"):
+        gate(metrics("candidate", 1.0), metrics("naive", 1.0), max_degradation=-0.1)
+
+
+def test_a_nan_metric_never_passes() -> None:
+    assert not gate(metrics("candidate", float("nan")), metrics("naive", 1.0)).passed
+
+
+# --------------------------------------------------------------------------- with real models
+@pytest.fixture(scope="module")
+def evaluated():
+    features = build_features(clean_frame(n_tickers=6, n_days=300, seed=4, ar=0.4))
+    split = time_split(features)
+    good, info = train_model(features, split)
+    degraded = copy.deepcopy(good)
+    degraded.named_steps["ridge"].coef_ = -4 * degraded.named_steps["ridge"].coef_  # predicts the wrong way
+    return features, split, good, degraded, info
+
+
+def test_gate_refuses_a_degraded_model_against_the_active_one(evaluated) -> None:
+    features, split, good, degraded, _ = evaluated
+    results = [evaluate_window(features, split, i, degraded, active_model=good, active_version="v-good")
+               for i in range(len(split.windows))]
+    summary = aggregate(results)
+    decision = gate(summary.candidate, reference_for(summary))
+    assert summary.active_version == "v-good"
+    assert not decision.passed and decision.reference_kind == "active"
+
+    same_quality = aggregate([evaluate_window(features, split, i, good, active_model=good, active_version="v-good")
+                              for i in range(len(split.windows))])
+    assert gate(same_quality.candidate, reference_for(same_quality)).passed
+
+
+def test_aggregate_weights_windows_by_rows(evaluated) -> None:
+    features, split, good, _, _ = evaluated
+    results = [evaluate_window(features, split, i, good) for i in range(len(split.windows))]
+    summary = aggregate(list(reversed(results)))
+    assert [w.window_index for w in summary.windows] == [0, 1, 2]
+    assert summary.candidate.n == sum(r.n for r in results)
+    weighted = sum(r.candidate.mape * r.n for r in results) / sum(r.n for r in results)
+    assert summary.candidate.mape == pytest.approx(weighted)
+    assert summary.active is None and reference_for(summary).name == "naive"
+    assert Summary.from_dict(summary.to_dict()) == summary
+
+
+def test_aggregate_refuses_windows_scored_against_different_active_models(evaluated) -> None:
+    features, split, good, _, _ = evaluated
+    a = evaluate_window(features, split, 0, good, active_model=good, active_version="v1")
+    b = evaluate_window(features, split, 1, good, active_model=good, active_version="v2")
+    with pytest.raises(RegistryError, match="active model changed"):
+        aggregate([a, b])
+    with pytest.raises(ConfigError):
+        aggregate([])
+
+
+# --------------------------------------------------------------------------- report
+def test_report_puts_the_verdict_first_and_embeds_its_plots(evaluated) -> None:
+    features, split, good, degraded, info = evaluated
+    results = [evaluate_window(features, split, i, degraded, active_model=good, active_version="v-good")
+               for i in range(len(split.windows))]
+    summary = aggregate(results)
+    decision = gate(summary.candidate, reference_for(summary))
+    md, html, plots = render_report(summary, decision, info.to_dict())
+
+    assert md.index("Verdict: REJECT") < md.index("| window |") < md.index("## Model")
+    assert decision.reason in md and info.version in md and info.data_hash in md
+    # 3 windows + overall, each with candidate, naive and active rows
+    assert len(re.findall(r"^\| (0|1|2|all) \|", md, flags=re.M)) == 4 * 3
+    assert "active (v-good)" in md
+    for name, png in plots.items():
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and f"]({name})" in md
+        assert base64.b64encode(png).decode() in html
+    assert html.startswith("<!doctype html>") and 'class="reject"' in html
+    assert "http://" not in html and "https://" not in html  # one self-contained file

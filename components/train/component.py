@@ -1,0 +1,78 @@
+"""KFP wrapper of the train stage: features in, model bytes and their description out.
+
+KFP copies only this function's source into the container, so every import lives in its body.
+"""
+
+from typing import List  # noqa: UP035 - KFP reads typing.List from the signature
+
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+
+def train(
+    features: Input[Dataset],
+    model: Output[Model],
+    model_info: Output[Artifact],
+    test_fraction: float = 0.2,
+    n_windows: int = 3,
+    alpha: float = 1.0,
+    store_url: str = "",
+    force_from: str = "",
+) -> List[int]:  # noqa: UP006 - KFP recognises typing.List
+    """Fit a scaled ridge regression of the next-day log return on a time-ordered split (never shuffled).
+
+    Args:
+        features: Parquet from the features stage.
+        model: The fitted sklearn pipeline as skops bytes (``model.skops``); metadata holds its
+            framework, version, sha256, data hash, features and training window.
+        model_info: JSON: version, sha256, data hash, features, training window, the split with
+            its test windows, in-sample metrics (candidate and naive) and coefficients.
+        test_fraction: Share of the latest dates held out for testing.
+        n_windows: Number of consecutive test windows the held-out dates are cut into.
+        alpha: Ridge L2 penalty on the standardized features.
+        store_url: Model store holding the stage checkpoints (default: PRICECAST_STORE_URL).
+        force_from: Stage a resumed run starts from ('' = a normal run using checkpoints).
+
+    Returns:
+        The test window indices ``[0, ..., n_windows - 1]`` for the pipeline's ``ParallelFor``.
+    """
+    import json
+    from pathlib import Path
+
+    from components.evaluate import metrics
+    from components.train import core, split
+    from pricecast import frames
+    from pricecast.stage import code_fingerprint, mode_for, run_stage
+
+    def compute(ctx):
+        # Not log_return or clipped: the split and the fit need nothing else, and 5 M rows are big.
+        features_df = frames.read_frame(features.path, columns=core.TRAINING_COLUMNS)
+        the_split = core.time_split(features_df, test_fraction=test_fraction, n_windows=n_windows)
+        _, info = core.train_model(features_df, the_split, alpha=alpha)
+        Path(model.path).write_bytes(info.model_bytes)
+        Path(model_info.path).write_text(json.dumps(info.to_dict(), indent=2))
+        ctx.record(rows_in=len(features_df), rows_out=info.rows, version=info.version,
+                   training_window=info.training_window, **info.metrics)
+
+    run_stage(
+        "train",
+        params={"test_fraction": test_fraction, "n_windows": n_windows, "alpha": alpha},
+        inputs={"features": features.path},
+        outputs={"model": model.path, "model_info": model_info.path},
+        compute=compute,
+        code=code_fingerprint(core.__file__, split.__file__, metrics.__file__),
+        mode=mode_for("train", force_from),
+        store_url=store_url or None,
+    )
+    # From the JSON, not from compute: a restored checkpoint must describe the model the same way.
+    info = json.loads(Path(model_info.path).read_text())
+    model.metadata.update({
+        "framework": info["framework"],
+        "version": info["version"],
+        "sha256": info["sha256"],
+        "data_hash": info["data_hash"],
+        "features": info["features"],
+        "training_window": info["training_window"],
+        "rows": info["rows"],
+    })
+    model_info.metadata.update({"version": info["version"], "sha256": info["sha256"]})
+    return list(range(len(info["split"]["windows"])))
