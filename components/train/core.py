@@ -20,8 +20,10 @@ from sklearn.preprocessing import StandardScaler
 
 from components.evaluate.metrics import forecast_metrics
 from components.features.core import FEATURE_COLUMNS, TARGET
+from components.drift.core import DRIFT_FEATURES
 from components.train.split import Split, Window, target_dates, time_split, train_mask, window_mask
 from pricecast import modelio, storage
+from pricecast.drift import reference_profile
 from pricecast.errors import ConfigError
 
 FRAMEWORK = "sklearn"
@@ -49,6 +51,9 @@ class TrainInfo:
     split: dict[str, Any]
     metrics: dict[str, float]
     coefficients: dict[str, float]
+    # Decile profile of the returns-based features on the training rows: the server computes
+    # live drift (PSI) against it without needing the training data.
+    reference_profile: dict[str, Any] = dataclasses.field(default_factory=dict)
     framework: str = FRAMEWORK
     model_bytes: bytes = dataclasses.field(default=b"", repr=False, compare=False)
 
@@ -176,6 +181,7 @@ def train_model(
         split=split.to_dict(),
         metrics=metrics,
         coefficients=coefficients(model),
+        reference_profile=reference_profile(x, DRIFT_FEATURES),
         model_bytes=model_bytes,
     )
     return model, info
