@@ -41,8 +41,11 @@ def test_cluster_wiring_secret_configmap_retry_cache_and_gate():
     assert tasks["ingest"]["cachingOptions"].get("enableCache", False) is False
     assert tasks["validate"]["cachingOptions"]["enableCache"] is True
     # The gate: promote under dsl.If, record-rejection under dsl.Else.
-    conditions = [t.get("triggerPolicy", {}).get("condition", "") for t in tasks.values()]
-    assert any("promote" in c for c in conditions)
+    branches = spec["components"][tasks["condition-branches-2"]["componentRef"]["name"]]["dag"]["tasks"]
+    conditions = {name: t["triggerPolicy"]["condition"] for name, t in branches.items()}
+    assert len(conditions) == 2
+    assert any("report-verdict" in c and "== 'promote'" in c and not c.startswith("!") for c in conditions.values())
+    assert any(c.startswith("!(") for c in conditions.values())  # the Else branch
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for name, ex in k8s.items():
         assert ex["secretAsEnv"][0]["secretName"] == "pricecast-s3", name
