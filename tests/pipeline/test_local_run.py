@@ -20,22 +20,20 @@ def _metrics(settings) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_first_run_promotes_then_rerun_recomputes_nothing(isolated_store, tmp_path):
-    events: list[tuple[str, str]] = []
-    first = run_local(dict(SMALL), pipeline_root=tmp_path / "kfp", on_event=lambda t, s: events.append((t, s)))
+def test_first_run_promotes_then_rerun_recomputes_nothing(trained, trained_copy, isolated_store, tmp_path):
+    first = trained.outcome
     assert first.decision == "promoted", first.reason
     assert "naive" in first.reason  # the first model is gated against the naive baseline
     reg = RegistryStore().load()
     assert reg.active == first.version
     mv = reg.get(first.version)
-    assert {"mape", "mae", "rmse"} <= set(mv.metrics)
-    assert storage.exists(first.report_url)
-    assert ("ingest", "running") in events and ("ingest", "succeeded") in events
-    assert any(t.startswith("evaluate") for t, _ in events)
+    assert {"mape", "mae", "rmse", "directional_accuracy"} <= set(mv.metrics)
+    assert storage.exists(storage.join(isolated_store.store_url, "reports", first.version, "report.html"))
+    assert ("ingest", "running") in trained.events and ("ingest", "succeeded") in trained.events
+    assert any(t.startswith("evaluate") for t, _ in trained.events)
     # The model in the store is the one the registry names, byte for byte.
     assert storage.sha256_bytes(RegistryStore().fetch_verified(mv)) == mv.sha256
 
-    (isolated_store.log_dir / "stage-metrics.jsonl").unlink()
     second = run_local(dict(SMALL), pipeline_root=tmp_path / "kfp")
     restored = {m["stage"]: m["restored"] for m in _metrics(isolated_store) if m["stage"] != "promote"}
     for stage in ("ingest", "validate", "clean", "features", "train", "drift"):
@@ -52,9 +50,7 @@ def test_first_run_promotes_then_rerun_recomputes_nothing(isolated_store, tmp_pa
     assert len(restored) == 9 and all(restored.values()), restored
 
 
-def test_from_stage_reuses_earlier_checkpoints_and_recomputes_later(isolated_store, tmp_path):
-    run_local(dict(SMALL), pipeline_root=tmp_path / "kfp")
-    (isolated_store.log_dir / "stage-metrics.jsonl").unlink()
+def test_from_stage_reuses_earlier_checkpoints_and_recomputes_later(trained_copy, isolated_store, tmp_path):
     # A different seed would change the data; --from features must ignore it and reuse ingest..clean.
     run_local({**SMALL, "seed": 7, "force_from": "features"}, pipeline_root=tmp_path / "kfp")
     restored = {m["stage"]: m["restored"] for m in _metrics(isolated_store)}
@@ -62,14 +58,14 @@ def test_from_stage_reuses_earlier_checkpoints_and_recomputes_later(isolated_sto
     assert not restored["features"] and not restored["train"]
 
 
-def test_degraded_candidate_is_rejected_and_active_kept(isolated_store, tmp_path):
-    first = run_local(dict(SMALL), pipeline_root=tmp_path / "kfp")
+def test_degraded_candidate_is_rejected_and_active_kept(trained, trained_copy, isolated_store, tmp_path):
     # Heavy regularisation makes a much worse model; zero tolerance makes the gate strict.
     second = run_local({**SMALL, "alpha": 1e7, "max_degradation": 0.0}, pipeline_root=tmp_path / "kfp")
     reg = RegistryStore().load()
     assert second.decision == "rejected", second.reason
-    assert reg.active == first.version
+    assert reg.active == trained.outcome.version
     assert reg.get(second.version).decision == "rejected"
+    assert "active" in reg.get(second.version).reason
 
 
 def test_require_approval_marks_pending_until_approved(isolated_store, tmp_path):
