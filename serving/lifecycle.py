@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from serving.metrics import ServingMetrics
 from serving.model import LoadedModel, describe_failure, failure_reason, load_model
@@ -32,6 +33,8 @@ class ModelHolder:
         self.model: LoadedModel | None = None
         self.reason = "The model has not been loaded yet."
         self.attempts = 0
+        # Called with the model after each successful load (e.g. to start live drift monitoring).
+        self.on_load: list[Callable[[LoadedModel], None]] = []
 
     @property
     def ready(self) -> bool:
@@ -57,6 +60,11 @@ class ModelHolder:
         self.metrics.model_loaded(model.version, model.sha256, model.trained_at, PREDICT_ENDPOINTS)
         log.info("serving model %s (sha256 %s…, %d features, trained %s) loaded in %.3fs",
                  model.version, model.sha256[:12], model.n_features, model.trained_at, model.load_seconds)
+        for callback in self.on_load:
+            try:
+                callback(model)
+            except Exception:  # noqa: BLE001 - an optional add-on must never make a loaded model unready
+                log.exception("on-load hook %r failed; serving continues without it", callback)
         return True
 
     async def retry_until_loaded(self) -> None:

@@ -18,12 +18,14 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pricecast import __version__
+from pricecast.drift import LiveDriftMonitor, gauge_sink, read_reference_profile
 from pricecast.settings import get_settings
 from serving import openapi, routes
 from serving.asgi import PricecastApp
 from serving.dataplane import DataPlane
 from serving.errors import error_body, to_response
 from serving.lifecycle import ModelHolder
+from serving.model import LoadedModel
 from serving.metrics import ServingMetrics
 from serving.settings import ServerSettings, get_server_settings
 
@@ -76,6 +78,17 @@ def create_app(settings: ServerSettings | None = None, store_url: str | None = N
     holder = ModelHolder(store_url or get_settings().store_url, settings.model_version, metrics,
                          retry_s=settings.load_retry_s)
     plane = DataPlane(settings, holder, metrics)
+
+    def start_live_drift(model: LoadedModel) -> None:
+        """Watch live inputs against the profile train stored with this version (if any)."""
+        profile = read_reference_profile(holder.store_url, model.version)
+        if profile and settings.drift_window:
+            monitor = LiveDriftMonitor(profile, model.features, window=settings.drift_window,
+                                       every=settings.drift_every,
+                                       sink=gauge_sink(metrics.drift_score, model.version, settings.track))
+            plane.input_observers.append(monitor.observe)
+
+    holder.on_load.append(start_live_drift)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

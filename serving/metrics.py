@@ -29,6 +29,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from pricecast.drift import drift_gauge
+
 NO_MODEL = "none"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # Next-day log returns: a few basis points to ±10 %, symmetric around zero.
@@ -101,9 +103,9 @@ class ServingMetrics:
                                      ["reason", "track"], registry=reg)
         self.in_flight = Gauge("pricecast_requests_in_flight", "Requests being handled now.",
                                ["track"], multiprocess_mode="livesum", registry=reg)
-        # Issue 6 adds the live-input drift gauge here, e.g.
-        # Gauge("pricecast_drift_score", ..., ["feature", "model_version", "track"], multiprocess_mode="livemax")
-        # and updates it through a method like record_predictions below.
+        # Live-input drift (PSI per feature against the model's training profile): the highest
+        # value across workers, set by pricecast.drift.LiveDriftMonitor through gauge_sink.
+        self.drift_score = drift_gauge(reg)
         self.in_flight_now = self.in_flight.labels(track)
         self.model_version = NO_MODEL
         self._series: dict[tuple[str, int], _RequestSeries] = {}

@@ -39,6 +39,9 @@ class ServerSettings(BaseSettings):
     graceful_timeout_s: float = Field(default=25.0, gt=0,
                                       description="On SIGTERM, wait this long for in-flight requests.")
     access_log: bool = Field(default=False, description="uvicorn access log (one line per request).")
+    drift_window: int = Field(default=1000, ge=0, le=1_000_000,
+                              description="Live drift: PSI over the last N input rows per worker (0: off).")
+    drift_every: int = Field(default=100, ge=1, description="Live drift: recompute the PSI every N rows.")
 
     # Test-only fault injection (canary analysis and reliability tests). Never set in production.
     fault_latency_ms: float = Field(default=0.0, ge=0, le=60_000,

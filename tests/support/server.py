@@ -191,7 +191,14 @@ def publish_model(
     model = Pipeline([("scaler", StandardScaler()), ("ridge", Ridge(alpha=1.0))]).fit(x, y)
     data = modelio.dumps(model)
     store = registry.RegistryStore(store_url)
-    artifact = store.put_model(version, data, {"features": list(features), "seed": seed})
+    import pandas as pd
+
+    from pricecast.drift import reference_profile
+
+    # Like the train stage: a decile profile of the training inputs, for live drift.
+    profile = reference_profile(pd.DataFrame(x, columns=list(features)), list(features))
+    artifact = store.put_model(version, data, {"features": list(features), "seed": seed,
+                                               "reference_profile": profile})
     mv = registry.ModelVersion(
         version=version, created_at=registry.now_iso(), sha256=storage.sha256_bytes(data),
         data_hash="0" * 64, artifact=artifact, features=list(features), decision=decision,  # type: ignore[arg-type]
