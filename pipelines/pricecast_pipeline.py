@@ -143,14 +143,16 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         features_task = k8s(features_op(clean=clean_task.outputs["cleaned"], **common))
         train_task = k8s(train_op(features=features_task.outputs["features"], test_fraction=test_fraction,
                                   n_windows=n_windows, alpha=alpha, **common))
+        # Requests below the limits: with limits alone Kubernetes requests 2 CPU / 4G per pod,
+        # which a small kind node cannot schedule.
         for task in (validate_task, clean_task, features_task, train_task):
-            task.set_memory_limit("4G").set_cpu_limit("2")
+            task.set_cpu_request("500m").set_memory_request("1Gi").set_memory_limit("4G").set_cpu_limit("2")
 
         # Drift of the latest window against the training window, on returns; alerts, never fails.
         drift_task = k8s(drift_op(features=features_task.outputs["features"],
                                   model_info=train_task.outputs["model_info"],
                                   psi_warn=psi_warn, psi_alert=psi_alert, **common))
-        drift_task.set_memory_limit("4G").set_cpu_limit("2")
+        drift_task.set_cpu_request("500m").set_memory_request("1Gi").set_memory_limit("4G").set_cpu_limit("2")
 
         with dsl.ParallelFor(items=train_task.outputs["Output"], name="test-windows") as window:
             evaluate_task = k8s(evaluate_op(

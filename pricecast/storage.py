@@ -116,6 +116,16 @@ def _is_connection_failure(exc: BaseException) -> bool:
     return False
 
 
+def _is_missing_bucket(exc: BaseException) -> bool:
+    """S3's NoSuchBucket, which s3fs turns into a plain FileNotFoundError."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ == "NoSuchBucket" or "bucket does not exist" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def translate(exc: BaseException, url: str, action: str) -> StorageError:
     """Turn a low-level store error into a StorageError that names the fix."""
     if isinstance(exc, StorageError):
@@ -127,7 +137,7 @@ def translate(exc: BaseException, url: str, action: str) -> StorageError:
             "Check PRICECAST_S3_ACCESS_KEY_ID / PRICECAST_S3_SECRET_ACCESS_KEY (the Kubernetes "
             "secret pricecast-s3 on a cluster) and the bucket policy.",
         )
-    if isinstance(exc, FileNotFoundError) and not is_local(url) and "bucket" in str(exc).lower():
+    if isinstance(exc, FileNotFoundError) and not is_local(url) and _is_missing_bucket(exc):
         bucket = url.split("://", 1)[1].split("/", 1)[0]
         return StorageError(
             f"The bucket {bucket!r} does not exist on {endpoint}.",
@@ -165,7 +175,12 @@ def _retrying(action: str):
             )
             try:
                 return retrying(fn)(url, *args, **kwargs)
-            except (ConcurrentUpdateError, FileNotFoundError):
+            except FileNotFoundError as exc:
+                # A missing object is the caller's business; a missing bucket is the user's to fix.
+                if not is_local(url) and _is_missing_bucket(exc):
+                    raise translate(exc, url, action) from exc
+                raise
+            except ConcurrentUpdateError:
                 raise
             except Exception as exc:  # noqa: BLE001 - translated, cause kept
                 if _is_precondition_failed(exc):
@@ -218,7 +233,9 @@ def listdir(url: str) -> list[str]:
     fs, path = filesystem(url)
     try:
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
+        if _is_missing_bucket(exc):
+            raise
         return []
 
 
@@ -324,7 +341,9 @@ def read_versioned(url: str) -> tuple[bytes | None, str | None]:
     fs.invalidate_cache(path)
     try:
         info = fs.info(path)
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
+        if _is_missing_bucket(exc):
+            raise  # an absent registry is normal; an absent bucket is a misconfiguration
         return None, None
     etag = info.get("ETag") or info.get("etag")
     return fs.cat_file(path), etag
