@@ -39,7 +39,7 @@ class Alert(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     severity: Severity
-    name: str = Field(description="Stable CamelCase name, e.g. PricecastDataStale; see docs/runbook.md.")
+    name: str = Field(description="Stable CamelCase name, e.g. PricecastDataStale; see README.md (Runbook).")
     message: str = Field(description="What happened, with the numbers.")
     suggested_action: str = Field(description="What the person on call should do first.")
     value: float | None = Field(None, description="The measured value.")

@@ -38,7 +38,7 @@ class FailOn(enum.StrEnum):
     never = "never"
 
 
-ThresholdsOpt = Annotated[Optional[Path], typer.Option("--thresholds", help="YAML file of thresholds (see docs/runbook.md).")]
+ThresholdsOpt = Annotated[Optional[Path], typer.Option("--thresholds", help="YAML file of thresholds (see README.md (Runbook)).")]
 FailOnOpt = Annotated[FailOn, typer.Option("--fail-on", help="Exit 7 when an alert of this severity or worse fires.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 StoreOpt = Annotated[Optional[str], typer.Option("--store", help="Model store URL; default PRICECAST_STORE_URL.")]

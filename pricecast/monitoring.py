@@ -3,7 +3,7 @@
 Four things are watched: the model's accuracy (directional accuracy and MAPE), input drift
 (PSI, see :mod:`pricecast.drift`), the pipeline's run time (from ``<log_dir>/stage-metrics.jsonl``,
 which :mod:`pricecast.stage` appends one line to per stage run) and the freshness of the data
-(business days since each ticker's latest date). Alert names match docs/runbook.md.
+(business days since each ticker's latest date). Alert names match README.md (Runbook).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def load_thresholds(path: str | Path | None = None, **overrides: Any) -> Thresho
         if isinstance(data, dict) and isinstance(data.get("thresholds"), dict):
             data = data["thresholds"]
         if not isinstance(data, dict):
-            raise ConfigError(f"The thresholds file {path} must hold key: value pairs.", "See docs/runbook.md.")
+            raise ConfigError(f"The thresholds file {path} must hold key: value pairs.", "See README.md (Runbook).")
         values.update({str(k).replace("-", "_"): v for k, v in data.items()})
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:

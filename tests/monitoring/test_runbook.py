@@ -14,7 +14,8 @@ import yaml
 from pricecast import monitoring
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNBOOK = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+RUNBOOK = README[README.index("## Runbook"):]
 RULES = ROOT / "monitoring" / "alerts" / "pricecast.rules.yaml"
 PIPELINE_ALERTS = {monitoring.ACCURACY_LOW, monitoring.FORECAST_ERROR_HIGH, monitoring.FEATURE_DRIFT,
                    monitoring.FEATURE_SHIFT_KS, monitoring.PIPELINE_SLOW, monitoring.DATA_STALE}
