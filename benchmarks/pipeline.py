@@ -33,16 +33,18 @@ import json, resource, sys, time
 import numpy as np
 from components.clean.core import clean_prices
 from components.features.core import FEATURE_COLUMNS, build_features
-from components.ingest.core import SourceSpec, generate_prices
+from components.ingest.core import SourceSpec
+from components.ingest.generator import generate_prices
 from components.train.core import time_split, train_model
 from pricecast.frames import read_frame, write_frame
 
 tickers, days, workdir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-raw = generate_prices(SourceSpec(source="generator", tickers=tickers, days=days))
+spec = SourceSpec(source="generator", tickers=tickers, days=days)
+raw = generate_prices(spec.tickers, spec.days, spec.start_date, spec.seed, spec.drift, spec.volatility, spec.ar_coef)
 write_frame(raw, f"{workdir}/raw.parquet")
 t0 = time.perf_counter()
 df = read_frame(f"{workdir}/raw.parquet")
-clean, _ = clean_prices(df)
+clean, _ = clean_prices(df)  # the log returns the features are computed from
 feats = build_features(clean)
 model, _ = train_model(feats, time_split(feats))
 write_frame(feats, f"{workdir}/features.parquet")

@@ -118,9 +118,13 @@ def run_local(
             on_event(task, state)
 
     root = logging.getLogger()
+    # kfp.local leaves a root handler bound to the stream it saw (our run log, closed after the
+    # run): restore the handlers we found, or the next run's logging hits a closed file.
+    handlers_before = root.handlers[:]
     events = _TaskEvents(relay)
     root.addFilter(events)
     before = _registry(store_url)
+    earlier_runs = set(pipeline_root.glob("*"))
     started = time.perf_counter()
     try:
         with _kfp_output_to(run_log) if quiet else contextlib.nullcontext():
@@ -129,7 +133,9 @@ def run_local(
         raise _failure(failed, str(exc), settings.log_dir, run_log) from exc
     finally:
         root.removeFilter(events)
-    return _outcome(store_url, before, run_log, time.perf_counter() - started)
+        root.handlers[:] = handlers_before
+    own = _own_version(pipeline_root, earlier_runs)
+    return _outcome(store_url, before, run_log, time.perf_counter() - started, own)
 
 
 def _registry(store_url: str) -> Registry:
@@ -156,11 +162,23 @@ def _failure(failed: list[str], message: str, log_dir: Path, run_log: Path) -> P
     return err
 
 
-def _outcome(store_url: str, before: Registry, run_log: Path, elapsed: float) -> RunOutcome:
+def _own_version(pipeline_root: Path, earlier_runs: set[Path]) -> str | None:
+    """The version this run's train task produced, read from this run's own KFP outputs.
+
+    Another run sharing the store may register between our start and end, so the registry's
+    newest event is not necessarily ours.
+    """
+    infos = [info for run in set(pipeline_root.glob("*")) - earlier_runs for info in run.glob("train/model_info")]
+    if len(infos) != 1:
+        return None
+    return json.loads(infos[0].read_text()).get("version")
+
+
+def _outcome(store_url: str, before: Registry, run_log: Path, elapsed: float, own: str | None = None) -> RunOutcome:
     after = _registry(store_url)
     new_events = after.events[len(before.events):]
     # A rerun on identical data registers nothing new: report the version it would have been.
-    version = new_events[-1].version if new_events else _latest_version(after)
+    version = own or (new_events[-1].version if new_events else _latest_version(after))
     mv = after.versions.get(version) if version else None
     return RunOutcome(
         version=version or "",
