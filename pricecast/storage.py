@@ -157,11 +157,15 @@ def translate(exc: BaseException, url: str, action: str) -> StorageError:
     return StorageError(f"Could not {action} {url!r}: {exc}.", "See the log for the stack trace.")
 
 
-def _retrying(action: str):
-    """Decorator: retry transient errors with 0.5 s, 1 s, 2 s... backoff, then translate."""
+def _retrying(action: str, url_arg: int = 0):
+    """Decorator: retry transient errors with 0.5 s, 1 s, 2 s... backoff, then translate.
+
+    ``url_arg`` is the position of the store URL among the arguments (messages name it).
+    """
 
     def decorate(fn):
-        def wrapper(url: str, *args: Any, **kwargs: Any):
+        def wrapper(*args: Any, **kwargs: Any):
+            url = str(args[url_arg] if len(args) > url_arg else kwargs["url"])
             attempts = get_settings().storage_retries + 1
             retrying = retry(
                 retry=retry_if_exception(_is_transient),
@@ -174,7 +178,7 @@ def _retrying(action: str):
                 ),
             )
             try:
-                return retrying(fn)(url, *args, **kwargs)
+                return retrying(fn)(*args, **kwargs)
             except FileNotFoundError as exc:
                 # A missing object is the caller's business; a missing bucket is the user's to fix.
                 if not is_local(url) and _is_missing_bucket(exc):
@@ -278,7 +282,7 @@ def write_text(url: str, text: str) -> None:
     write_bytes(url, text.encode("utf-8"))
 
 
-@_retrying("upload")
+@_retrying("upload", url_arg=1)
 def put_file(src: str | Path, url: str) -> None:
     """Copy a local file to ``url`` atomically (temp + rename locally, one PUT on S3)."""
     src = Path(src)
