@@ -139,6 +139,12 @@ def register(app: typer.Typer) -> None:
                     outcome = run_local(arguments, on_event=progress.event)
         except PricecastError as exc:
             raise fail(exc) from exc
+        except KeyboardInterrupt:
+            # Every finished stage left a checkpoint; the next run restores them instead of
+            # recomputing, so say so rather than print a traceback.
+            console.print("\n[yellow]interrupted[/]: finished stages are checkpointed; "
+                          "run the same command again to resume where it stopped.")
+            raise typer.Exit(code=130) from None
 
         colour = {"promoted": "green", "pending": "yellow", "rejected": "red"}.get(outcome.decision, "white")
         console.print(f"\n[bold]verdict:[/] [{colour}]{outcome.decision}[/] {outcome.version}")

@@ -51,3 +51,16 @@ def test_cluster_wiring_secret_configmap_retry_cache_and_gate():
         assert ex["secretAsEnv"][0]["secretName"] == "pricecast-s3", name
         assert ex["configMapAsEnv"][0]["configMapName"] == "pricecast-config", name
     assert DEFAULT_IMAGE in COMPILED_PATH.read_text()
+
+
+def test_local_pipeline_leaves_source_retries_to_ingest_itself(tmp_path):
+    # kfp.local honours set_retry; replaying a deterministic failure (a bad file) only delays the error.
+    from kfp import compiler
+
+    from pipelines.pricecast_pipeline import build_pipeline
+
+    path = tmp_path / "local.yaml"
+    compiler.Compiler().compile(build_pipeline(cluster=False), package_path=str(path))
+    tasks = _docs(path)[0]["root"]["dag"]["tasks"]
+    assert "retryPolicy" not in tasks["ingest"]
+    assert "retryPolicy" in _docs(COMPILED_PATH)[0]["root"]["dag"]["tasks"]["ingest"]

@@ -32,18 +32,19 @@ def _start(workdir: Path, env: dict[str, str]) -> subprocess.Popen:
                             start_new_session=True)  # its own group: signals reach its task processes too
 
 
-def _interrupt(proc: subprocess.Popen, log: Path, text: str, sig: signal.Signals) -> int:
-    """Send ``sig`` to the run's process group once ``log`` says ``text``; the run's exit code."""
+def _interrupt(proc: subprocess.Popen, log: Path, text: str, sig: signal.Signals) -> tuple[int, str]:
+    """Send ``sig`` to the run's process group once ``log`` says ``text``; exit code and output."""
+    output = b""
     try:
         wait_for_text(log, text, proc, timeout=120)
         os.killpg(proc.pid, sig)
-        proc.communicate(timeout=60)
+        output, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
     assert _group_gone(proc.pid, within_s=10), "a task process of the interrupted run kept running"
-    return proc.returncode
+    return proc.returncode, output.decode(errors="replace")
 
 
 def _group_gone(pgid: int, within_s: float) -> bool:
@@ -63,13 +64,14 @@ def test_sigint_then_sigkill_mid_stage_and_the_next_run_resumes_from_checkpoints
     logs = tmp_path / "logs"
     env = {**os.environ, "PRICECAST_STORE_URL": store_url, "PRICECAST_LOG_DIR": str(logs), "COLUMNS": "120"}
 
-    code = _interrupt(_start(tmp_path, env), logs / "features.log", "START features", signal.SIGINT)
+    code, output = _interrupt(_start(tmp_path, env), logs / "features.log", "START features", signal.SIGINT)
     assert code == 130, "Ctrl-C exits 128 + SIGINT"
+    assert "run the same command again to resume" in output and "Traceback" not in output, output
     after_sigint = stage_metrics(logs)
     done_before_sigint = {m["stage"] for m in after_sigint}
     assert {"ingest", "validate", "clean"} <= done_before_sigint <= {"ingest", "validate", "clean", "features"}
 
-    code = _interrupt(_start(tmp_path, env), logs / "train.log", "START train", signal.SIGKILL)
+    code, _ = _interrupt(_start(tmp_path, env), logs / "train.log", "START train", signal.SIGKILL)
     assert code == -signal.SIGKILL
     second = stage_metrics(logs)[len(after_sigint):]
     assert all(m["restored"] for m in second if m["stage"] in done_before_sigint), second
