@@ -134,9 +134,13 @@ def register(app: typer.Typer) -> None:
             if verbose:
                 outcome = run_local(arguments, quiet=False)
             else:
-                with Live(progress.render(), console=console, refresh_per_second=4) as live:
-                    progress.live = live
-                    outcome = run_local(arguments, on_event=progress.event)
+                try:
+                    with Live(progress.render(), console=console, refresh_per_second=4) as live:
+                        progress.live = live
+                        outcome = run_local(arguments, on_event=progress.event)
+                finally:
+                    if not console.is_terminal:  # piped: Live leaves the table's last line open
+                        console.line()
         except PricecastError as exc:
             raise fail(exc) from exc
         except KeyboardInterrupt:
