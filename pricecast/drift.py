@@ -39,6 +39,8 @@ EPSILON = 1e-4
 PROFILE_FORMAT = 1
 # Key of the profile in train's model_info, hence in the model store's models/<version>/metadata.json.
 PROFILE_KEY = "reference_profile"
+# Rows per side the KS test looks at (see ks_test).
+KS_MAX_SAMPLES = 100_000
 Level = Literal["ok", "warn", "alert"]
 
 
@@ -157,14 +159,25 @@ def psi(reference_feature: Mapping[str, Any], values: Any) -> float:
     return psi_from_proportions(np.asarray(reference_feature["proportions"]), bin_proportions(edges, current))
 
 
-def ks_test(reference_values: Any, current_values: Any) -> tuple[float, float]:
-    """Two-sample Kolmogorov-Smirnov test: ``(statistic, p_value)``; NaNs when a side is empty."""
+def _sample(values: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    return values if values.size <= size else values[rng.choice(values.size, size, replace=False)]
+
+
+def ks_test(reference_values: Any, current_values: Any, max_samples: int = KS_MAX_SAMPLES) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov test: ``(statistic, p_value)``; NaNs when a side is empty.
+
+    A side longer than ``max_samples`` is replaced by a seeded random sample of that size. At
+    pipeline scale (millions of rows) the full test costs seconds per feature and its p-value is
+    ~0 for any shift at all; on 100 000 rows the statistic is within 0.005 of the full one (DKW,
+    95 %) and p < 0.01 still needs a shift of about 0.007 in the CDFs.
+    """
     from scipy import stats  # here: the model server imports this module and never runs KS
 
     ref, cur = _finite(reference_values), _finite(current_values)
     if ref.size == 0 or cur.size == 0:
         return math.nan, math.nan
-    result = stats.ks_2samp(ref, cur)
+    rng = np.random.default_rng(0)  # the same data always gives the same report
+    result = stats.ks_2samp(_sample(ref, max_samples, rng), _sample(cur, max_samples, rng))
     return float(result.statistic), float(result.pvalue)
 
 
@@ -248,6 +261,7 @@ def drift_report(
     thresholds: DriftThresholds | None = None,
     bins: int = BINS,
     context: Mapping[str, Any] | None = None,
+    profile: Mapping[str, Any] | None = None,
 ) -> DriftReport:
     """Compare the current window with the reference, feature by feature.
 
@@ -258,6 +272,10 @@ def drift_report(
         thresholds: PSI and KS thresholds; the standard ones by default.
         bins: Quantile bins of the reference for PSI.
         context: Facts to carry into the report (windows, row counts, model version).
+        profile: The reference's profile when it is already known (train stores it with the
+            model, and the model server scores live drift against it): PSI then uses exactly
+            the bins the server uses. Computed from ``reference_df`` when omitted or when it
+            lacks a column.
 
     Raises:
         ConfigError: No columns, a column missing from either frame, or an empty window.
@@ -272,7 +290,10 @@ def drift_report(
                               "Compare two outputs of the features stage.")
     if current_df.empty:
         raise ConfigError("The current window has no rows to compare.", "Widen the current window.")
-    profile = reference_profile(reference_df, columns, bins)["features"]
+    known = (profile or {}).get("features", {})
+    if profile is None or profile.get("bins") != bins or any(c not in known for c in columns):
+        known = reference_profile(reference_df, columns, bins)["features"]
+    profile = known
     rows = []
     for column in columns:
         ref, cur = _finite(reference_df[column]), _finite(current_df[column])

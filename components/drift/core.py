@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from components.features.core import FEATURE_COLUMNS
-from pricecast.drift import DriftReport, DriftThresholds, drift_report
+from pricecast.drift import PROFILE_KEY, DriftReport, DriftThresholds, drift_report
 from pricecast.errors import ConfigError
 
 CALENDAR_PREFIXES = ("dow_", "month_")
@@ -91,4 +91,6 @@ def drift_for_model(
 ) -> DriftReport:
     """The drift report of the current window against the model's training window."""
     reference, current, context = split_windows(features_df, model_info, current_days)
-    return drift_report(reference, current, columns or DRIFT_FEATURES, thresholds, context=context)
+    # Train's profile of its training rows: the bins the model server scores live drift with.
+    return drift_report(reference, current, columns or DRIFT_FEATURES, thresholds, context=context,
+                        profile=model_info.get(PROFILE_KEY))

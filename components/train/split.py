@@ -106,16 +106,29 @@ def time_split(features_df: pd.DataFrame, test_fraction: float = 0.2, n_windows:
 
 
 def target_dates(features_df: pd.DataFrame) -> np.ndarray:
-    """The date each row's target is realised: the next row of its ticker and segment (else NaT)."""
+    """The date each row's target is realised: the next date of its ticker and segment (else NaT).
+
+    Any row order. The features stage writes each ticker's rows together in date order, where
+    "the next date" is the next row; any other order is sorted by ticker, segment and date
+    first, and the answer put back in the rows' order.
+    """
     dates = features_df["date"].to_numpy()
     out = np.full(len(dates), np.datetime64("NaT"), dtype=dates.dtype)
     if len(dates) < 2:
         return out
     codes, _ = pd.factorize(features_df["ticker"])
     segment = features_df["segment"].to_numpy()
+    has_target = features_df[TARGET].notna().to_numpy()
+    # factorize numbers tickers by first appearance: grouped rows have non-decreasing codes.
+    grouped = bool(np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (dates[1:] > dates[:-1]))))
+    order = None if grouped else np.lexsort((dates, segment, codes))
+    if order is not None:
+        codes, segment, dates, has_target = codes[order], segment[order], dates[order], has_target[order]
     same_group = (codes[1:] == codes[:-1]) & (segment[1:] == segment[:-1])
-    has_next = same_group & features_df[TARGET].notna().to_numpy()[:-1]
+    has_next = same_group & has_target[:-1]
     out[:-1][has_next] = dates[1:][has_next]
+    if order is not None:
+        out[order] = out.copy()
     return out
 
 

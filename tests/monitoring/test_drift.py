@@ -177,3 +177,28 @@ def test_the_server_reads_the_profile_stored_with_the_model(tmp_path) -> None:
     assert read_reference_profile(store.store_url, "v1") == json.loads(json.dumps(profile))
     assert read_reference_profile(store.store_url, "v0") is None
     assert read_reference_profile(store.store_url, "missing") is None
+
+
+def test_ks_on_a_sample_of_large_windows_is_repeatable_and_close_to_the_full_test() -> None:
+    reference = RNG.normal(0, 1, 300_000)
+    current = RNG.normal(0.02, 1, 250_000)
+    full_stat, _ = ks_test(reference, current, max_samples=10**9)
+    sampled = ks_test(reference, current)  # 100 000 per side
+    assert sampled == ks_test(reference, current)  # seeded: the same data, the same report
+    assert abs(sampled[0] - full_stat) < 0.01
+    assert sampled != ks_test(reference, current, max_samples=10**9)
+
+
+def test_report_uses_the_profile_stored_with_the_model_when_it_covers_the_columns() -> None:
+    current = pd.DataFrame({"a": RNG.normal(0, 1, 3_000), "b": RNG.normal(0, 0.01, 3_000)})
+    # A profile whose "a" bins came from a distribution shifted by +1: PSI must use those bins.
+    stored = reference_profile(pd.DataFrame({"a": REFERENCE["a"] + 1, "b": REFERENCE["b"]}), ["a", "b"])
+    with_stored = {f.feature: f for f in drift_report(REFERENCE, current, ["a", "b"], profile=stored).features}
+    computed = {f.feature: f for f in drift_report(REFERENCE, current, ["a", "b"]).features}
+    assert with_stored["a"].psi > DriftThresholds().psi_alert > computed["a"].psi
+    assert with_stored["a"].ks_statistic == computed["a"].ks_statistic  # KS always uses the rows
+    # A profile missing a column, or with other bins, is recomputed from the reference rows.
+    partial = {**stored, "features": {"a": stored["features"]["a"]}}
+    assert drift_report(REFERENCE, current, ["a", "b"], profile=partial).features[0].psi == computed["a"].psi
+    other_bins = {**stored, "bins": 20}
+    assert drift_report(REFERENCE, current, ["a", "b"], profile=other_bins).features[0].psi == computed["a"].psi

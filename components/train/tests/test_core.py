@@ -47,6 +47,13 @@ def test_split_windows_are_consecutive_latest_dates_and_train_comes_strictly_bef
 def test_split_depends_on_dates_only_never_on_row_order() -> None:
     shuffled = FEATURES.sample(frac=1.0, random_state=3)
     assert time_split(shuffled) == time_split(FEATURES)
+    # Each row keeps the date its target is realised on (the stored table is date-major),
+    # including across T002's gap, where a segment ends without a next row.
+    expected = pd.Series(target_dates(FEATURES), index=FEATURES.index)
+    np.testing.assert_array_equal(target_dates(shuffled), expected.loc[shuffled.index].to_numpy())
+    assert pd.isna(expected).sum() >= FEATURES["ticker"].nunique() + 1
+    split = time_split(FEATURES)
+    assert train_mask(shuffled, split).sum() == train_mask(FEATURES, split).sum()
 
 
 def test_the_row_whose_target_falls_in_the_test_period_is_purged() -> None:
