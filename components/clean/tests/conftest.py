@@ -1,27 +1,9 @@
-"""Fixtures of the clean tests: an isolated store/log dir and validated price frames."""
+"""Fixtures of the clean tests: validated price frames (the isolated store is the root conftest's)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import pytest
-
-from pricecast.settings import Settings, reload_settings
-
-
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Store and logs under tmp_path, so nothing is written in the repository."""
-    monkeypatch.setenv("PRICECAST_STORE_URL", f"file://{tmp_path / 'store'}")
-    monkeypatch.setenv("PRICECAST_LOG_DIR", str(tmp_path / "logs"))
-    try:
-        yield reload_settings()
-    finally:
-        monkeypatch.undo()
-        reload_settings()
 
 
 def validated(ticker: str, dates, prices) -> pd.DataFrame:

@@ -28,13 +28,13 @@ def data_stages(tickers: int = 3, days: int = 120, max_gap_days: int = 5):
 
 
 @pytest.fixture
-def kfp_root(isolated, tmp_path) -> Path:
+def kfp_root(isolated_store, tmp_path) -> Path:
     root = tmp_path / "kfp"
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
     return root
 
 
-def test_the_data_stages_chain_and_a_rerun_recomputes_nothing(kfp_root, isolated):
+def test_the_data_stages_chain_and_a_rerun_recomputes_nothing(kfp_root, isolated_store):
     data_stages()
     data_stages()
 
@@ -45,17 +45,17 @@ def test_the_data_stages_chain_and_a_rerun_recomputes_nothing(kfp_root, isolated
     assert cleaned.groupby("ticker")["log_return"].apply(lambda r: np.isnan(r.iloc[0])).all()
     assert sha256_file(first) == sha256_file(second)
 
-    logs = Path(isolated.log_dir)
+    logs = Path(isolated_store.log_dir)
     for stage in ("ingest", "validate", "clean"):
         log = (logs / f"{stage}.log").read_text()
         assert log.count("restored checkpoint") == 1, stage  # the second run restored each stage
     assert "clean: 360 rows in, 360 out (3 tickers)" in (logs / "clean.log").read_text()
 
 
-def test_a_changed_parameter_recomputes_only_clean(kfp_root, isolated):
+def test_a_changed_parameter_recomputes_only_clean(kfp_root, isolated_store):
     data_stages()
     data_stages(max_gap_days=2)
 
-    logs = Path(isolated.log_dir)
+    logs = Path(isolated_store.log_dir)
     assert (logs / "validate.log").read_text().count("restored checkpoint") == 1
     assert (logs / "clean.log").read_text().count("restored checkpoint") == 0

@@ -10,10 +10,14 @@ from kfp import dsl
 
 from components.evaluate.component import evaluate
 from components.features.core import FEATURE_COLUMNS, build_features
-from components.features.tests.support import clean_frame, local_component, write_parquet
+from components.features.tests.support import (
+    clean_frame,
+    local_component,
+    write_parquet,
+)
 from components.train.core import time_split, train_model
 from pricecast.registry import ModelVersion, RegistryStore, now_iso, register
-from pricecast.settings import get_settings
+from pricecast.settings import Settings, get_settings
 
 
 def _activate(store_url: str, model_bytes: bytes, info) -> None:
@@ -27,7 +31,7 @@ def _activate(store_url: str, model_bytes: bytes, info) -> None:
 
 
 def test_component_compares_with_the_active_model_and_rechecks_when_it_changes(
-    kfp_local: Path, tmp_path: Path, isolated_store: str
+    kfp_local: Path, tmp_path: Path, isolated_store: Settings
 ) -> None:
     features = build_features(clean_frame(n_tickers=3, n_days=150, seed=9, ar=0.3))
     split = time_split(features)
@@ -52,7 +56,7 @@ def test_component_compares_with_the_active_model_and_rechecks_when_it_changes(
     assert result["active"] is None and result["candidate"]["n"] == result["n"] > 0
     assert first.metadata["rows"] == result["n"]
 
-    _activate(isolated_store, active.model_bytes, active)
+    _activate(isolated_store.store_url, active.model_bytes, active)
     second = evaluate_one().output  # the active model changed: the checkpoint key changes too
     result = json.loads(Path(second.path).read_text())
     assert result["active_version"] == active.version

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from pricecast import frames
-from pricecast.settings import reload_settings
+from pricecast.settings import Settings
 
 
 def clean_frame(
@@ -67,20 +67,10 @@ def clean_frame(
     })
 
 
-@pytest.fixture
-def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh store and log dir for this test, in the environment subprocesses inherit too."""
-    store = f"file://{tmp_path / 'store'}"
-    monkeypatch.setenv("PRICECAST_STORE_URL", store)
-    monkeypatch.setenv("PRICECAST_LOG_DIR", str(tmp_path / "logs"))
-    reload_settings()
-    yield store
-    monkeypatch.undo()
-    reload_settings()
 
 
 @pytest.fixture
-def kfp_local(tmp_path: Path, isolated_store: str) -> Path:
+def kfp_local(tmp_path: Path, isolated_store: Settings) -> Path:
     """KFP local mode in-process (SubprocessRunner, no venv, no Docker); yields the pipeline root."""
     from kfp import local
 

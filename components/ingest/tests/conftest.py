@@ -1,4 +1,4 @@
-"""Fixtures of the ingest tests: an isolated store/log dir and a real scripted HTTP server."""
+"""Fixtures of the ingest tests: a real scripted HTTP server (the isolated store is the root conftest's)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-
-from pricecast.settings import Settings, reload_settings
-
-
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Store and logs under tmp_path, so nothing is written in the repository."""
-    monkeypatch.setenv("PRICECAST_STORE_URL", f"file://{tmp_path / 'store'}")
-    monkeypatch.setenv("PRICECAST_LOG_DIR", str(tmp_path / "logs"))
-    try:
-        yield reload_settings()
-    finally:
-        monkeypatch.undo()
-        reload_settings()
 
 
 @dataclass

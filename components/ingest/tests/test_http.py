@@ -34,12 +34,12 @@ def _incidents(settings) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(root.glob("*-ingest.json"))]
 
 
-def test_the_default_backoff_schedule_is_half_one_two_seconds(isolated):
-    assert isolated.http_retries == 3
-    assert fetch.backoff_schedule(isolated) == [0.5, 1.0, 2.0]
+def test_the_default_backoff_schedule_is_half_one_two_seconds(isolated_store):
+    assert isolated_store.http_retries == 3
+    assert fetch.backoff_schedule(isolated_store) == [0.5, 1.0, 2.0]
 
 
-def test_two_503s_then_csv_succeeds_on_the_third_try_with_the_real_backoff(isolated, http_server):
+def test_two_503s_then_csv_succeeds_on_the_third_try_with_the_real_backoff(isolated_store, http_server):
     server = http_server(Reply(503), Reply(503), Reply(200, CSV))
 
     result = ingest_frame(load_source_spec(None, source=server.url))
@@ -50,10 +50,10 @@ def test_two_503s_then_csv_succeeds_on_the_third_try_with_the_real_backoff(isola
     # tenacity never sleeps less than its schedule; the upper bound is loose for a busy machine.
     assert gaps[0] >= 0.5 and gaps[1] >= 1.0, gaps
     assert gaps[0] < 0.5 + 3 and gaps[1] < 1.0 + 3, gaps
-    assert _incidents(isolated) == []
+    assert _incidents(isolated_store) == []
 
 
-def test_a_404_fails_at_once_without_retries(isolated, http_server):
+def test_a_404_fails_at_once_without_retries(isolated_store, http_server):
     server = http_server(Reply(404, b"not here", "text/plain"))
 
     with pytest.raises(SourceError) as info:
@@ -64,7 +64,7 @@ def test_a_404_fails_at_once_without_retries(isolated, http_server):
     assert "404" in info.value.problem and "URL" in info.value.fix
 
 
-def test_an_html_page_is_not_data(isolated, http_server):
+def test_an_html_page_is_not_data(isolated_store, http_server):
     page = b"<!DOCTYPE html><html><body>Please log in</body></html>"
     server = http_server(Reply(200, page, "text/html; charset=utf-8"))
 
@@ -75,14 +75,14 @@ def test_an_html_page_is_not_data(isolated, http_server):
     assert "download link" in info.value.fix
 
 
-def test_html_is_recognised_by_its_body_even_when_labelled_csv(isolated, http_server):
+def test_html_is_recognised_by_its_body_even_when_labelled_csv(isolated_store, http_server):
     server = http_server(Reply(200, b"\n  <html><head></head></html>", "text/csv"))
 
     with pytest.raises(DataFormatError, match="HTML page"):
         ingest_frame(load_source_spec(None, source=server.url))
 
 
-def test_an_unreachable_source_writes_an_incident_with_four_attempts(isolated, monkeypatch):
+def test_an_unreachable_source_writes_an_incident_with_four_attempts(isolated_store, monkeypatch):
     _fast_retries(monkeypatch)
     url = f"http://127.0.0.1:{_free_port()}/prices.csv?token=secret"
 
@@ -100,7 +100,7 @@ def test_an_unreachable_source_writes_an_incident_with_four_attempts(isolated, m
     assert "incidents/" in info.value.fix and "rerun" in info.value.fix
 
 
-def test_persistent_5xx_also_ends_in_an_incident(isolated, http_server, monkeypatch):
+def test_persistent_5xx_also_ends_in_an_incident(isolated_store, http_server, monkeypatch):
     _fast_retries(monkeypatch)
     server = http_server(Reply(502, b"bad gateway", "text/plain"))
 
@@ -111,7 +111,7 @@ def test_persistent_5xx_also_ends_in_an_incident(isolated, http_server, monkeypa
     assert [e["attempt"] for e in _incidents(reload_settings())[0]["errors"]] == [1, 2, 3, 4]
 
 
-def test_a_timeout_is_retried(isolated, http_server, monkeypatch):
+def test_a_timeout_is_retried(isolated_store, http_server, monkeypatch):
     _fast_retries(monkeypatch, timeout_s=0.3)
     server = http_server(Reply(200, CSV, delay_s=1.5), Reply(200, CSV))
 
@@ -121,7 +121,7 @@ def test_a_timeout_is_retried(isolated, http_server, monkeypatch):
     assert len(result.frame) == 2
 
 
-def test_format_comes_from_the_content_type_when_the_url_has_no_extension(isolated, http_server):
+def test_format_comes_from_the_content_type_when_the_url_has_no_extension(isolated_store, http_server):
     records = json.dumps([{"date": "2021-01-04", "ticker": "AAA", "price": 1.5}]).encode()
     server = http_server(Reply(200, records, "application/json"), path="/api/v1/prices")
 
@@ -136,6 +136,6 @@ def test_redact_hides_credentials_and_query_values():
         "https://example.com:8443/a.csv?key=***&x=***"
 
 
-def test_an_invalid_url_is_a_source_error_not_a_crash(isolated):
+def test_an_invalid_url_is_a_source_error_not_a_crash(isolated_store):
     with pytest.raises(SourceError, match="cannot be requested"):
         ingest_frame(load_source_spec(None, source="http://"))

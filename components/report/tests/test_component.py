@@ -14,18 +14,22 @@ from kfp import dsl
 
 from components.evaluate.component import evaluate
 from components.features.core import build_features
-from components.features.tests.support import clean_frame, local_component, write_parquet
+from components.features.tests.support import (
+    clean_frame,
+    local_component,
+    write_parquet,
+)
 from components.report.component import report
 from components.train.component import train
 from pricecast import storage
-from pricecast.settings import get_settings
+from pricecast.settings import Settings, get_settings
 
 Outputs = NamedTuple("Outputs", [("verdict", str), ("reason", str), ("metrics", dsl.Metrics),  # noqa: UP014
                                  ("summary", dsl.Artifact), ("report_html", dsl.HTML)])
 
 
 @pytest.mark.slow
-def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_path: Path, isolated_store: str) -> None:
+def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_path: Path, isolated_store: Settings) -> None:
     features_uri = write_parquet(build_features(clean_frame(n_tickers=3, n_days=160, seed=12, ar=0.4)),
                                  tmp_path / "features.parquet")
     train_op, evaluate_op, report_op = map(local_component, (train, evaluate, report))
@@ -56,7 +60,7 @@ def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_pa
     assert "active_mape" not in logged
     assert "Verdict: PROMOTE" in Path(first["report_html"].path).read_text()
 
-    reports = storage.join(isolated_store, "reports")
+    reports = storage.join(isolated_store.store_url, "reports")
     for folder in (version, "latest"):
         assert set(storage.listdir(storage.join(reports, folder))) == {
             "report.md", "report.html", "forecast_vs_actual.png", "residuals.png", "summary.json"}

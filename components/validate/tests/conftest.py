@@ -1,26 +1,9 @@
-"""Fixtures of the validate tests: an isolated store and log dir, and a good price frame."""
+"""Fixtures of the validate tests: a good price frame (the isolated store is the root conftest's)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pandas as pd
 import pytest
-
-from pricecast.settings import Settings, reload_settings
-
-
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Store and logs under tmp_path, so nothing is written in the repository."""
-    monkeypatch.setenv("PRICECAST_STORE_URL", f"file://{tmp_path / 'store'}")
-    monkeypatch.setenv("PRICECAST_LOG_DIR", str(tmp_path / "logs"))
-    try:
-        yield reload_settings()
-    finally:
-        monkeypatch.undo()
-        reload_settings()
 
 
 def good_frame(rows: int = 150, tickers: tuple[str, ...] = ("AAA",)) -> pd.DataFrame:

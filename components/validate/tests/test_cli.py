@@ -12,7 +12,7 @@ from pricecast.cli_data import register
 
 
 @pytest.fixture
-def run(isolated, monkeypatch):
+def run(isolated_store, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps at the terminal width; keep lines whole
     app = typer.Typer()
     register(app)

@@ -33,7 +33,7 @@ def ingest_then_validate(source: str, date_format: str):
 
 
 @pytest.fixture
-def kfp_root(isolated, tmp_path) -> Path:
+def kfp_root(isolated_store, tmp_path) -> Path:
     root = tmp_path / "kfp"
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
     return root
@@ -49,7 +49,7 @@ def _raw_parquet(tmp_path: Path, frame: pd.DataFrame) -> str:
     return str(path)
 
 
-def test_valid_data_writes_the_three_artifacts_and_a_rerun_restores_them(kfp_root, isolated, tmp_path):
+def test_valid_data_writes_the_three_artifacts_and_a_rerun_restores_them(kfp_root, isolated_store, tmp_path):
     uri = _raw_parquet(tmp_path, good_frame())
     validate_only(uri=uri)
     validate_only(uri=uri)
@@ -60,11 +60,11 @@ def test_valid_data_writes_the_three_artifacts_and_a_rerun_restores_them(kfp_roo
     assert json.loads((first / "schema_diff").read_text())["valid"] is True
     assert "# Schema check: PASSED" in (first / "schema_report").read_text()
     assert sha256_file(first / "validated") == sha256_file(second / "validated")
-    log = (Path(isolated.log_dir) / "validate.log").read_text()
+    log = (Path(isolated_store.log_dir) / "validate.log").read_text()
     assert log.count("restored checkpoint") == 1
 
 
-def test_invalid_data_keeps_the_diff_everywhere_and_writes_no_dataset(kfp_root, isolated, tmp_path):
+def test_invalid_data_keeps_the_diff_everywhere_and_writes_no_dataset(kfp_root, isolated_store, tmp_path):
     bad = good_frame()
     bad.loc[5, "price"] = -3.0
     with pytest.raises(RuntimeError):
@@ -76,17 +76,17 @@ def test_invalid_data_keeps_the_diff_everywhere_and_writes_no_dataset(kfp_root, 
     assert diff["valid"] is False and diff["checks"][0]["sample"][0]["row"] == 6
     assert "price > 0" in (task / "schema_report").read_text()
 
-    kept = sorted((Path(isolated.store_url.removeprefix("file://")) / "validation").iterdir())
+    kept = sorted((Path(isolated_store.store_url.removeprefix("file://")) / "validation").iterdir())
     assert [p.suffix for p in kept] == [".json", ".md"]
     assert json.loads(kept[0].read_text()) == diff
 
-    failure = json.loads((Path(isolated.log_dir) / "validate.failure.json").read_text())
+    failure = json.loads((Path(isolated_store.log_dir) / "validate.failure.json").read_text())
     assert failure["error"] == "SchemaValidationError" and failure["exit_code"] == 4
     assert "price > 0" in failure["problem"] and "Full report:" in failure["fix"]
-    assert "Schema diff (validation failed)" in (Path(isolated.log_dir) / "validate.log").read_text()
+    assert "Schema diff (validation failed)" in (Path(isolated_store.log_dir) / "validate.log").read_text()
 
 
-def test_the_date_format_given_to_ingest_reaches_validate(kfp_root, isolated, tmp_path):
+def test_the_date_format_given_to_ingest_reaches_validate(kfp_root, isolated_store, tmp_path):
     frame = good_frame(rows=20)
     frame["date"] = pd.to_datetime(frame["date"]).dt.strftime("%b %d %Y")
     source = tmp_path / "months.csv"
