@@ -38,7 +38,7 @@ def _prepare_multiprocess_dir(workers: int) -> Path | None:
     return created
 
 
-def _exit_after_graceful_shutdown(signum: int, _frame: object) -> None:
+def _exit_after_graceful_shutdown(_signum: int, _frame: object) -> None:
     """uvicorn drains in-flight requests on SIGTERM, restores this handler and re-raises the
     signal; ending with ``SystemExit(0)`` here lets ``finally`` blocks run (the multiprocess
     metrics directory is removed) and reports the graceful stop as success."""

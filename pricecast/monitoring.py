@@ -271,32 +271,3 @@ def freshness_alerts(freshness: Freshness) -> list[Alert]:
                  f"{len(stale)} of {len(freshness.tickers)} tickers stopped updating: {listed}."),
         suggested_action="Check the source feed and the ingest log (logs/ingest.log); rerun `pricecast run` once "
                          "it has new rows. Forecasts until then start from old prices.")]
-
-
-def evaluate_thresholds(
-    thresholds: Thresholds,
-    *,
-    metrics: Mapping[str, float] | None = None,
-    drift: DriftReport | None = None,
-    run: RunTime | None = None,
-    freshness: Freshness | None = None,
-) -> list[Alert]:
-    """Every alert the given observations breach (pass only what was measured).
-
-    Args:
-        thresholds: The limits.
-        metrics: Model metrics with ``directional_accuracy`` (0-1) and/or ``mape`` (percent).
-        drift: A drift report; its own thresholds decide its levels.
-        run: The last pipeline run (:func:`last_run`).
-        freshness: The data's freshness (:func:`data_freshness`).
-    """
-    alerts: list[Alert] = []
-    if metrics is not None:
-        alerts += accuracy_alerts(thresholds, metrics)
-    if drift is not None:
-        alerts += drift_alerts(drift)
-    if run is not None:
-        alerts += run_time_alerts(thresholds, run)
-    if freshness is not None:
-        alerts += freshness_alerts(freshness)
-    return alerts

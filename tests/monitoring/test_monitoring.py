@@ -13,7 +13,7 @@ import pytest
 from pricecast import monitoring
 from pricecast.drift import drift_report
 from pricecast.errors import ConfigError, DataFormatError
-from pricecast.monitoring import Thresholds, evaluate_thresholds
+from pricecast.monitoring import Thresholds, accuracy_alerts, drift_alerts, freshness_alerts, run_time_alerts
 from pricecast.settings import Settings
 from pricecast.stage import run_stage
 
@@ -51,12 +51,12 @@ def test_a_bad_thresholds_file_names_the_problem(tmp_path: Path, text: str, mess
 # --------------------------------------------------------------------------- accuracy
 def test_accuracy_breaches_are_high_and_passing_metrics_raise_nothing() -> None:
     t = Thresholds(min_directional_accuracy=0.5, max_mape=2.0)
-    alerts = evaluate_thresholds(t, metrics={"directional_accuracy": 0.41, "mape": 3.5})
+    alerts = accuracy_alerts(t, {"directional_accuracy": 0.41, "mape": 3.5})
     assert [(a.severity, a.name) for a in alerts] == [
         ("HIGH", monitoring.ACCURACY_LOW), ("HIGH", monitoring.FORECAST_ERROR_HIGH)]
     assert alerts[0].value == 0.41 and alerts[0].threshold == 0.5 and "rollback" in alerts[0].suggested_action
-    assert evaluate_thresholds(t, metrics={"directional_accuracy": 0.55, "mape": 1.0}) == []
-    assert evaluate_thresholds(Thresholds(min_directional_accuracy=None, max_mape=None),
+    assert accuracy_alerts(t, {"directional_accuracy": 0.55, "mape": 1.0}) == []
+    assert accuracy_alerts(Thresholds(min_directional_accuracy=None, max_mape=None),
                                metrics={"directional_accuracy": 0.0, "mape": 99.0}) == []
 
 
@@ -68,15 +68,15 @@ def _frame(scale: float, n: int, seed: int) -> pd.DataFrame:
 
 def test_drift_severity_follows_the_psi_level() -> None:
     reference = _frame(1.0, 20_000, 0)
-    alert = evaluate_thresholds(Thresholds(), drift=drift_report(reference, _frame(3.0, 3_000, 1), ["r", "q"]))
+    alert = drift_alerts(drift_report(reference, _frame(3.0, 3_000, 1), ["r", "q"]))
     assert [(a.severity, a.name) for a in alert] == [("MEDIUM", monitoring.FEATURE_DRIFT)]
     assert alert[0].labels["features"] == "r" and alert[0].threshold == 0.25
 
     mild = _frame(1.0, 3_000, 2).assign(r=lambda d: d["r"] + 0.004)
-    warn = evaluate_thresholds(Thresholds(), drift=drift_report(reference, mild, ["r", "q"]))
+    warn = drift_alerts(drift_report(reference, mild, ["r", "q"]))
     assert [(a.severity, a.name, a.threshold) for a in warn] == [("LOW", monitoring.FEATURE_DRIFT, 0.1)]
 
-    calm = evaluate_thresholds(Thresholds(), drift=drift_report(reference, _frame(1.0, 3_000, 3), ["r", "q"]))
+    calm = drift_alerts(drift_report(reference, _frame(1.0, 3_000, 3), ["r", "q"]))
     assert calm == []
 
 
@@ -104,10 +104,10 @@ def test_the_last_run_starts_at_the_last_ingest_and_counts_wall_time() -> None:
     run = monitoring.last_run(records)
     assert run.seconds == 62  # 00:00:00 -> 00:01:02, not the 82 s the stages add up to
     assert run.stages == {"ingest": 10, "evaluate": 70, "promote": 2}
-    slow = evaluate_thresholds(Thresholds(max_run_time_s=60), run=run)
+    slow = run_time_alerts(Thresholds(max_run_time_s=60), run)
     assert [(a.severity, a.name, a.value) for a in slow] == [("MEDIUM", monitoring.PIPELINE_SLOW, 62)]
     assert slow[0].labels["slowest_stage"] == "evaluate"
-    assert evaluate_thresholds(Thresholds(max_run_time_s=62), run=run) == []
+    assert run_time_alerts(Thresholds(max_run_time_s=62), run) == []
 
 
 def test_run_time_is_read_from_what_run_stage_writes(isolated_store: Settings) -> None:
@@ -137,18 +137,18 @@ def test_age_counts_business_days_so_a_weekend_is_not_stale() -> None:
     monday = date(2024, 3, 11)
     fresh = monitoring.data_freshness(_prices({"A": "2024-03-08"}), monday, max_age_business_days=1)
     assert fresh.tickers[0].age_business_days == 1 and fresh.stale == []
-    assert evaluate_thresholds(Thresholds(), freshness=fresh) == []
+    assert freshness_alerts(fresh) == []
 
 
 def test_all_tickers_stale_is_high_and_some_is_medium() -> None:
     today = date(2024, 3, 29)
     every = monitoring.data_freshness(_prices({"A": "2024-03-15", "B": "2024-03-18"}), today, 3, "feed.csv")
-    alerts = evaluate_thresholds(Thresholds(), freshness=every)
+    alerts = freshness_alerts(every)
     assert [(a.severity, a.name) for a in alerts] == [("HIGH", monitoring.DATA_STALE)]
     assert alerts[0].value == 9 and alerts[0].threshold == 3 and "2024-03-18" in alerts[0].message
 
     some = monitoring.data_freshness(_prices({"A": "2024-03-28", "B": "2024-03-15"}), today, 3)
-    alerts = evaluate_thresholds(Thresholds(), freshness=some)
+    alerts = freshness_alerts(some)
     assert [(a.severity, a.labels["stale_tickers"]) for a in alerts] == [("MEDIUM", "1")]
     assert "B (2024-03-15)" in alerts[0].message
 
@@ -163,10 +163,11 @@ def test_freshness_reads_raw_string_dates_and_a_frame_without_tickers() -> None:
         monitoring.data_freshness(pd.DataFrame({"day": [1]}), date(2024, 3, 5), 3)
 
 
-def test_evaluate_thresholds_combines_every_check() -> None:
+def test_every_check_raises_json_ready_alerts_for_the_webhook() -> None:
     fresh = monitoring.data_freshness(_prices({"A": "2024-01-01"}), date(2024, 3, 1), 3)
     run = monitoring.last_run([_record("ingest", "2024-01-02T00:00:00+00:00", 7200)])
-    alerts = evaluate_thresholds(Thresholds(), metrics={"directional_accuracy": 0.2}, run=run, freshness=fresh)
+    alerts = (accuracy_alerts(Thresholds(), {"directional_accuracy": 0.2}) + run_time_alerts(Thresholds(), run)
+              + freshness_alerts(fresh))
     assert sorted(a.name for a in alerts) == sorted(
         [monitoring.ACCURACY_LOW, monitoring.PIPELINE_SLOW, monitoring.DATA_STALE])
     json.dumps([a.model_dump() for a in alerts])  # every alert is JSON for the webhook
