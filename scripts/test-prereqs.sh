@@ -2,10 +2,11 @@
 # Make sure the real parts the tests use are on this machine: Prometheus/promtool, wrk and
 # node/npm (Debian packages), and a running Docker engine with a python:3.11-slim image.
 # On a developer machine with these already installed this prints three "ok" lines.
-# Where the image cannot be pulled (no registry), ../shared/tools/ builds a stand-in offline.
+# Where the image cannot be pulled (no registry), ../shared/tools/ (or $PRICECAST_SHARED_TOOLS)
+# starts dockerd and builds a stand-in offline.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
-shared="$here/../shared/tools"
+shared="${PRICECAST_SHARED_TOOLS:-$here/../shared/tools}"
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)

@@ -17,7 +17,10 @@ import yaml
 
 from tests.delivery.chart import CHART, ROOT, by_kind_name, container_env, deep_merge, manifests
 
-SCHEMA = json.loads((ROOT.parent / "shared" / "schemas" / "skaffold-v4beta13.json").read_text())
+# Skaffold's published JSON schema for the apiVersion skaffold.yaml uses (Apache-2.0, from
+# github.com/GoogleContainerTools/skaffold docs-v2/content/en/schemas/v4beta13.json), kept here
+# so the test needs no network.
+SCHEMA = json.loads((ROOT / "tests" / "delivery" / "schemas" / "skaffold-v4beta13.json").read_text())
 SKAFFOLD = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
 WORKFLOWS = {p.name: p for p in sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))}
 

@@ -9,11 +9,13 @@ can be started at all.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_TOOLS = REPO_ROOT.parent / "shared" / "tools"
+# Machine tools that start dockerd and build the base image offline (see scripts/test-prereqs.sh).
+SHARED_TOOLS = Path(os.environ.get("PRICECAST_SHARED_TOOLS", REPO_ROOT.parent / "shared" / "tools"))
 BASE_IMAGE = "python:3.11-slim"
 DOCKERFILE = "Dockerfile.base"
 HASH_LABEL = "dev.pricecast.source-hash"
