@@ -4,10 +4,11 @@ Order matters for safety: the registry names a version and its sha256; the bytes
 hashed (``RegistryStore.fetch_verified``) and only bytes that match are handed to the
 deserializer. Anything else leaves the server not ready, with the reason kept for ``/readyz``.
 
-For speed the ``Pipeline(StandardScaler, Ridge)`` is folded into one affine map at load time:
-``((x - mean) / scale) @ coef + b == x @ (coef / scale) + (b - (mean / scale) @ coef)``. One dot
-product per batch replaces sklearn's per-call validation (tens of microseconds); a test checks
-that both give the same predictions.
+For speed the ``Pipeline(StandardScaler, Ridge)`` is one affine map, ``x @ weights + b``
+(:func:`pricecast.modelio.fold`). One dot product per batch replaces sklearn's per-call validation
+(tens of microseconds); a test checks that both give the same predictions. The map is read from
+the verified bytes without importing scikit-learn (:func:`pricecast.modelio.read_linear`); a file
+it does not recognise is deserialized by skops with its allow-list and folded the same way.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A verified, deserialized model and the affine map that predicts with it."""
+    """A verified model as the affine map that predicts with it."""
 
     version: str
     sha256: str
@@ -42,8 +43,8 @@ class LoadedModel:
     features: tuple[str, ...]
     weights: np.ndarray  # shape (n_features,)
     intercept: float
-    estimator: Any  # the sklearn object itself, for metadata and equality checks
     load_seconds: float
+    loader: str  # "linear" (read without sklearn) or "skops" (deserialized, then folded)
 
     @property
     def n_features(self) -> int:
@@ -54,8 +55,8 @@ class LoadedModel:
         return rows.dot(self.weights) + self.intercept  # ndarray.dot: a third of matmul's call overhead
 
 
-def fold_linear_pipeline(estimator: Any) -> tuple[np.ndarray, float]:
-    """The ``(weights, intercept)`` of scalers followed by a linear model, as one affine map.
+def fold_linear_pipeline(estimator: Any) -> modelio.LinearForm:
+    """The affine map of a deserialized sklearn pipeline: StandardScaler steps, then a linear model.
 
     Raises:
         ModelIntegrityError: the estimator is not StandardScaler steps ending in a linear model.
@@ -63,29 +64,25 @@ def fold_linear_pipeline(estimator: Any) -> tuple[np.ndarray, float]:
     steps = [step for _, step in estimator.steps] if hasattr(estimator, "steps") else [estimator]
     *scalers, final = steps
     coef = getattr(final, "coef_", None)
-    if coef is None or np.ndim(coef) not in (1, 2) or (np.ndim(coef) == 2 and np.shape(coef)[0] != 1):
+    if coef is None:
         raise ModelIntegrityError(
             f"The model's last step ({type(final).__name__}) is not a fitted single-output linear model.",
             "Serve a Pipeline(StandardScaler, Ridge) trained by pricecast.",
         )
-    weights = np.asarray(coef, dtype=np.float64).ravel().copy()
-    intercept = float(np.ravel(getattr(final, "intercept_", 0.0))[0])
-    for scaler in reversed(scalers):
+    scalings = []
+    for scaler in scalers:
         if type(scaler).__name__ != "StandardScaler":
             raise ModelIntegrityError(f"Unexpected pipeline step {type(scaler).__name__}.",
                                       "Serve a Pipeline(StandardScaler, Ridge) trained by pricecast.")
-        scale = getattr(scaler, "scale_", None)
-        mean = getattr(scaler, "mean_", None)
-        if scale is not None:
-            weights = weights / np.asarray(scale, dtype=np.float64)
-        if mean is not None and getattr(scaler, "with_mean", True):
-            intercept -= float(np.asarray(mean, dtype=np.float64) @ weights)
-    return weights, intercept
+        mean = getattr(scaler, "mean_", None) if getattr(scaler, "with_mean", True) else None
+        scalings.append(modelio.Scaling(mean, getattr(scaler, "scale_", None)))
+    names = getattr(steps[0], "feature_names_in_", ())
+    return modelio.fold(scalings, coef, getattr(final, "intercept_", 0.0), [str(n) for n in names])
 
 
-def _feature_list(mv: ModelVersion, estimator: Any, n_weights: int) -> tuple[str, ...]:
+def _feature_list(mv: ModelVersion, names_in: tuple[str, ...], n_weights: int) -> tuple[str, ...]:
     """The features in the order the model expects: the registry's list, checked against the model."""
-    features = tuple(mv.features) or tuple(str(f) for f in getattr(estimator, "feature_names_in_", ()))
+    features = tuple(mv.features) or names_in
     if not features:
         raise ModelIntegrityError(f"Model {mv.version} has no feature list in the registry.",
                                   "Register it with its features (pricecast's train stage does).")
@@ -95,8 +92,7 @@ def _feature_list(mv: ModelVersion, estimator: Any, n_weights: int) -> tuple[str
             f"features ({', '.join(features)}).",
             "The registry entry does not describe this model; roll back and retrain.",
         )
-    names_in = getattr(estimator, "feature_names_in_", None)
-    if names_in is not None and tuple(str(f) for f in names_in) != features:
+    if names_in and names_in != features:
         raise ModelIntegrityError(f"Model {mv.version} was trained on features in another order than the registry's.",
                                   "Roll back and retrain.")
     return features
@@ -113,16 +109,18 @@ def load_model(store_url: str, pin: str = "active") -> LoadedModel:
     started = time.perf_counter()
     store = RegistryStore(store_url)
     mv = store.load().resolve(pin)
-    data = store.fetch_verified(mv)  # sha256 checked here, before anything is deserialized
-    estimator = modelio.loads(data)
-    weights, intercept = fold_linear_pipeline(estimator)
-    if not np.all(np.isfinite(weights)) or not np.isfinite(intercept):
+    data = store.fetch_verified(mv)  # sha256 checked here, before anything is read
+    form, loader = modelio.read_linear(data), "linear"
+    if form is None:
+        form, loader = fold_linear_pipeline(modelio.loads(data)), "skops"
+    if not np.all(np.isfinite(form.weights)) or not np.isfinite(form.intercept):
         raise ModelIntegrityError(f"Model {mv.version} has non-finite coefficients.", "Retrain it.")
-    features = _feature_list(mv, estimator, weights.size)
+    features = _feature_list(mv, form.feature_names, form.weights.size)
+    log.info("Loaded model %s (%s) with the %s loader.", mv.version, mv.sha256[:12], loader)
     return LoadedModel(
         version=mv.version, sha256=mv.sha256, trained_at=mv.created_at, features=features,
-        weights=weights, intercept=intercept, estimator=estimator,
-        load_seconds=time.perf_counter() - started,
+        weights=form.weights, intercept=form.intercept, load_seconds=time.perf_counter() - started,
+        loader=loader,
     )
 
 

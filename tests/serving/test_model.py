@@ -31,18 +31,51 @@ def _data(seed: int, n_features: int = 6) -> tuple[np.ndarray, np.ndarray]:
 def test_folded_model_predicts_what_the_sklearn_pipeline_predicts(estimator: object) -> None:
     x, y = _data(3)
     estimator.fit(x, y)  # type: ignore[attr-defined]
-    weights, intercept = fold_linear_pipeline(estimator)
     fresh, _ = _data(4)
-    np.testing.assert_allclose(fresh @ weights + intercept, estimator.predict(fresh),  # type: ignore[attr-defined]
-                               rtol=1e-12, atol=1e-15)
+    expected = estimator.predict(fresh)  # type: ignore[attr-defined]
+    form = fold_linear_pipeline(estimator)
+    np.testing.assert_allclose(fresh @ form.weights + form.intercept, expected, rtol=1e-12, atol=1e-15)
+    # The server's fast path reads the same map from the skops bytes without sklearn.
+    read = modelio.read_linear(modelio.dumps(estimator))
+    assert read is not None
+    np.testing.assert_allclose(fresh @ read.weights + read.intercept, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_the_fast_reader_declines_what_it_does_not_know_and_the_allow_list_decides() -> None:
+    from sklearn.linear_model import Lasso
+    from sklearn.preprocessing import MinMaxScaler
+
+    x, y = _data(3)
+    # skops trusts every sklearn class by default; pricecast's allow-list refuses all but its own.
+    for unknown in (Pipeline([("m", MinMaxScaler()), ("r", Ridge())]), Lasso(alpha=0.01),
+                    Pipeline([("s", StandardScaler()), ("l", Lasso(alpha=0.01))])):
+        data = modelio.dumps(unknown.fit(x, y))
+        assert modelio.read_linear(data) is None
+        with pytest.raises(ModelIntegrityError, match="not allowed"):
+            modelio.loads(data)
+    assert modelio.read_linear(b"not a zip") is None
+    assert modelio.read_linear(b"PK\x05\x06" + b"\0" * 18) is None  # an empty zip: no schema
+
+
+def test_the_fast_reader_never_imports_sklearn_or_skops(store_url: str) -> None:
+    import subprocess
+    import sys
+
+    publish_model(store_url, "v1", seed=5)
+    code = ("import sys; from serving.model import load_model; m = load_model(sys.argv[1]); "
+            "print(m.loader, any(k.split('.')[0] in ('sklearn', 'skops', 'scipy') for k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, store_url], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["linear", "False"]
 
 
 def test_loaded_model_matches_the_deserialized_pipeline(store_url: str) -> None:
     publish_model(store_url, "v1", seed=5)
     model = load_model(store_url)
     x, _ = _data(9, n_features=len(FEATURE_COLUMNS))
-    assert model.version == "v1" and model.features == tuple(FEATURE_COLUMNS)
-    np.testing.assert_allclose(model.predict(x), model.estimator.predict(x), rtol=1e-12, atol=1e-15)
+    assert model.version == "v1" and model.features == tuple(FEATURE_COLUMNS) and model.loader == "linear"
+    deserialized = modelio.loads(model_file(store_url, "v1").read_bytes())
+    np.testing.assert_allclose(model.predict(x), deserialized.predict(x), rtol=1e-12, atol=1e-15)
 
 
 def test_a_pinned_version_is_loaded_instead_of_the_active_one(store_url: str) -> None:

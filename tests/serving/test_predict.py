@@ -8,14 +8,18 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from components.features.core import FEATURE_COLUMNS
+from pricecast import modelio
 from serving.main import create_app
 from serving.model import load_model
 from serving.settings import ServerSettings
 from tests.serving.util import MODEL, V1, V2, metric_value
+from tests.support.server import model_file
 
 
 def _expected(store_url: str, rows: list[list[float]]) -> np.ndarray:
-    return load_model(store_url).estimator.predict(np.array(rows))
+    """What sklearn itself predicts with the served version's bytes."""
+    version = load_model(store_url).version
+    return modelio.loads(model_file(store_url, version).read_bytes()).predict(np.array(rows))
 
 
 def test_v1_rows_predict_what_the_sklearn_pipeline_predicts(client: TestClient, store_url: str,
