@@ -95,11 +95,11 @@ def registry_approve(
 
 @registry_app.command("rollback")
 def registry_rollback(
-    to: Annotated[Optional[str], typer.Option("--to", help="Version to activate; default: the previous active one.")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="Version to activate; default: one step back in the activation history.")] = None,
     reason: Annotated[str, typer.Option(help="Why, recorded in the registry's event log.")] = "",
     store: StoreOpt = None,
 ) -> None:
-    """Move the active pointer back (never rewrites a model)."""
+    """Move the active pointer back (never rewrites a model); repeat to go further back."""
     from pricecast import registry
 
     try:

@@ -80,3 +80,7 @@ class ModelIntegrityError(RegistryError):
 
 class ConcurrentUpdateError(RegistryError):
     """Another writer changed the registry first and retries ran out."""
+
+
+class NothingToRollBackError(RegistryError):
+    """A rollback without ``--to`` found no earlier active version left to return to."""

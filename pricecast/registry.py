@@ -30,6 +30,7 @@ from pricecast.errors import (
     ConcurrentUpdateError,
     ModelIntegrityError,
     ModelNotFoundError,
+    NothingToRollBackError,
     RegistryError,
 )
 from pricecast.settings import get_settings
@@ -106,8 +107,26 @@ class Registry(BaseModel):
         return self.get(pin)
 
     def activation_history(self) -> list[str]:
-        """Versions in the order they became active (oldest first)."""
-        return [e.version for e in self.events if e.action in ("promote", "approve", "rollback")]
+        """Versions in the order they were first made active (promoted or approved), oldest first."""
+        return [e.version for e in self.events if e.action in ("promote", "approve")]
+
+    def rolled_away(self) -> set[str]:
+        """Versions a rollback retreated from and that no rollback has made active again since.
+
+        Replayed from the event log, not stored beside it, so there is one record of what
+        happened and registries written before this rule existed are read by it too. A rollback is a
+        retreat when it goes to a version made active before the one it leaves; a rollback to a
+        later one (``--to`` a version rolled away from, say) moves forward and marks nothing.
+        """
+        order = {version: i for i, version in enumerate(self.activation_history())}
+        away: set[str] = set()
+        for event in self.events:
+            if event.action == "rollback":
+                away.discard(event.version)
+                left = event.previous_active
+                if left in order and event.version in order and order[event.version] < order[left]:
+                    away.add(left)
+        return away
 
 
 # ---------------------------------------------------------------------- pure transitions
@@ -151,15 +170,21 @@ def approve(reg: Registry, version: str) -> Registry:
 
 
 def rollback(reg: Registry, to: str | None = None, reason: str = "") -> Registry:
-    """Move ``active`` back to ``to`` or, when omitted, to the version active before it."""
+    """Move ``active`` to ``to`` or, when omitted, to the version made active before it.
+
+    Without ``to``, repeated rollbacks walk back through the activation history (v3 -> v2 -> v1)
+    and skip the versions a rollback retreated from (:meth:`Registry.rolled_away`), so a second
+    rollback goes further back instead of returning to the version the first one left.
+    """
     if to is None:
-        history = [v for v in reg.activation_history() if v != reg.active]
-        if not history:
-            raise RegistryError(
-                "There is no earlier active version to roll back to.",
-                "Name one with `pricecast registry rollback --to VERSION` (see `pricecast registry list`).",
-            )
-        to = history[-1]
+        history, skip = reg.activation_history(), reg.rolled_away()
+        earlier = history[:history.index(reg.active)] if reg.active in history else []
+        # The first version ever made active is never skipped (no rollback retreats from it), so
+        # this is empty only when the active version is that first one.
+        earlier = [v for v in earlier if v not in skip]
+        if not earlier:
+            raise _nothing_to_roll_back(reg)
+        to = earlier[-1]
     target = reg.get(to)
     if target.decision != "promoted":
         raise RegistryError(
@@ -171,6 +196,27 @@ def rollback(reg: Registry, to: str | None = None, reason: str = "") -> Registry
     event = RegistryEvent(at=now_iso(), action="rollback", version=to,
                           reason=reason or "operator rollback", previous_active=reg.active)
     return _with_event(reg, event, active=to)
+
+
+def _nothing_to_roll_back(reg: Registry) -> NothingToRollBackError:
+    if reg.active is None:
+        return NothingToRollBackError(
+            "There is nothing to roll back: the registry has no active model.",
+            "Run the pipeline (`pricecast run`) or approve a pending version (`pricecast registry approve VERSION`).",
+        )
+    problem = f"There is no earlier version to roll back to: {reg.active} was the first version made active."
+    others = sorted(v for v, mv in reg.versions.items() if mv.decision == "promoted" and v != reg.active)
+    if not others:
+        return NothingToRollBackError(
+            problem,
+            "`pricecast registry rollback --to VERSION` needs another promoted version; "
+            "run the pipeline (`pricecast run`) to train one.",
+        )
+    return NothingToRollBackError(
+        problem,
+        f"Name the version to activate: `pricecast registry rollback --to VERSION` (promoted: {', '.join(others)}; "
+        "see `pricecast registry list`).",
+    )
 
 
 # ---------------------------------------------------------------------- storage adapter

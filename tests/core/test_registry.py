@@ -7,14 +7,9 @@ import multiprocessing as mp
 import pytest
 
 from pricecast import registry, storage
-from pricecast.errors import ModelIntegrityError, ModelNotFoundError, RegistryError
-from pricecast.registry import ModelVersion, RegistryStore
-
-
-def mv(version: str, decision: str = "promoted", sha: str = "s") -> ModelVersion:
-    return ModelVersion(version=version, created_at=f"2026-01-01T00:00:0{version[-1]}", sha256=sha + version,
-                        data_hash="d", artifact=f"models/{version}/model.skops", decision=decision,
-                        metrics={"mape": 1.0})
+from pricecast.errors import ModelIntegrityError, ModelNotFoundError, NothingToRollBackError, RegistryError
+from pricecast.registry import RegistryStore
+from tests.core.support import mv, promoted
 
 
 def test_register_promote_reject_pending():
@@ -37,10 +32,7 @@ def test_register_is_idempotent_and_versions_immutable():
 
 
 def test_rollback_to_previous_and_named():
-    reg = registry.Registry()
-    for v in ("v1", "v2", "v3"):
-        reg = registry.register(reg, mv(v))
-    reg = registry.rollback(reg)
+    reg = registry.rollback(promoted("v1", "v2", "v3"))
     assert reg.active == "v2"
     reg = registry.rollback(reg, "v1")
     assert reg.active == "v1"
@@ -51,9 +43,107 @@ def test_rollback_to_previous_and_named():
         registry.rollback(reg, "nope")
 
 
-def test_rollback_without_history_says_what_to_do():
-    with pytest.raises(RegistryError, match="no earlier active"):
-        registry.rollback(registry.register(registry.Registry(), mv("v1")))
+def test_repeated_rollbacks_walk_back_and_then_say_there_is_nothing_earlier():
+    reg = promoted("v1", "v2", "v3")
+    reg = registry.rollback(reg, reason="first")
+    reg = registry.rollback(reg, reason="second")
+    assert reg.active == "v1"  # the old rule toggled back to v3 here
+    rollbacks = [(e.previous_active, e.version, e.reason) for e in reg.events if e.action == "rollback"]
+    assert rollbacks == [("v3", "v2", "first"), ("v2", "v1", "second")]
+    assert reg.rolled_away() == {"v2", "v3"}
+    with pytest.raises(NothingToRollBackError) as third:
+        registry.rollback(reg)
+    assert third.value.problem == "There is no earlier version to roll back to: v1 was the first version made active."
+    assert third.value.fix.startswith("Name the version to activate: `pricecast registry rollback --to VERSION` "
+                                      "(promoted: v2, v3;")
+    assert third.value.exit_code == 6
+
+
+def test_rollback_skips_a_version_rolled_away_from_after_a_new_promotion():
+    reg = registry.rollback(promoted("v1", "v2", "v3"))
+    reg = registry.register(reg, mv("v4"))
+    reg = registry.rollback(reg)
+    assert reg.active == "v2"  # not v3: the first rollback left it
+    assert registry.rollback(reg).active == "v1"
+
+
+def test_rolling_forward_by_name_marks_nothing_and_rolling_back_undoes_it():
+    reg = registry.rollback(promoted("v1", "v2", "v3"))  # v3 -> v2 retreats from v3
+    reg = registry.rollback(reg, "v3")  # v2 -> v3 is forward: v3 is back, v2 was not retreated from
+    assert reg.active == "v3" and reg.rolled_away() == set()
+    reg = registry.rollback(reg)
+    assert reg.active == "v2"
+    assert registry.rollback(reg).active == "v1"
+
+
+def test_rollback_to_an_earlier_version_skips_the_one_it_left_but_not_those_between():
+    reg = registry.rollback(promoted("v1", "v2", "v3", "v4"), "v2")  # v4 -> v2
+    assert reg.rolled_away() == {"v4"}
+    assert registry.rollback(reg).active == "v1"
+    reg = registry.rollback(reg, "v4")  # back to v4 by name
+    reg = registry.rollback(reg)
+    assert reg.active == "v3"  # never rolled away from, only passed over
+
+
+def test_rollback_by_name_to_an_earlier_version_rolled_away_from_revives_it():
+    reg = registry.rollback(promoted("v1", "v2"))  # v2 -> v1: v2 rolled away from
+    reg = registry.register(reg, mv("v3"))
+    reg = registry.rollback(reg, "v2")  # v3 -> v2: a retreat from v3, v2 active again
+    assert reg.rolled_away() == {"v3"}
+    assert registry.rollback(reg).active == "v1"
+
+
+def test_an_approved_version_is_rolled_back_like_a_promoted_one():
+    reg = registry.register(promoted("v1"), mv("v2", "pending"))
+    reg = registry.register(reg, mv("v3", "rejected"))
+    reg = registry.approve(reg, "v2")
+    assert reg.activation_history() == ["v1", "v2"]
+    assert registry.rollback(reg).active == "v1"
+
+
+def test_the_active_version_is_never_one_rolled_away_from():
+    reg = registry.Registry()
+    steps = [
+        lambda r: registry.register(r, mv("v1")), lambda r: registry.register(r, mv("v2")),
+        lambda r: registry.register(r, mv("v3", "pending")), lambda r: registry.approve(r, "v3"),
+        registry.rollback, lambda r: registry.register(r, mv("v4")), lambda r: registry.rollback(r, "v3"),
+        registry.rollback, lambda r: registry.rollback(r, "v4"), registry.rollback, registry.rollback,
+    ]
+    for step in steps:
+        reg = step(reg)
+        assert reg.active in reg.activation_history() and reg.active not in reg.rolled_away()
+    assert reg.active == "v1"
+
+
+def test_an_event_log_written_by_the_old_toggling_rule_no_longer_toggles():
+    # Two plain rollbacks used to go v3 -> v2 -> v3; the second now reads as a move forward.
+    reg = registry.rollback(registry.rollback(promoted("v1", "v2", "v3")), "v3")
+    assert [e.version for e in reg.events] == ["v1", "v2", "v3", "v2", "v3"]
+    reg = registry.rollback(reg)
+    assert reg.active == "v2"
+    assert registry.rollback(reg).active == "v1"
+
+
+def test_nothing_to_roll_back_says_why_and_what_to_do():
+    with pytest.raises(NothingToRollBackError) as only_one:
+        registry.rollback(promoted("v1"))
+    assert "v1 was the first version made active" in only_one.value.problem
+    assert "--to VERSION" in only_one.value.fix and "pricecast run" in only_one.value.fix
+    with pytest.raises(NothingToRollBackError, match="no active model") as none_active:
+        registry.rollback(registry.register(registry.Registry(), mv("v1", "rejected")))
+    assert "pricecast registry approve" in none_active.value.fix
+
+
+def test_store_rollbacks_commit_one_revision_each_and_a_refused_one_writes_nothing(tmp_path):
+    store = RegistryStore(f"file://{tmp_path}")
+    for v in ("v1", "v2"):
+        store.update(lambda r, v=v: registry.register(r, mv(v)))
+    after = store.update(registry.rollback)
+    assert (after.active, after.revision, len(after.events)) == ("v1", 3, 3)
+    document = (tmp_path / "registry.json").read_bytes()
+    with pytest.raises(NothingToRollBackError):
+        store.update(registry.rollback)
+    assert (tmp_path / "registry.json").read_bytes() == document
 
 
 def test_store_round_trip_and_integrity(tmp_path):
