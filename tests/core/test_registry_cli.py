@@ -1,0 +1,118 @@
+"""`pricecast registry list | approve | rollback` through typer's CliRunner, on an isolated store."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from pricecast import registry
+from pricecast.cli import app
+from pricecast.registry import RegistryStore
+from tests.core.support import mv
+
+
+@pytest.fixture
+def store(isolated_store, monkeypatch) -> RegistryStore:
+    """The isolated store's registry: v1 promoted, v2 rejected, v3 pending (v1 active)."""
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps at the terminal width; keep rows whole
+    store = RegistryStore()
+    for record in (mv("v1"), mv("v2", "rejected").model_copy(update={"reason": "MAPE 2.1% above 1.5%"}),
+                   mv("v3", "pending")):
+        store.update(lambda r, record=record: registry.register(r, record))
+    return store
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["registry", *args])
+
+
+def test_list_shows_every_version_its_decision_and_marks_the_active_one(store):
+    result = run("list")
+    assert result.exit_code == 0, result.output
+    rows = {m["version"]: m for m in re.finditer(
+        r"^│ (?P<mark>\*?) +│ (?P<version>v\d) +│ \S+ +│ (?P<decision>\w+) +│ (?P<metric>\S+) +│ (?P<reason>.*?) *│$",
+        result.stdout, flags=re.MULTILINE)}
+    assert {v: (m["mark"], m["decision"]) for v, m in rows.items()} == {
+        "v1": ("*", "promoted"), "v2": ("", "rejected"), "v3": ("", "pending")}
+    assert rows["v2"]["reason"] == "MAPE 2.1% above 1.5%" and rows["v1"]["metric"] == "mape=1"
+    assert "registry (revision 3)" in result.stdout and result.stdout.rstrip().endswith("active: v1")
+
+
+def test_list_json_is_the_registry_document(store):
+    result = run("list", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == json.loads(store.load().model_dump_json())
+
+
+def test_list_of_an_empty_store_says_no_model_is_active(isolated_store):
+    result = run("list")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith("active: none")
+
+
+def test_approve_makes_a_pending_version_active(store):
+    result = run("approve", "v3")
+    assert result.exit_code == 0, result.output
+    assert "approved v3; active is now v3" in result.stdout
+    reg = store.load()
+    assert reg.active == "v3" and reg.versions["v3"].decision == "promoted" and reg.revision == 4
+    assert (reg.events[-1].action, reg.events[-1].previous_active) == ("approve", "v1")
+
+
+@pytest.mark.parametrize(("version", "problem"), [
+    ("v1", "Version 'v1' is promoted, not pending; only pending versions can be approved."),
+    ("v2", "Version 'v2' is rejected, not pending; only pending versions can be approved."),
+    ("v9", "Model version 'v9' is not in the registry (known: v1, v2, v3)."),
+])
+def test_approve_refuses_what_is_not_pending_and_changes_nothing(store, version, problem):
+    before = store.load()
+    result = run("approve", version)
+    assert result.exit_code == 6
+    assert f"error: {problem}" in result.stderr and "what to do:" in result.stderr
+    assert store.load() == before
+
+
+def test_rollback_twice_walks_back_then_names_the_fix(store):
+    store.update(lambda r: registry.approve(r, "v3"))
+    store.update(lambda r: registry.register(r, mv("v4")))  # active history: v1, v3, v4
+    first, second = run("rollback", "--reason", "accuracy alert"), run("rollback")
+    assert (first.exit_code, second.exit_code) == (0, 0), first.output + second.output
+    assert "active: v4 -> v3" in first.stdout and "active: v3 -> v1" in second.stdout
+    reg = store.load()
+    assert reg.active == "v1" and reg.revision == 7
+    assert [(e.previous_active, e.version, e.reason) for e in reg.events[-2:]] == [
+        ("v4", "v3", "accuracy alert"), ("v3", "v1", "operator rollback")]
+
+    third = run("rollback")
+    assert third.exit_code == 6
+    assert "error: There is no earlier version to roll back to: v1 was the first version made active." in third.stderr
+    assert "what to do: Name the version to activate: `pricecast registry rollback --to VERSION` (promoted: v3, v4;" \
+        in third.stderr
+    assert store.load() == reg
+
+
+def test_rollback_to_a_named_version_and_back_to_one_rolled_away_from(store):
+    store.update(lambda r: registry.register(r, mv("v4")))
+    named = run("rollback", "--to", "v1", "--reason", "drift")
+    assert named.exit_code == 0, named.output
+    assert "active: v4 -> v1" in named.stdout
+    assert (store.load().active, store.load().events[-1].reason) == ("v1", "drift")
+
+    forward = run("rollback", "--to", "v4")
+    assert forward.exit_code == 0 and "active: v1 -> v4" in forward.stdout
+    assert run("rollback").stdout.strip() == "active: v4 -> v1"  # undoes the move forward
+
+
+@pytest.mark.parametrize(("target", "problem"), [
+    ("v2", "Version 'v2' was rejected; only versions that passed the gate can be active."),
+    ("v9", "Model version 'v9' is not in the registry"),
+])
+def test_rollback_to_a_version_that_cannot_be_active_fails_and_changes_nothing(store, target, problem):
+    before = store.load()
+    result = run("rollback", "--to", target)
+    assert result.exit_code == 6
+    assert f"error: {problem}" in result.stderr
+    assert store.load() == before
