@@ -77,6 +77,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         price_column: str = "price",
         date_format: str = "",
         default_ticker: str = "SERIES",
+        encoding: str = "utf-8",
         tickers: int = 20,
         days: int = 756,
         start_date: str = "2020-01-01",
@@ -105,6 +106,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
             price_column: Source column holding the close price.
             date_format: strptime format of the dates (e.g. "%b %d %Y"); empty infers ISO dates.
             default_ticker: Ticker name for a source without a ticker column.
+            encoding: Text encoding of CSV and JSON sources (e.g. latin-1, cp1252).
             tickers: Generator: number of tickers.
             days: Generator: business days per ticker.
             start_date: Generator: first date.
@@ -127,8 +129,8 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         ingest_task = k8s(ingest_op(
             source=source, format=source_format, date_column=date_column,
             ticker_column=ticker_column, price_column=price_column, date_format=date_format,
-            default_ticker=default_ticker, tickers=tickers, days=days, start_date=start_date,
-            seed=seed, **common,
+            default_ticker=default_ticker, encoding=encoding, tickers=tickers, days=days,
+            start_date=start_date, seed=seed, **common,
         ))
         # Sources flake; on a cluster KFP retries the whole step (a new pod, maybe a new node)
         # on top of the HTTP retries inside it. Locally the in-stage retries are enough, and a

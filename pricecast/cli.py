@@ -119,6 +119,7 @@ _COMMAND_MODULES = (
     "pricecast.cli_serve",
     "pricecast.cli_canary",
     "pricecast.cli_kfp",
+    "pricecast.cli_store",
 )
 
 

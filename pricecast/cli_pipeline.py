@@ -20,38 +20,32 @@ console = Console()
 # Pipeline parameters a config file (YAML or TOML) may set; CLI flags win over the file.
 RUN_PARAMETERS = (
     "source", "source_format", "date_column", "ticker_column", "price_column", "date_format",
-    "default_ticker", "tickers", "days", "start_date", "seed", "min_rows", "max_gap_days",
+    "default_ticker", "encoding", "tickers", "days", "start_date", "seed", "min_rows", "max_gap_days",
     "outlier_sigma", "test_fraction", "n_windows", "alpha", "main_metric", "max_degradation",
-    "require_approval", "store_url",
+    "psi_warn", "psi_alert", "require_approval", "store_url",
 )
 
 
 def load_run_config(path: Path | None) -> dict[str, Any]:
-    """Read pipeline parameters from a YAML or TOML file; unknown keys are an error."""
+    """Pipeline parameters from a YAML or TOML file; unknown keys are an error.
+
+    The file is read exactly as ``pricecast validate --config`` reads it (same parser, same
+    ``ingest:`` section, same option checks), so one file serves both commands.
+    """
     if path is None:
         return {}
-    if not path.exists():
-        raise ConfigError(f"Config file {path} does not exist.", "Check the --config path.")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".toml":
-        import tomllib
+    from components.ingest.core import load_source_spec, read_config
 
-        data = tomllib.loads(text)
-    else:
-        import yaml
-
-        data = yaml.safe_load(text) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of parameter: value.", "See `pricecast run --help`.")
-    data = {k.replace("-", "_"): v for k, v in data.items()}
-    if "format" in data:  # the ingest option's user-facing name
-        data["source_format"] = data.pop("format")
-    unknown = sorted(set(data) - set(RUN_PARAMETERS))
+    data = read_config(path)
+    unknown = sorted(set(data) - set(RUN_PARAMETERS) - {"format"})
     if unknown:
         raise ConfigError(
             f"{path} has unknown keys: {', '.join(unknown)}.",
-            f"Allowed keys: {', '.join(RUN_PARAMETERS)}.",
+            f"Allowed keys: {', '.join(RUN_PARAMETERS)} (top level or in an ingest: section).",
         )
+    load_source_spec(path)  # the ingest options' types and values, with validate's messages
+    if "format" in data:  # the ingest option's user-facing name
+        data["source_format"] = data.pop("format")
     return data
 
 
@@ -96,6 +90,7 @@ def register(app: typer.Typer) -> None:
         price_column: Annotated[Optional[str], typer.Option(help="Source column with the price.")] = None,
         date_format: Annotated[Optional[str], typer.Option(help='strptime format, e.g. "%b %d %Y".')] = None,
         default_ticker: Annotated[Optional[str], typer.Option(help="Ticker for a file without a ticker column.")] = None,
+        encoding: Annotated[Optional[str], typer.Option(help="Text encoding of CSV/JSON sources (default utf-8).")] = None,
         tickers: Annotated[Optional[int], typer.Option(help="Generator: number of tickers.")] = None,
         days: Annotated[Optional[int], typer.Option(help="Generator: business days per ticker.")] = None,
         seed: Annotated[Optional[int], typer.Option(help="Generator: random seed.")] = None,
@@ -117,7 +112,8 @@ def register(app: typer.Typer) -> None:
             flags = {
                 "source": source, "source_format": source_format, "date_column": date_column,
                 "ticker_column": ticker_column, "price_column": price_column,
-                "date_format": date_format, "default_ticker": default_ticker, "tickers": tickers,
+                "date_format": date_format, "default_ticker": default_ticker, "encoding": encoding,
+                "tickers": tickers,
                 "days": days, "seed": seed, "n_windows": n_windows,
                 "max_degradation": max_degradation, "main_metric": main_metric,
                 "require_approval": require_approval, "store_url": store,

@@ -10,7 +10,10 @@ A stage's KFP wrapper hands :func:`run_stage` its parameters, its input and outp
 3. after a successful compute, uploads the outputs and then, last, a manifest: a checkpoint
    without its manifest is incomplete and ignored, so a crash mid-upload is harmless;
 4. moves ``<store>/checkpoints/<stage>/LATEST`` to the new key: ``pricecast run --from STAGE``
-   restores every earlier stage from its LATEST checkpoint ("reuse" mode).
+   restores every earlier stage from its LATEST checkpoint ("reuse" mode). LATEST means "last
+   good": a stage whose output is only good once a later stage accepts it (ingest's raw data,
+   good once validate passes it) runs with ``advance_latest=False`` and that later stage calls
+   :func:`mark_latest`, so a bad file never becomes what ``--from validate`` resumes from.
 """
 
 from __future__ import annotations
@@ -156,6 +159,12 @@ def _restore_checkpoint(url: str, outputs: Mapping[str, str], manifest: Mapping[
     return True
 
 
+def mark_latest(stage: str, key: str, store_url: str | None = None) -> None:
+    """Make ``key`` the checkpoint ``--from`` restores ``stage`` from (a no-op without a key)."""
+    if key:
+        storage.write_text(storage.join(store_url or get_settings().store_url, "checkpoints", stage, "LATEST"), key)
+
+
 def latest_checkpoint(stage: str, store_url: str | None = None) -> str | None:
     store_url = store_url or get_settings().store_url
     try:
@@ -176,6 +185,7 @@ def run_stage(
     mode: Mode = "auto",
     store_url: str | None = None,
     keep_on_failure: tuple[str, ...] = (),
+    advance_latest: bool = True,
 ) -> StageResult:
     """Run one stage with logging and checkpoints. See the module docstring for the contract."""
     settings = get_settings()
@@ -221,7 +231,8 @@ def run_stage(
                 "elapsed_s": round(elapsed, 3),
             }
             _save_checkpoint(ckpt_url, outputs, manifest)
-            storage.write_text(storage.join(store_url, "checkpoints", stage, "LATEST"), key)
+            if advance_latest:
+                mark_latest(stage, key, store_url)
         log.info(
             "END %s: rows_in=%s rows_out=%s elapsed=%.3fs peak_rss=%.0fMB checkpoint=%s extra=%s",
             stage, ctx.rows_in, ctx.rows_out, elapsed, peak_rss_mb(), key or "-",
@@ -301,5 +312,5 @@ def _discard_partial_outputs(outputs: Mapping[str, str], keep: tuple[str, ...]) 
 
 __all__ = [
     "STAGES", "StageContext", "StageResult", "checkpoint_key", "code_fingerprint",
-    "latest_checkpoint", "mode_for", "path_digest", "run_stage",
+    "latest_checkpoint", "mark_latest", "mode_for", "path_digest", "run_stage",
 ]

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -312,6 +313,29 @@ def ensure_bucket(url: str) -> None:
     bucket = path.split("/", 1)[0]
     if not fs.exists(bucket):
         fs.mkdir(bucket)
+
+
+# --------------------------------------------------------------------------- store self-check
+def conditional_writes_honoured(url: str) -> bool:
+    """Whether the store under ``url`` refuses stale conditional writes, as the registry needs.
+
+    The registry's lost-update protection (:func:`compare_and_swap`) is only as good as the
+    store's support for ``If-None-Match: *`` and ``If-Match``; an older S3-compatible server may
+    accept both and silently overwrite. This writes a probe object, tries to create it again and
+    to replace it under a wrong version token (both must be refused), then deletes it.
+    """
+    probe = join(url, ".pricecast-probe", uuid.uuid4().hex)
+    compare_and_swap(probe, b"first", None)
+    refused = 0
+    try:
+        for stale_token in (None, '"0123456789abcdef0123456789abcdef"'):
+            try:
+                compare_and_swap(probe, b"second", stale_token)
+            except ConcurrentUpdateError:
+                refused += 1
+    finally:
+        remove(probe)
+    return refused == 2
 
 
 # --------------------------------------------------------------------------- hashing

@@ -76,7 +76,11 @@ def ingest(
         "ingest", params=params, inputs={}, outputs={"raw": raw.path}, compute=compute,
         code=code_fingerprint(*core.CODE_FILES), mode="force" if always_fetch else mode,
         store_url=store_url or None,
+        # Raw data is "last good" only once validate accepts it: validate moves ingest's LATEST,
+        # so `--from validate` after a bad file resumes from the last file that passed.
+        advance_latest=False,
     )
     raw.metadata.update(result.extra)
     raw.metadata["rows"] = result.rows_out
     raw.metadata["restored_from_checkpoint"] = result.restored
+    raw.metadata["checkpoint_key"] = result.key

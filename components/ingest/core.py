@@ -25,9 +25,11 @@ log = logging.getLogger("components.ingest")
 GENERATOR = "generator"
 CODE_FILES = tuple(str(Path(m.__file__)) for m in (fetch, generator, readers)) + (__file__,)
 # Keys a shared pipeline config may hold for later stages: ignored here, not typos.
+# (tests/pipeline/test_compiled.py checks that these plus SourceSpec cover every pipeline parameter.)
 PIPELINE_KEYS = frozenset({
     "min_rows", "max_gap_days", "outlier_sigma", "test_fraction", "n_windows", "alpha",
-    "main_metric", "max_degradation", "require_approval", "store_url", "force_from",
+    "main_metric", "max_degradation", "psi_warn", "psi_alert", "require_approval", "store_url",
+    "force_from",
 })
 
 
@@ -75,7 +77,12 @@ class SourceSpec(BaseModel):
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
-    """A YAML or TOML config as a flat dict (an ``ingest:`` section is used when present)."""
+    """A YAML or TOML config as a flat dict of options.
+
+    One file serves ``pricecast validate --config`` and ``pricecast run --config``: top-level
+    ``key: value`` pairs, and optionally an ``ingest:`` section whose keys win over the top
+    level (other sections are someone else's and are ignored).
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"The config file {path} does not exist.", "Check the --config path.")
@@ -84,8 +91,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(text) if path.suffix == ".toml" else _yaml(text)
     except Exception as exc:  # noqa: BLE001 - both parsers' errors say where the mistake is
         raise ConfigError(f"The config file {path} cannot be parsed: {exc}.", "Fix its syntax (YAML or TOML).") from exc
-    if isinstance(data, dict) and isinstance(data.get("ingest"), dict):
-        data = data["ingest"]
+    if isinstance(data, dict):
+        section = data.get("ingest") if isinstance(data.get("ingest"), dict) else {}
+        data = {**{k: v for k, v in data.items() if not isinstance(v, dict)}, **section}
     if not isinstance(data, dict):
         raise ConfigError(f"The config file {path} must hold key: value pairs.", "See components/ingest/README.md.")
     data = {str(k).replace("-", "_"): v for k, v in data.items()}

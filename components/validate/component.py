@@ -45,7 +45,7 @@ def validate(
     from pricecast import frames, storage
     from pricecast.errors import PricecastError, SchemaValidationError
     from pricecast.settings import get_settings
-    from pricecast.stage import code_fingerprint, mode_for, run_stage
+    from pricecast.stage import code_fingerprint, mark_latest, mode_for, run_stage
 
     effective_format = date_format or str(raw.metadata.get("date_format") or "")
 
@@ -91,5 +91,7 @@ def validate(
         store_url=store_url or None,
         keep_on_failure=("schema_diff", "schema_report"),
     )
+    # The raw data passed: it is now ingest's last good checkpoint (ingest does not move it).
+    mark_latest("ingest", str(raw.metadata.get("checkpoint_key") or ""), store_url or None)
     validated.metadata.update({"rows": result.rows_out, "restored_from_checkpoint": result.restored})
     schema_diff.metadata.update({"valid": True, "warnings": len(result.extra.get("warnings", []))})

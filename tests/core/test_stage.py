@@ -9,7 +9,9 @@ import pytest
 
 from pricecast import storage
 from pricecast.errors import SchemaValidationError
-from pricecast.stage import STAGES, checkpoint_key, failure_path, latest_checkpoint, mode_for, run_stage
+from pricecast.stage import (
+    STAGES, checkpoint_key, failure_path, latest_checkpoint, mark_latest, mode_for, run_stage,
+)
 
 
 def _writer(calls: list[int], text: str = "hello"):
@@ -58,6 +60,22 @@ def test_force_recomputes_and_reuse_takes_latest(isolated_store, tmp_path):
     res = run_stage("ingest", params={"out": str(out), "seed": 999}, inputs={}, outputs={"o": str(out)}, compute=_writer(calls, "two"), mode="reuse")
     assert res.restored and out.read_text() == "one" and len(calls) == 2
     assert latest_checkpoint("ingest") == res.key
+
+
+def test_a_checkpoint_becomes_latest_only_when_marked_good(isolated_store, tmp_path):
+    out = tmp_path / "out.txt"
+    calls: list[int] = []
+    good = run_stage("ingest", params={"out": str(out), "seed": 1}, inputs={}, outputs={"o": str(out)}, compute=_writer(calls, "good"))
+    held = run_stage("ingest", params={"out": str(out), "seed": 2}, inputs={}, outputs={"o": str(out)}, compute=_writer(calls, "bad"),
+                     advance_latest=False)
+    assert held.key != good.key and len(calls) == 2
+    assert latest_checkpoint("ingest") == good.key  # written, but not what --from restores
+    res = run_stage("ingest", params={"out": str(out), "seed": 3}, inputs={}, outputs={"o": str(out)}, compute=_writer(calls), mode="reuse")
+    assert res.restored and out.read_text() == "good"
+    mark_latest("ingest", held.key)
+    assert latest_checkpoint("ingest") == held.key
+    mark_latest("ingest", "")  # no key (checkpoints off): nothing moves
+    assert latest_checkpoint("ingest") == held.key
 
 
 def test_directory_outputs_round_trip(isolated_store, tmp_path):

@@ -70,3 +70,26 @@ def test_the_service_account_gets_kfps_pipeline_runner_role(rendered: list[dict]
     account, binding = _by_kind(rendered, "ServiceAccount"), _by_kind(rendered, "RoleBinding")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pipeline-runner"}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "kubeflow"}]
+
+
+# Field names of KFP's launcher config (backend/src/v2/config/s3.go: S3ProviderDefault).
+_S3_PROVIDER_FIELDS = {"endpoint", "credentials", "region", "disableSSL", "forcePathStyle", "maxRetries"}
+
+
+@pytest.mark.parametrize("version", ["1.30.0", "1.33.0"])
+def test_optional_s3_pipeline_root_is_a_valid_kfp_launcher_config(version: str) -> None:
+    out = subprocess.run([str(KUBECTL), "kustomize", str(ROOT / "k8s" / "pipeline-root")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    (config,) = [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+    kubernetes_validate.validate(config, version, strict=True)
+    # The launcher reads exactly this object: the name and namespace are KFP's, not ours.
+    assert (config["kind"], config["metadata"]["name"], config["metadata"]["namespace"]) == \
+        ("ConfigMap", "kfp-launcher", "kubeflow")
+    assert config["data"]["defaultPipelineRoot"].startswith("s3://mlpipeline/")
+    default = yaml.safe_load(config["data"]["providers"])["s3"]["default"]
+    assert set(default) <= _S3_PROVIDER_FIELDS, set(default) - _S3_PROVIDER_FIELDS
+    assert "://" not in default["endpoint"], "the launcher wants host:port; disableSSL picks http"
+    assert default["credentials"]["fromEnv"] is False
+    assert default["credentials"]["secretRef"] == {
+        "secretName": "mlpipeline-minio-artifact", "accessKeyKey": "accesskey", "secretKeyKey": "secretkey"}

@@ -58,6 +58,7 @@ def _bad_sources() -> dict[str, tuple[bytes, str, str]]:
         "non_utf8": (_csv(good).replace(b"AAA", b"A\xff\xfeA", 1), ".csv", "UTF-8"),
         "truncated_csv": (truncated[: len(truncated) - 7], ".csv", "truncated"),
         "truncated_parquet": (_parquet_bytes(good)[:-40], ".parquet", "parquet"),
+        "html_page": (b"<!DOCTYPE html><html><body><h1>Sign in</h1></body></html>\n", ".csv", "HTML"),
     }
 
 
@@ -69,7 +70,14 @@ def _parquet_bytes(df: pd.DataFrame) -> bytes:
 
 
 PIPELINE_CASES = ("missing_column", "negative_price", "duplicate_ticker_date", "empty_file", "non_utf8",
-                  "truncated_parquet")
+                  "truncated_parquet", "html_page")
+
+
+def _closed_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize("case", PIPELINE_CASES)
@@ -88,10 +96,38 @@ def test_bad_source_fails_clearly_and_keeps_everything(case, trained_copy, tmp_p
     assert word.lower() in err.problem.lower(), err.problem
     assert err.fix, "every error says what to do"
 
+    _assert_nothing_good_changed(store, before, active, case)
+
+
+def _assert_nothing_good_changed(store: Path, before: dict[str, str], active: str | None, case: str) -> None:
+    # LATEST pointers included: `--from STAGE` must still resume from the last *good* data.
     after = tree_digest(store)
-    changed = [p for p, h in before.items() if after.get(p) != h and not p.endswith("/LATEST")]
+    changed = [p for p, h in before.items() if after.get(p) != h]
     assert changed == [], f"{case} changed or removed good artifacts: {changed}"
     assert RegistryStore().load().active == active
+
+
+def test_unreachable_source_fails_clearly_and_keeps_everything(trained_copy, tmp_path):
+    store = trained_copy
+    before, active = tree_digest(store), RegistryStore().load().active
+    with pytest.raises(PipelineFailed) as info:
+        run_local({**SMALL, "source": f"http://127.0.0.1:{_closed_port()}/prices.csv"}, pipeline_root=tmp_path / "kfp")
+    assert info.value.exit_code == 3 and "4 tries" in info.value.problem, info.value.problem
+    # The incident record is new; nothing that existed before changed.
+    assert list((store / "incidents").glob("*-ingest.json"))
+    _assert_nothing_good_changed(store, before, active, "unreachable")
+
+
+def test_from_validate_after_a_bad_file_resumes_from_the_last_good_data(trained, trained_copy, isolated_store, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(_bad_sources()["negative_price"][0])
+    with pytest.raises(PipelineFailed):
+        run_local({**SMALL, "source": str(bad)}, pipeline_root=tmp_path / "kfp1")
+    # ingest ran on the bad file and kept a checkpoint of it, but validate refused it, so the
+    # pointer --from uses still names the trained run's data: this run rebuilds the same model.
+    again = run_local({**SMALL, "source": str(bad), "force_from": "validate"}, pipeline_root=tmp_path / "kfp2")
+    trained_info = RegistryStore().load().get(trained.outcome.version)
+    assert RegistryStore().load().get(again.version).data_hash == trained_info.data_hash
 
 
 def test_cli_run_exit_code_and_message_on_bad_source(trained_copy, tmp_path):

@@ -64,3 +64,16 @@ def test_local_pipeline_leaves_source_retries_to_ingest_itself(tmp_path):
     tasks = _docs(path)[0]["root"]["dag"]["tasks"]
     assert "retryPolicy" not in tasks["ingest"]
     assert "retryPolicy" in _docs(COMPILED_PATH)[0]["root"]["dag"]["tasks"]["ingest"]
+
+
+def test_every_pipeline_parameter_can_come_from_a_run_config_and_validate_ignores_the_rest():
+    # One config file serves `pricecast run --config` and `pricecast validate --config`: every
+    # pipeline parameter is a run-config key, and each is either an ingest option or a key that
+    # ingest knows belongs to a later stage (so validate does not call it a typo).
+    from components.ingest.core import PIPELINE_KEYS, SourceSpec
+    from pricecast.cli_pipeline import RUN_PARAMETERS
+
+    parameters = set(_docs(COMPILED_PATH)[0]["root"]["inputDefinitions"]["parameters"]) - {"force_from"}
+    assert parameters == set(RUN_PARAMETERS)
+    ingest_names = {"source_format" if f == "format" else f for f in SourceSpec.model_fields}
+    assert parameters - ingest_names - PIPELINE_KEYS == set()
