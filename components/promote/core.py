@@ -24,6 +24,12 @@ def decide(passed: bool, require_approval: bool) -> Decision:
 
 def candidate_version(info: dict[str, Any], summary: dict[str, Any], decision: Decision) -> ModelVersion:
     """Build the registry record from train's model_info and report's summary."""
+    missing = [key for key in ("version", "sha256") if not info.get(key)]
+    if missing:
+        raise ModelIntegrityError(
+            f"train's model_info lacks {', '.join(missing)}: the candidate cannot be registered or verified.",
+            "Rerun the pipeline from train (`pricecast run --from train`) so model_info is written whole.",
+        )
     gate = summary.get("gate", {})
     reason = gate.get("reason", "")
     if decision == "pending":
@@ -57,12 +63,11 @@ def record_candidate(
     """
     decision = decide(passed, require_approval)
     mv = candidate_version(info, summary, decision)
-    if storage_sha := info.get("sha256"):
-        actual = storage.sha256_bytes(model_bytes)
-        if actual != storage_sha:
-            raise ModelIntegrityError(
-                f"The model artifact's sha256 {actual[:12]}… differs from train's record {storage_sha[:12]}….",
-                "Rerun the pipeline from train: `pricecast run --from train`.",
-            )
+    actual = storage.sha256_bytes(model_bytes)
+    if actual != mv.sha256:
+        raise ModelIntegrityError(
+            f"The model artifact's sha256 {actual[:12]}… differs from train's record {mv.sha256[:12]}….",
+            "Rerun the pipeline from train: `pricecast run --from train`.",
+        )
     store.put_model(mv.version, model_bytes, {**info, "decision": decision, "reason": mv.reason})
     return store.update(lambda reg: registry.register(reg, mv))

@@ -129,3 +129,13 @@ def test_the_same_version_with_other_bytes_is_refused(store, tmp_path):
         record_candidate(store, b"replaced bytes", forged, summary, passed=True)
     assert (tmp_path / "registry.json").read_bytes() == document
     assert storage.read_bytes(store.model_url(info["version"])) == b"model bytes"
+
+
+@pytest.mark.parametrize("key", ["sha256", "version"])
+def test_model_info_without_its_identity_is_refused_by_name_and_nothing_is_written(store, tmp_path, key):
+    info, summary = candidate(b"model bytes")
+    del info[key]
+    with pytest.raises(ModelIntegrityError) as refused:
+        record_candidate(store, b"model bytes", info, summary, passed=True)
+    assert key in refused.value.problem and "--from train" in refused.value.fix
+    assert not (tmp_path / "registry.json").exists() and not (tmp_path / "models").exists()
