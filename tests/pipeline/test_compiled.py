@@ -77,3 +77,21 @@ def test_every_pipeline_parameter_can_come_from_a_run_config_and_validate_ignore
     assert parameters == set(RUN_PARAMETERS)
     ingest_names = {"source_format" if f == "format" else f for f in SourceSpec.model_fields}
     assert parameters - ingest_names - PIPELINE_KEYS == set()
+
+
+def test_the_committed_yaml_itself_runs_end_to_end_under_kfp_local(isolated_store, tmp_path):
+    # The exact file users upload to the KFP UI, not the in-memory pipeline `pricecast run`
+    # builds: loaded with the SDK and run task by task as subprocesses (its Kubernetes
+    # secret/config-map wiring is ignored locally; the store comes from the environment).
+    from kfp import local
+
+    from pricecast.registry import RegistryStore
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp"))
+    pipeline = components.load_component_from_file(str(COMPILED_PATH))
+    pipeline(tickers=4, days=320, n_windows=2)
+    registry = RegistryStore().load()
+    assert registry.active is not None and registry.get(registry.active).decision == "promoted"
+    reports = Path(isolated_store.store_url.removeprefix("file://")) / "reports"
+    assert sorted(d.name for d in reports.iterdir()) == sorted([registry.active, "latest"])
+    assert (reports / registry.active / "report.html").stat().st_size > 0
