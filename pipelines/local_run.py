@@ -4,6 +4,10 @@
 ``SubprocessRunner(use_venv=False)`` (each task a subprocess of this Python) or, for the image,
 ``DockerRunner``. KFP's own per-task chatter goes to ``<log_dir>/run-<timestamp>.log``; the
 caller gets task events (running / succeeded / failed) to draw progress from.
+
+A finished run's wall time is checked against ``max_run_time_s`` here, where it is known (a
+component never sees the whole run): over it, the ``PricecastPipelineSlow`` alert goes to the
+log and the webhook like every other alert.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pricecast import storage
+from pricecast import monitoring, storage
+from pricecast.alerts import Alert, emit
 from pricecast.errors import PricecastError
 from pricecast.registry import Registry, RegistryStore
 from pricecast.settings import get_settings
@@ -61,6 +66,7 @@ class RunOutcome:
     registry_url: str
     run_log: Path
     elapsed_s: float
+    alerts: tuple[Alert, ...] = ()  # what drift and report raised, then the run-time alert
 
 
 class PipelineFailed(PricecastError):
@@ -82,6 +88,7 @@ def run_local(
     image: str = "python:3.11-slim",
     on_event: TaskEvent | None = None,
     quiet: bool = True,
+    max_run_time_s: float | None = monitoring.Thresholds().max_run_time_s,
 ) -> RunOutcome:
     """Run the whole pipeline locally and summarise the registry's answer.
 
@@ -92,6 +99,8 @@ def run_local(
         image: Image of every task (used by ``DockerRunner``; a subprocess ignores it).
         on_event: Called with (task, state) as tasks start and finish.
         quiet: Send KFP's streamed task output to the run log instead of stdout.
+        max_run_time_s: Alert (MEDIUM, ``PricecastPipelineSlow``) when the run's wall time is
+            longer; None turns the check off.
 
     Raises:
         PipelineFailed: a stage failed; the message is the stage's own problem and fix.
@@ -101,6 +110,8 @@ def run_local(
     from pipelines.pricecast_pipeline import build_pipeline
 
     settings = get_settings()
+    # Checked before the run: a bad limit fails now, not after half a minute of work.
+    limits = monitoring.thresholds_from({"max_run_time_s": max_run_time_s}, " of the run")
     store_url = arguments.get("store_url") or settings.store_url
     pipeline_root = Path(pipeline_root or Path(".pricecast") / "kfp_outputs").absolute()
     run_log = settings.log_dir.absolute() / f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
@@ -125,6 +136,7 @@ def run_local(
     root.addFilter(events)
     before = _registry(store_url)
     earlier_runs = set(pipeline_root.glob("*"))
+    started_at = datetime.now(UTC)
     started = time.perf_counter()
     try:
         with _kfp_output_to(run_log) if quiet else contextlib.nullcontext():
@@ -134,8 +146,41 @@ def run_local(
     finally:
         root.removeFilter(events)
         root.handlers[:] = handlers_before
-    own = _own_version(pipeline_root, earlier_runs)
-    return _outcome(store_url, before, run_log, time.perf_counter() - started, own)
+    elapsed = time.perf_counter() - started
+    own_outputs = set(pipeline_root.glob("*")) - earlier_runs
+    outcome = _outcome(store_url, before, run_log, elapsed, _own_version(own_outputs))
+    slow = _run_time_alerts(limits, started_at, elapsed, settings.log_dir)
+    with _alerts_logged_to(run_log):
+        emit(slow, settings, source="run")
+    return dataclasses.replace(outcome, alerts=(*_stage_alerts(own_outputs), *slow))
+
+
+def _run_time_alerts(limits: monitoring.Thresholds, started_at: datetime, elapsed: float,
+                     log_dir: Path) -> list[Alert]:
+    """The run-time check on this run's wall time; the stages' own times name the slowest one."""
+    started_at = started_at.replace(microsecond=0)  # as stage-metrics.jsonl records a start
+    records = [r for r in monitoring.read_stage_metrics(log_dir) if datetime.fromisoformat(r["at"]) >= started_at]
+    stages = monitoring.last_run(records)
+    run = monitoring.RunTime(started_at, started_at + timedelta(seconds=elapsed),
+                             stages.stages if stages else {}, stages.restored if stages else ())
+    return monitoring.run_time_alerts(limits, run)
+
+
+@contextlib.contextmanager
+def _alerts_logged_to(run_log: Path) -> Iterator[None]:
+    """Alert lines into the run log too: this process has no stage log of its own."""
+    logger = logging.getLogger("pricecast.alerts")
+    handler = logging.FileHandler(run_log, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # LOW alerts are INFO; an unconfigured process would drop them
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
 
 
 def _registry(store_url: str) -> Registry:
@@ -162,13 +207,13 @@ def _failure(failed: list[str], message: str, log_dir: Path, run_log: Path) -> P
     return err
 
 
-def _own_version(pipeline_root: Path, earlier_runs: set[Path]) -> str | None:
+def _own_version(own_outputs: set[Path]) -> str | None:
     """The version this run's train task produced, read from this run's own KFP outputs.
 
     Another run sharing the store may register between our start and end, so the registry's
     newest event is not necessarily ours.
     """
-    infos = [info for run in set(pipeline_root.glob("*")) - earlier_runs for info in run.glob("train/model_info")]
+    infos = [info for run in own_outputs for info in run.glob("train/model_info")]
     if len(infos) != 1:
         return None
     return json.loads(infos[0].read_text()).get("version")
@@ -191,6 +236,14 @@ def _outcome(store_url: str, before: Registry, run_log: Path, elapsed: float, ow
         run_log=run_log,
         elapsed_s=elapsed,
     )
+
+
+def _stage_alerts(own_outputs: set[Path]) -> list[Alert]:
+    """The alerts drift and report raised (and sent) in this run, from their output artifacts."""
+    documents = [path for run in own_outputs for output in ("drift/drift_report", "report/summary")
+                 for path in sorted(run.glob(output))]
+    return [Alert.model_validate(record) for path in documents
+            for record in json.loads(path.read_text(encoding="utf-8")).get("alerts", [])]
 
 
 def _latest_version(reg: Registry) -> str | None:

@@ -22,6 +22,7 @@ from components.promote.component import promote
 from components.report.component import report
 from components.train.component import train
 from components.validate.component import validate
+from pricecast.monitoring import Thresholds
 
 PIPELINE_NAME = "pricecast"
 DEFAULT_IMAGE = "pricecast:0.1.0"
@@ -35,6 +36,9 @@ S3_SECRET_KEYS = {"access-key-id": "PRICECAST_S3_ACCESS_KEY_ID",
 CONFIG_MAP = "pricecast-config"
 CONFIG_MAP_KEYS = {"store-url": "PRICECAST_STORE_URL", "s3-endpoint-url": "PRICECAST_S3_ENDPOINT_URL"}
 ALERTS_SECRET = "pricecast-alerts"  # optional: a webhook URL for drift/threshold alerts
+# Alert thresholds default to pricecast.monitoring's, the ones `pricecast check` uses. KFP
+# parameters cannot be null, so a check that Thresholds turns off (None) is 0 here.
+LIMITS = Thresholds()
 
 
 def _op(func: Callable[..., Any], image: str) -> Any:
@@ -90,8 +94,10 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         alpha: float = 1.0,
         main_metric: str = "mape",
         max_degradation: float = 0.1,
-        psi_warn: float = 0.1,
-        psi_alert: float = 0.25,
+        psi_warn: float = LIMITS.psi_warn,
+        psi_alert: float = LIMITS.psi_alert,
+        min_directional_accuracy: float = LIMITS.min_directional_accuracy or 0.0,
+        max_mape: float = LIMITS.max_mape or 0.0,
         require_approval: bool = False,
         store_url: str = "",
         force_from: str = "",
@@ -121,6 +127,8 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
             max_degradation: Largest allowed degradation against the active model (0.1 = 10 %).
             psi_warn: Drift: population stability index that raises a LOW alert.
             psi_alert: Drift: population stability index that raises a MEDIUM alert.
+            min_directional_accuracy: Report: HIGH alert when the candidate calls fewer next-day moves right (0 = off).
+            max_mape: Report: HIGH alert when the candidate's MAPE, in percent, is higher (0 = off).
             require_approval: Mark a passing model pending until `pricecast registry approve`.
             store_url: Model store URL; empty uses PRICECAST_STORE_URL (a ConfigMap on a cluster).
             force_from: Recompute from this stage on, reusing earlier stages' last checkpoints.
@@ -170,7 +178,8 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         report_task = k8s(report_op(
             window_results=dsl.Collected(evaluate_task.outputs["window_result"]),
             model_info=train_task.outputs["model_info"], main_metric=main_metric,
-            max_degradation=max_degradation, **common,
+            max_degradation=max_degradation, min_directional_accuracy=min_directional_accuracy,
+            max_mape=max_mape, **common,
         ))
         report_task.set_caching_options(False)
 

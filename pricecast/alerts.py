@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests
@@ -59,6 +59,14 @@ class Alert(BaseModel):
         if self.value is not None:
             numbers = f" (value={self.value:.4g}" + (f", threshold={self.threshold:.4g})" if self.threshold is not None else ")")
         return f"ALERT {self.severity} {self.name}: {self.message}{numbers} -> {self.suggested_action}"
+
+
+def raised_again(records: Sequence[Mapping[str, Any]]) -> list[Alert]:
+    """Alerts a stage stored in its artifact, stamped with the time now.
+
+    A stage keeps its alerts in its output so that a restored checkpoint alerts like a fresh run.
+    """
+    return [Alert(**{k: v for k, v in record.items() if k != "at"}) for record in records]
 
 
 def at_least(alerts: Sequence[Alert], severity: Severity) -> list[Alert]:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from pricecast.errors import ConfigError, PricecastError
@@ -22,7 +23,7 @@ RUN_PARAMETERS = (
     "source", "source_format", "date_column", "ticker_column", "price_column", "date_format",
     "default_ticker", "encoding", "tickers", "days", "start_date", "seed", "min_rows", "max_gap_days",
     "outlier_sigma", "test_fraction", "n_windows", "alpha", "main_metric", "max_degradation",
-    "psi_warn", "psi_alert", "require_approval", "store_url",
+    "psi_warn", "psi_alert", "min_directional_accuracy", "max_mape", "require_approval", "store_url",
 )
 
 
@@ -98,6 +99,9 @@ def register(app: typer.Typer) -> None:
         max_degradation: Annotated[Optional[float], typer.Option(help="Gate: largest allowed degradation (0.1 = 10 %).")] = None,
         main_metric: Annotated[Optional[str], typer.Option(help="Gate metric: mape, mae, rmse, directional_accuracy.")] = None,
         require_approval: Annotated[Optional[bool], typer.Option("--require-approval/--no-require-approval", help="Mark a passing model pending until approved.")] = None,
+        min_directional_accuracy: Annotated[Optional[float], typer.Option(help="Alert (HIGH) when the candidate calls fewer next-day moves right (0 = off).")] = None,
+        max_mape: Annotated[Optional[float], typer.Option(help="Alert (HIGH) when the candidate's MAPE, in percent, is higher (0 = off).")] = None,
+        max_run_time_s: Annotated[Optional[float], typer.Option("--max-run-time-s", help="Alert (MEDIUM) when the whole run takes longer, in seconds (0 = off); default: the max_run_time_s threshold (README.md, Runbook).")] = None,
         store: Annotated[Optional[str], typer.Option("--store", help="Model store URL; default PRICECAST_STORE_URL.")] = None,
         config: Annotated[Optional[Path], typer.Option(help="YAML or TOML file of pipeline parameters.")] = None,
         from_stage: Annotated[Optional[str], typer.Option("--from", help=f"Recompute from this stage ({', '.join(STAGES)}), reusing earlier checkpoints.")] = None,
@@ -116,6 +120,7 @@ def register(app: typer.Typer) -> None:
                 "tickers": tickers,
                 "days": days, "seed": seed, "n_windows": n_windows,
                 "max_degradation": max_degradation, "main_metric": main_metric,
+                "min_directional_accuracy": min_directional_accuracy, "max_mape": max_mape,
                 "require_approval": require_approval, "store_url": store,
             }
             arguments.update({k: v for k, v in flags.items() if v is not None})
@@ -126,14 +131,15 @@ def register(app: typer.Typer) -> None:
             if arguments.get("store_url"):
                 # Components read the store from the environment as well (subprocesses inherit it).
                 os.environ["PRICECAST_STORE_URL"] = arguments["store_url"]
+            limit = {} if max_run_time_s is None else {"max_run_time_s": max_run_time_s or None}  # 0: off
             progress = _Progress()
             if verbose:
-                outcome = run_local(arguments, quiet=False)
+                outcome = run_local(arguments, quiet=False, **limit)
             else:
                 try:
                     with Live(progress.render(), console=console, refresh_per_second=4) as live:
                         progress.live = live
-                        outcome = run_local(arguments, on_event=progress.event)
+                        outcome = run_local(arguments, on_event=progress.event, **limit)
                 finally:
                     if not console.is_terminal:  # piped: Live leaves the table's last line open
                         console.line()
@@ -155,6 +161,9 @@ def register(app: typer.Typer) -> None:
         console.print(f"[bold]report:[/] {outcome.report_url}")
         console.print(f"[bold]registry:[/] {outcome.registry_url}")
         console.print(f"[bold]logs:[/] {outcome.run_log} (per task: {outcome.run_log.parent}/<stage>.log)")
+        for alert in outcome.alerts:
+            style = {"HIGH": "red", "MEDIUM": "yellow"}.get(alert.severity, "cyan")
+            console.print(f"[bold {style}]alert:[/] {escape(alert.line())}", highlight=False)
         console.print(f"[dim]finished in {outcome.elapsed_s:.1f}s[/]")
 
     @app.command("compile")

@@ -79,13 +79,22 @@ def load_thresholds(path: str | Path | None = None, **overrides: Any) -> Thresho
             raise ConfigError(f"The thresholds file {path} must hold key: value pairs.", "See README.md (Runbook).")
         values.update({str(k).replace("-", "_"): v for k, v in data.items()})
     values.update({k: v for k, v in overrides.items() if v is not None})
+    return thresholds_from(values, f" in {path}" if path else "")
+
+
+def thresholds_from(values: Mapping[str, Any], where: str = "") -> Thresholds:
+    """Defaults with ``values`` on top; an explicit None turns that check off.
+
+    Raises:
+        ConfigError: An unknown key or a bad value (``where`` says whose, e.g. " in FILE").
+    """
     try:
         thresholds = Thresholds(**values)
         thresholds.drift()  # psi_warn <= psi_alert
         return thresholds
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'thresholds'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"Invalid thresholds{f' in {path}' if path else ''}: {problems}.",
+        raise ConfigError(f"Invalid thresholds{where}: {problems}.",
                           f"Valid keys: {', '.join(Thresholds.model_fields)}.") from exc
 
 
@@ -243,14 +252,19 @@ def run_time_alerts(thresholds: Thresholds, run: RunTime) -> list[Alert]:
     """MEDIUM when the last run took longer than ``max_run_time_s``."""
     if thresholds.max_run_time_s is None or run.seconds <= thresholds.max_run_time_s:
         return []
-    slowest = max(run.stages.items(), key=lambda kv: kv[1])
+    stage, seconds = max(run.stages.items(), key=lambda kv: kv[1], default=("<stage>", 0.0))
     return [Alert(
         severity="MEDIUM", name=PIPELINE_SLOW, value=run.seconds, threshold=thresholds.max_run_time_s,
-        labels={"slowest_stage": slowest[0]},
-        message=f"The pipeline run started {run.started_at.isoformat()} took {run.seconds:.0f}s, over "
-                f"{thresholds.max_run_time_s:.0f}s; slowest stage {slowest[0]} ({slowest[1]:.0f}s).",
-        suggested_action=f"Read logs/{slowest[0]}.log for the slow step; check the data volume and the "
+        labels={"slowest_stage": stage},
+        message=f"The pipeline run started {run.started_at.isoformat()} took {_seconds(run.seconds)}s, over "
+                f"{_seconds(thresholds.max_run_time_s)}s; slowest stage {stage} ({_seconds(seconds)}s).",
+        suggested_action=f"Read logs/{stage}.log for the slow step; check the data volume and the "
                          "object store's latency; rerun with `pricecast run`.")]
+
+
+def _seconds(value: float) -> str:
+    """Whole seconds for real runs, significant digits below 100 s (a 0.001 s limit stays readable)."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def freshness_alerts(freshness: Freshness) -> list[Alert]:

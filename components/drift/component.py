@@ -44,7 +44,7 @@ def drift(
 
     from components.drift import core
     from pricecast import frames
-    from pricecast.alerts import Alert, emit
+    from pricecast.alerts import emit, raised_again
     from pricecast.drift import DriftThresholds
     from pricecast.monitoring import drift_alerts
     from pricecast.stage import STAGES, code_fingerprint, mode_for, run_stage
@@ -75,7 +75,7 @@ def drift(
     )
     # Outside run_stage so a restored checkpoint raises the same alerts as a fresh run.
     document = json.loads(Path(drift_report.path).read_text(encoding="utf-8"))
-    emit([Alert(**{k: v for k, v in a.items() if k != "at"}) for a in document["alerts"]], source="drift")
+    emit(raised_again(document["alerts"]), source="drift")
     drift_report.metadata.update(score=document["score"], level=document["level"],
                                  worst_feature=document["worst_feature"])
     return float(document["score"])

@@ -17,6 +17,8 @@ def report(
     summary: Output[Artifact],
     main_metric: str = "mape",
     max_degradation: float = 0.1,
+    min_directional_accuracy: float = 0.45,
+    max_mape: float = 5.0,
     store_url: str = "",
     force_from: str = "",
 ) -> NamedTuple("Outputs", [("verdict", str), ("reason", str)]):
@@ -24,6 +26,10 @@ def report(
 
     The gate passes when the candidate's main metric is at most ``max_degradation`` worse than
     the active model's, or than the naive last-value forecast's when no model is active yet.
+    The candidate is also held to absolute limits: under ``min_directional_accuracy`` or over
+    ``max_mape`` raises a HIGH alert (log, and the webhook when PRICECAST_ALERT_WEBHOOK_URL is
+    set), listed in the report and the summary. An alert never fails the run: the gate decides
+    promotion, the alert tells a person.
 
     Args:
         window_results: The evaluate tasks' JSON results, one per test window.
@@ -31,9 +37,12 @@ def report(
         report_md: The report in Markdown (plots linked by file name; see the store copy).
         report_html: The report as one HTML file with the plots embedded.
         metrics: Pooled metrics of the candidate, the naive forecast and the active model.
-        summary: JSON: pooled and per-window metrics, the gate's decision and the model version.
+        summary: JSON: pooled and per-window metrics, the gate's decision, the model version and
+            the accuracy alerts.
         main_metric: Metric the gate compares: mae, rmse, mape or directional_accuracy.
         max_degradation: Tolerated relative degradation against the reference (0.1 = 10 %).
+        min_directional_accuracy: Alert below this share of next-day moves called right (0 = off).
+        max_mape: Alert above this MAPE of next-day prices, in percent (0 = off).
         store_url: Model store for checkpoints and ``reports/`` (default: PRICECAST_STORE_URL).
         force_from: Stage a resumed run starts from ('' = a normal run using checkpoints).
 
@@ -48,7 +57,8 @@ def report(
     from components.evaluate import core as evaluate_core
     from components.evaluate import metrics as metrics_module
     from components.report import core, render
-    from pricecast import storage
+    from pricecast import monitoring, storage
+    from pricecast.alerts import emit, raised_again
     from pricecast.settings import get_settings
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
@@ -60,7 +70,9 @@ def report(
         info = json.loads(Path(model_info.path).read_text())
         pooled = core.aggregate(results)
         decision = core.gate(pooled.candidate, core.reference_for(pooled), max_degradation, main_metric)
-        md, page, plots = core.render_report(pooled, decision, info)
+        limits = core.accuracy_limits(min_directional_accuracy, max_mape)
+        alerts = core.accuracy_alerts(pooled.candidate, limits, info["version"], decision.verdict)
+        md, page, plots = core.render_report(pooled, decision, info, alerts, limits)
         rendered.update(md=md, html=page, plots=plots)
         Path(report_md.path).write_text(md)
         Path(report_html.path).write_text(page)
@@ -72,18 +84,21 @@ def report(
             "active": pooled.active.to_dict() if pooled.active else None,
             "active_version": pooled.active_version,
             "summary": pooled.to_dict(), "model_info": info,
+            "accuracy_limits": limits.model_dump(include={"min_directional_accuracy", "max_mape"}),
+            "alerts": [a.model_dump() for a in alerts],
         }, indent=2))
         ctx.record(rows_in=pooled.rows, rows_out=len(results), verdict=decision.verdict,
-                   reason=decision.reason)
+                   reason=decision.reason, alerts=[a.name for a in alerts])
 
     run_stage(
         "report",
-        params={"main_metric": main_metric, "max_degradation": max_degradation},
+        params={"main_metric": main_metric, "max_degradation": max_degradation,
+                "min_directional_accuracy": min_directional_accuracy, "max_mape": max_mape},
         inputs={**{f"window_result_{i}": a.path for i, a in enumerate(window_results)},
                 "model_info": model_info.path},
         outputs={"report_md": report_md.path, "report_html": report_html.path, "summary": summary.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, render.__file__, metrics_module.__file__),
+        code=code_fingerprint(core.__file__, render.__file__, metrics_module.__file__, monitoring.__file__),
         mode=mode_for("report", force_from),
         store_url=store_url or None,
     )
@@ -92,6 +107,10 @@ def report(
     doc = json.loads(Path(summary.path).read_text())
     pooled = core.Summary.from_dict(doc["summary"])
     decision = core.GateResult.from_dict(doc["gate"])
+    # .get: a summary restored by `--from promote` may predate the accuracy limits.
+    alerts = raised_again(doc.get("alerts", []))
+    limits = monitoring.Thresholds(**doc["accuracy_limits"]) if doc.get("accuracy_limits") else None
+    emit(alerts, source="report")
     for name, forecaster in (("candidate", pooled.candidate), ("naive", pooled.naive), ("active", pooled.active)):
         if forecaster is None:
             continue
@@ -102,9 +121,10 @@ def report(
     metrics.log_metric("windows", len(pooled.windows))
     metrics.log_metric("rows", pooled.rows)
     metrics.log_metric("gate_passed", 1.0 if decision.passed else 0.0)
+    metrics.log_metric("accuracy_alerts", len(alerts))
 
     if not rendered:
-        md, page, plots = core.render_report(pooled, decision, doc["model_info"])
+        md, page, plots = core.render_report(pooled, decision, doc["model_info"], alerts, limits)
         rendered.update(md=md, html=page, plots=plots)
     files = {"report.md": rendered["md"].encode(), "report.html": rendered["html"].encode(),
              **rendered["plots"], "summary.json": Path(summary.path).read_bytes()}

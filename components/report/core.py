@@ -7,6 +7,10 @@ rmse, mape) lower is better: pass when candidate <= reference * (1 + max_degrada
 directional accuracy higher is better: pass when candidate >= reference * (1 - max_degradation);
 the naive forecast never predicts a direction, so on a first run that metric is compared with a
 coin flip (0.5).
+
+The gate is relative; :func:`accuracy_alerts` adds the absolute limits of
+:class:`pricecast.monitoring.Thresholds`, so a candidate that beats a bad reference but is bad
+itself still reaches a person (an alert, never a failed run).
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from typing import Any, Literal
 from components.evaluate.core import WindowResult
 from components.evaluate.metrics import HIGHER_IS_BETTER, METRICS, ForecastMetrics, format_metric, pool
 from components.report.render import render_report
+from pricecast import monitoring
+from pricecast.alerts import Alert
 from pricecast.errors import ConfigError, RegistryError
 
 COIN_FLIP = 0.5
 ReferenceKind = Literal["active", "naive"]
 
-__all__ = ["GateResult", "Summary", "aggregate", "format_metric", "gate", "reference_for", "render_report"]
+__all__ = ["GateResult", "Summary", "accuracy_alerts", "accuracy_limits", "aggregate", "format_metric", "gate",
+           "reference_for", "render_report"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,3 +177,27 @@ def gate(
         f"{format_metric(metric, threshold)} ({who}: {format_metric(metric, ref)}, {allowed} degradation "
         f"allowed): {'promote' if passed else 'reject'}."
     ), threshold)
+
+
+def accuracy_limits(min_directional_accuracy: float, max_mape: float) -> monitoring.Thresholds:
+    """The report stage's parameters as thresholds; 0 turns a limit off (KFP has no null parameter).
+
+    Raises:
+        ConfigError: A limit out of range, e.g. a directional accuracy above 1 or a negative MAPE.
+    """
+    return monitoring.thresholds_from({"min_directional_accuracy": min_directional_accuracy or None,
+                                       "max_mape": max_mape or None}, " of the report stage")
+
+
+def accuracy_alerts(candidate: ForecastMetrics, limits: monitoring.Thresholds, version: str,
+                    verdict: str) -> list[Alert]:
+    """HIGH alerts for a candidate under the minimum directional accuracy or over the maximum MAPE.
+
+    Args:
+        candidate: The candidate's metrics pooled over the test windows.
+        limits: From :func:`accuracy_limits`.
+        version: The candidate's version, named in the message and the labels.
+        verdict: The gate's verdict, a label: a promoted candidate needs the alert most.
+    """
+    alerts = monitoring.accuracy_alerts(limits, candidate.to_dict(), what=f"Candidate {version}")
+    return [a.model_copy(update={"labels": {"model_version": version, "verdict": verdict}}) for a in alerts]

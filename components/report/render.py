@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -19,18 +19,21 @@ from components.evaluate.metrics import METRICS, ForecastMetrics, format_metric
 
 if TYPE_CHECKING:
     from components.report.core import GateResult, Summary
+    from pricecast.alerts import Alert
+    from pricecast.monitoring import Thresholds
 
 FORECAST_PLOT = "forecast_vs_actual.png"
 RESIDUAL_PLOT = "residuals.png"
 HEADER = ["window", "dates", "forecaster", "rows", "MAE", "RMSE", "MAPE", "directional accuracy"]
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
         "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;"
-        "text-align:right}td:nth-child(-n+3),th{text-align:left}.promote{color:#0a6b2f}.reject{color:#a11}"
+        "text-align:right}td:nth-child(-n+3),th{text-align:left}.promote{color:#0a6b2f}.reject,.alert{color:#a11}"
         "img{max-width:100%}code{background:#f4f4f4;padding:0 .2rem}")
 
 
 def render_report(
-    summary: Summary, gate: GateResult, model_info: Mapping[str, Any]
+    summary: Summary, gate: GateResult, model_info: Mapping[str, Any],
+    alerts: Sequence[Alert] = (), limits: Thresholds | None = None,
 ) -> tuple[str, str, dict[str, bytes]]:
     """The report as Markdown, as self-contained HTML (PNGs embedded) and the PNGs themselves.
 
@@ -38,6 +41,8 @@ def render_report(
         summary: From ``aggregate``.
         gate: From ``gate``.
         model_info: The train stage's JSON (``TrainInfo.to_dict()``).
+        alerts: The candidate's accuracy alerts (``accuracy_alerts``), listed right after the verdict.
+        limits: The accuracy limits they were checked against; None leaves the section out.
 
     Returns:
         ``(markdown, html, {file name: png bytes})``; the Markdown links the PNGs by file name.
@@ -48,9 +53,13 @@ def render_report(
     table = _metric_rows(summary)
     card = _model_card(summary, gate, model_info)
 
-    md = [f"# {title}", "", f"**{verdict}.** {gate.reason}", "", "## Metrics on the test windows", "",
-          "Price forecasts for the next trading day; lower is better except directional accuracy.", "",
-          "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    md = [f"# {title}", "", f"**{verdict}.** {gate.reason}", ""]
+    if limits is not None:
+        md += ["## Alerts", "", _limits_sentence(alerts, limits), ""]
+        md += [f"- {_alert_line(a)}" for a in alerts] + ([""] if alerts else [])
+    md += ["## Metrics on the test windows", "",
+           "Price forecasts for the next trading day; lower is better except directional accuracy.", "",
+           "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     md += ["| " + " | ".join(row) + " |" for row in table]
     md += ["", "## Model", ""] + [f"- **{k}**: {v}" for k, v in card] + ["", "## Plots", "",
            f"![Forecast vs actual for {_sample_ticker(summary)}]({FORECAST_PLOT})", "",
@@ -58,10 +67,14 @@ def render_report(
 
     esc = html.escape
     body = [f"<h1>{esc(title)}</h1>",
-            f'<p class="{gate.verdict}"><strong>{esc(verdict)}.</strong> {esc(gate.reason)}</p>',
-            "<h2>Metrics on the test windows</h2>",
-            "<p>Price forecasts for the next trading day; lower is better except directional accuracy.</p>",
-            "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in HEADER) + "</tr>"]
+            f'<p class="{gate.verdict}"><strong>{esc(verdict)}.</strong> {esc(gate.reason)}</p>']
+    if limits is not None:
+        body += ["<h2>Alerts</h2>", f"<p>{esc(_limits_sentence(alerts, limits))}</p>"]
+        if alerts:
+            body.append("<ul>" + "".join(f'<li class="alert">{esc(_alert_line(a))}</li>' for a in alerts) + "</ul>")
+    body += ["<h2>Metrics on the test windows</h2>",
+             "<p>Price forecasts for the next trading day; lower is better except directional accuracy.</p>",
+             "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in HEADER) + "</tr>"]
     body += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table]
     body += ["</table>", "<h2>Model</h2>", "<ul>"]
     body += [f"<li><strong>{esc(k)}</strong>: {esc(v)}</li>" for k, v in card]
@@ -74,6 +87,20 @@ def render_report(
 
 
 # --------------------------------------------------------------------------- pieces
+def _limits_sentence(alerts: Sequence[Alert], limits: Thresholds) -> str:
+    """Which absolute accuracy limits the candidate was held to, and what came of it."""
+    parts = [f"directional accuracy at least {limits.min_directional_accuracy:.1%}"
+             if limits.min_directional_accuracy is not None else "no minimum directional accuracy",
+             f"MAPE at most {limits.max_mape:.2f}%" if limits.max_mape is not None else "no maximum MAPE"]
+    outcome = (f"{len(alerts)} alert(s) raised (log, and the webhook when configured)" if alerts
+               else "the candidate is within them, no alert")
+    return f"Accuracy limits: {' and '.join(parts)}; {outcome}."
+
+
+def _alert_line(alert: Alert) -> str:
+    return f"{alert.severity} {alert.name}: {alert.message} What to do: {alert.suggested_action}"
+
+
 def _metric_row(window: str, dates: str, metrics: ForecastMetrics, version: str | None = None) -> list[str]:
     name = f"active ({version})" if metrics.name == "active" and version else metrics.name
     return [window, dates, name, f"{metrics.n:,}", *(format_metric(m, metrics.get(m)) for m in METRICS)]

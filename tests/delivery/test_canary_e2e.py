@@ -4,7 +4,9 @@ One stable server (model v1) and three canaries (model v2): a good one, one answ
 predictions with 500 (PRICECAST_FAULT_ERROR_RATE) and one 300 ms slower (PRICECAST_FAULT_LATENCY_MS).
 Prometheus scrapes the stable server once per scenario (a ``scenario`` target label, as releases
 differ by namespace in a cluster) and each canary once; the analysis must promote the good canary
-and roll back the other two. The same live setup checks the dashboard and the helm test script.
+and roll back the other two. The same live setup checks the dashboard and the helm test script;
+for the dashboard a fifth server, pinned to a version the registry does not hold, never loads its
+model, so ``pricecast_model_load_failures_total`` is a real series too.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ CANARIES = {
     "slow": {"PRICECAST_FAULT_LATENCY_MS": "300"},
 }
 TRAFFIC_LIMIT_S = 240.0  # the traffic threads stop by themselves even if a test hangs
+LOAD_FAILURE = {"scenario": "load-failure"}  # the broken server's target label; no canary analysis selects it
 
 
 @dataclass
@@ -70,7 +73,8 @@ def _traffic(server: RunningServer, name: str, n_features: int, stop: threading.
 
 
 def _start_in_parallel(stack: contextlib.ExitStack, servers: list) -> list[RunningServer]:
-    """Enter the servers' context managers concurrently (each waits for its own /readyz)."""
+    """Enter the servers' context managers concurrently (each waits for its own /readyz, or
+    /healthz for one that never gets ready)."""
     with ThreadPoolExecutor(max_workers=len(servers)) as pool:
         futures = [pool.submit(cm.__enter__) for cm in servers]
     for cm, future in zip(servers, futures):
@@ -88,11 +92,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     sent: dict[str, int] = {}
     threads: list[threading.Thread] = []
     with contextlib.ExitStack() as stack:
-        stable, good, failing, slow = _start_in_parallel(stack, [
+        stable, good, failing, slow, broken = _start_in_parallel(stack, [
             running_server(store, version="v1", track="stable"),
             running_server(store, version="v2", track="canary"),
             running_server(store, version="v2", track="canary", env=CANARIES["failing"]),
             running_server(store, version="v2", track="canary", env=CANARIES["slow"]),
+            # A bad pin (tests/reliability/test_model_faults.py): alive, never ready, retrying each second.
+            running_server(store, version="v404", track="stable", wait_for="live", env={"PRICECAST_LOAD_RETRY_S": "1"}),
         ])
         canaries = {"good": good, "failing": failing, "slow": slow}
         n_features = stable.get("/v2/models/pricecast").json()["inputs"][0]["shape"][1]
@@ -100,6 +106,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         targets = [t for scenario, canary in canaries.items()
                    for t in ((f"127.0.0.1:{stable.port}", {"scenario": scenario}),
                              (f"127.0.0.1:{canary.port}", {"scenario": scenario}))]
+        targets.append((f"127.0.0.1:{broken.port}", LOAD_FAILURE))
         workers = [("stable", stable), ("good", good), ("failing", failing), ("slow", slow), ("slow-2", slow)]
         try:
             for name, server in workers:
@@ -108,7 +115,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 threads.append(thread)
             with prometheus_server(targets) as prom:
                 prom.wait_for_targets()
-                prom.wait_for("count(count_over_time(pricecast_requests_in_flight[10s]) >= 8) == 6", timeout_s=60)
+                prom.wait_for('count(count_over_time(pricecast_requests_in_flight{scenario!="load-failure"}[10s]) >= 8)'
+                              ' == 6', timeout_s=60)
+                prom.wait_for('sum(increase(pricecast_model_load_failures_total{scenario="load-failure"}[10s])) > 0',
+                              timeout_s=60)
                 prom.wait_for('count(sum by (scenario) (increase(pricecast_requests_total{track="canary",'
                               'endpoint=~".*predict.*"}[10s])) > 40) == 3', timeout_s=60)
                 yield Live(prom, stable, canaries, sent)
@@ -164,9 +174,21 @@ def test_real_cli_analyze_exit_codes(live: Live) -> None:
 
 
 def test_real_every_dashboard_panel_returns_data(live: Live) -> None:
-    results = grafana.panel_results(live.prom.url, grafana.load())
+    dashboard = grafana.load()
+    results = grafana.panel_results(live.prom.url, dashboard)
     empty = {title: counts for title, counts in results.items() if not all(counts)}
     assert empty == {}, f"panels without data: {empty}"
+
+    # `or vector(0)` would return data with no series at all: each such query must also find its
+    # real series on its own (load failures: the broken server's counter).
+    bare, with_fallback = grafana.without_fallbacks(dashboard)
+    assert {"Model load failures (time range)", "Canary share of traffic"} <= with_fallback
+    results = grafana.panel_results(live.prom.url, bare)
+    empty = {title: counts for title, counts in results.items() if title in with_fallback and not all(counts)}
+    assert empty == {}, f"panels with data only through `or vector(0)`: {empty}"
+    failures = live.prom.query("sum by (reason, track, scenario) (increase(pricecast_model_load_failures_total[1m]))")
+    assert [(labels, value > 0) for labels, value in failures] == [
+        ({"reason": "not_found", "track": "stable", **LOAD_FAILURE}, True)]
 
 
 def test_helm_test_pod_script_passes_against_the_real_server(live: Live, tmp_path: Path) -> None:

@@ -92,6 +92,9 @@ def test_standin_every_panel_query_returns_data() -> None:
         prom.wait_for_targets()
         prom.wait_for("count(count_over_time(pricecast_requests_in_flight[10s]) >= 8) == 2")
         results = grafana.panel_results(prom.url, grafana.load())
+        bare = grafana.panel_results(prom.url, grafana.without_fallbacks(grafana.load())[0])
     empty = {title: counts for title, counts in results.items() if not all(counts)}
     assert empty == {}
     assert len(results) == 10
+    # Without `or vector(0)` too: the stand-ins export every series the panels read.
+    assert {title: counts for title, counts in bare.items() if not all(counts)} == {}

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from pricecast.alerts import Alert, at_least, emit, redact
+from pricecast.alerts import Alert, at_least, emit, raised_again, redact
 from pricecast.settings import Settings
 from tests.monitoring.support import webhook_receiver
 
@@ -101,3 +101,10 @@ def test_severity_filter_and_redaction() -> None:
     assert at_least([HIGH, MEDIUM, LOW], "MEDIUM") == [HIGH, MEDIUM]
     assert at_least([LOW], "HIGH") == []
     assert redact("https://user:pw@hooks.example.com/services/T0/B0/xyz") == "https://hooks.example.com/…"
+
+
+def test_alerts_stored_by_a_stage_are_raised_again_with_a_new_time() -> None:
+    stored = {**HIGH.model_dump(), "at": "2020-01-01T00:00:00+00:00"}
+    [again] = raised_again([stored])
+    assert again.model_dump(exclude={"at"}) == HIGH.model_dump(exclude={"at"})
+    assert again.at > stored["at"]

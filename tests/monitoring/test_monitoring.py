@@ -124,6 +124,33 @@ def test_run_time_is_read_from_what_run_stage_writes(isolated_store: Settings) -
     assert monitoring.last_run([]) is None
 
 
+def test_pricecast_run_checks_its_own_wall_time_and_names_the_slowest_stage_of_this_run(
+        isolated_store: Settings) -> None:
+    from datetime import UTC, datetime
+
+    from pipelines.local_run import _run_time_alerts
+
+    log_dir = isolated_store.log_dir
+    log_dir.mkdir(parents=True)
+    (log_dir / "stage-metrics.jsonl").write_text(json.dumps(_record("train", "2024-01-01T00:00:00+00:00", 900)) + "\n")
+    started = datetime.now(UTC)
+    for stage in ("ingest", "validate"):
+        run_stage(stage, params={}, inputs={}, outputs={}, compute=lambda ctx: ctx.record(rows_in=1), mode="off")
+    [slow] = _run_time_alerts(Thresholds(max_run_time_s=0.001), started, 25.5, log_dir)
+    assert (slow.severity, slow.name, slow.value, slow.threshold) == ("MEDIUM", monitoring.PIPELINE_SLOW, 25.5, 0.001)
+    assert slow.labels["slowest_stage"] in {"ingest", "validate"}  # an earlier run's train is not this run's
+    assert "took 25.5s, over 0.001s" in slow.message and "logs/" in slow.suggested_action
+    assert _run_time_alerts(Thresholds(), started, 25.5, log_dir) == []  # within the default 1800 s
+    assert _run_time_alerts(Thresholds(max_run_time_s=None), started, 1e6, log_dir) == []  # check off
+
+
+def test_a_run_time_alert_without_stage_records_still_says_what_to_do() -> None:
+    run = monitoring.RunTime(pd.Timestamp("2024-01-02T00:00:00Z").to_pydatetime(),
+                             pd.Timestamp("2024-01-02T00:40:00Z").to_pydatetime(), {}, ())
+    [slow] = run_time_alerts(Thresholds(), run)
+    assert "took 2400s, over 1800s" in slow.message and slow.labels["slowest_stage"] == "<stage>"
+
+
 # --------------------------------------------------------------------------- freshness
 def _prices(latest: dict[str, str]) -> pd.DataFrame:
     rows = []

@@ -66,6 +66,26 @@ def test_local_pipeline_leaves_source_retries_to_ingest_itself(tmp_path):
     assert "retryPolicy" in _docs(COMPILED_PATH)[0]["root"]["dag"]["tasks"]["ingest"]
 
 
+def test_alert_thresholds_default_to_the_monitoring_ones_and_reach_their_stages():
+    from pricecast.monitoring import Thresholds
+
+    spec = _docs(COMPILED_PATH)[0]
+    limits = Thresholds()
+    expected = {"min_directional_accuracy": limits.min_directional_accuracy, "max_mape": limits.max_mape,
+                "psi_warn": limits.psi_warn, "psi_alert": limits.psi_alert}
+    pipeline_defaults = {k: p["defaultValue"] for k, p in spec["root"]["inputDefinitions"]["parameters"].items()}
+    assert {k: pipeline_defaults[k] for k in expected} == expected
+    # The components' own defaults (literals: KFP copies their source) agree, and the tasks get
+    # the pipeline's parameters rather than falling back to them.
+    stage_of = {"min_directional_accuracy": "report", "max_mape": "report", "psi_warn": "drift", "psi_alert": "drift"}
+    for name, stage in stage_of.items():
+        assert spec["components"][f"comp-{stage}"]["inputDefinitions"]["parameters"][name]["defaultValue"] == \
+            expected[name], name
+        task_input = spec["root"]["dag"]["tasks"][stage]["inputs"]["parameters"][name]
+        assert task_input == {"componentInputParameter": name}, (stage, name)
+
+
+
 def test_every_pipeline_parameter_can_come_from_a_run_config_and_validate_ignores_the_rest():
     # One config file serves `pricecast run --config` and `pricecast validate --config`: every
     # pipeline parameter is a run-config key, and each is either an ingest option or a key that

@@ -1,14 +1,18 @@
-"""The whole pipeline through kfp.local (SubprocessRunner): train, gate, rerun, resume."""
+"""The whole pipeline through kfp.local (SubprocessRunner): train, gate, rerun, resume, alert."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from pipelines.local_run import run_local
-from pricecast import registry, storage
+from pricecast import monitoring, registry, storage
 from pricecast.registry import RegistryStore
+from tests.monitoring.support import webhook_receiver
 
 from .conftest import SMALL
 
@@ -23,6 +27,8 @@ def _metrics(settings) -> list[dict]:
 def test_first_run_promotes_then_rerun_recomputes_nothing(trained, trained_copy, isolated_store, tmp_path):
     first = trained.outcome
     assert first.decision == "promoted", first.reason
+    # Within the default accuracy and run-time thresholds (drift on this small universe may alert).
+    assert {a.name for a in first.alerts} <= {monitoring.FEATURE_DRIFT, monitoring.FEATURE_SHIFT_KS}
     assert "naive" in first.reason  # the first model is gated against the naive baseline
     reg = RegistryStore().load()
     assert reg.active == first.version
@@ -75,3 +81,32 @@ def test_require_approval_marks_pending_until_approved(isolated_store, tmp_path)
     assert store.load().active is None
     store.update(lambda r: registry.approve(r, out.version))
     assert store.load().active == out.version
+
+
+def test_cli_run_over_its_limits_alerts_the_webhook_and_still_succeeds(trained_copy, tmp_path):
+    """`pricecast run` with a 0.001 s run-time limit and an unreachable accuracy minimum: the
+    report task (a subprocess) and the CLI process each post their alert; the run exits 0."""
+    logs = tmp_path / "logs"
+    with webhook_receiver() as receiver:
+        env = {**os.environ, "PRICECAST_STORE_URL": f"file://{trained_copy}", "PRICECAST_LOG_DIR": str(logs),
+               "PRICECAST_ALERT_WEBHOOK_URL": receiver.url, "COLUMNS": "200"}
+        args = ["--tickers", str(SMALL["tickers"]), "--days", str(SMALL["days"]), "--n-windows", str(SMALL["n_windows"]),
+                "--max-run-time-s", "0.001", "--min-directional-accuracy", "0.99"]
+        proc = subprocess.run([sys.executable, "-m", "pricecast.cli", "run", *args],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    sent = {body["source"]: body["alerts"] for body in receiver.bodies}
+    assert {"report", "run"} <= set(sent) <= {"drift", "report", "run"}, receiver.bodies
+    [accuracy] = sent["report"]
+    assert (accuracy["severity"], accuracy["name"], accuracy["threshold"]) == ("HIGH", monitoring.ACCURACY_LOW, 0.99)
+    [slow] = sent["run"]
+    assert (slow["severity"], slow["name"], slow["threshold"]) == ("MEDIUM", monitoring.PIPELINE_SLOW, 0.001)
+    assert slow["value"] > 1 and "over 0.001s" in slow["message"]
+    stage = slow["labels"]["slowest_stage"]
+    assert (logs / f"{stage}.log").exists() and f"logs/{stage}.log" in slow["suggested_action"]
+    output = " ".join(proc.stdout.split())
+    assert "alert: ALERT HIGH PricecastDirectionalAccuracyLow" in output
+    assert "alert: ALERT MEDIUM PricecastPipelineSlow" in output
+    [run_log] = logs.glob("run-*.log")
+    assert "ALERT MEDIUM PricecastPipelineSlow" in run_log.read_text()
+    assert "ALERT HIGH PricecastDirectionalAccuracyLow" in (logs / "report.log").read_text()

@@ -2,10 +2,13 @@
 
 train -> ParallelFor(evaluate over train's windows 0, 1, 2) -> Collected -> report; then report alone
 on the same window results must restore its checkpoint and still return the same verdict and metrics.
+The accuracy alerts are checked on the component function called in-process (as KFP's executor
+calls it), against a real webhook receiver on 127.0.0.1.
 No ``from __future__ import annotations`` here: KFP reads the pipeline's annotations as types.
 """
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -13,6 +16,7 @@ import pytest
 from kfp import dsl
 
 from components.evaluate.component import evaluate
+from components.evaluate.core import evaluate_window
 from components.features.core import build_features
 from components.features.tests.support import (
     clean_frame,
@@ -21,8 +25,10 @@ from components.features.tests.support import (
 )
 from components.report.component import report
 from components.train.component import train
-from pricecast import storage
-from pricecast.settings import Settings, get_settings
+from components.train.core import time_split, train_model
+from pricecast import monitoring, storage
+from pricecast.settings import Settings, get_settings, reload_settings
+from tests.monitoring.support import WebhookReceiver, webhook_receiver
 
 Outputs = NamedTuple("Outputs", [("verdict", str), ("reason", str), ("metrics", dsl.Metrics),  # noqa: UP014
                                  ("summary", dsl.Artifact), ("report_html", dsl.HTML)])
@@ -89,3 +95,78 @@ def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_pa
     assert (second["verdict"], second["reason"]) == (first["verdict"], first["reason"])
     assert second["metrics"].metadata == logged
     assert Path(second["summary"].path).read_text() == Path(first["summary"].path).read_text()
+
+
+@pytest.fixture
+def scored(tmp_path: Path) -> tuple[list[dsl.Artifact], dsl.Artifact]:
+    """Three evaluated windows of a trained model and its model_info, as artifacts on disk."""
+    features = build_features(clean_frame(n_tickers=3, n_days=160, seed=12, ar=0.4))
+    split = time_split(features, n_windows=3)
+    model, info = train_model(features, split)
+    windows = []
+    for i in range(3):
+        path = tmp_path / "windows" / f"window_result_{i}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(evaluate_window(features, split, i, model).to_dict()))
+        windows.append(dsl.Artifact(uri=str(path)))
+    info_path = tmp_path / "model_info"
+    info_path.write_text(json.dumps(info.to_dict()))
+    return windows, dsl.Artifact(uri=str(info_path))
+
+
+@pytest.fixture
+def webhook(isolated_store: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookReceiver]:
+    """A real receiver on 127.0.0.1, set as PRICECAST_ALERT_WEBHOOK_URL for this test."""
+    with webhook_receiver() as receiver:
+        monkeypatch.setenv("PRICECAST_ALERT_WEBHOOK_URL", receiver.url)
+        reload_settings()
+        yield receiver
+
+
+def _report_in_process(scored, out: Path, **limits: float) -> tuple[str, dict, dsl.Metrics]:
+    """report() called in this process, as KFP's executor calls it; (verdict, summary, metrics)."""
+    windows, info = scored
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = dsl.Metrics(uri=str(out / "metrics"))
+    summary = dsl.Artifact(uri=str(out / "summary"))
+    verdict, _ = report(window_results=windows, model_info=info, report_md=dsl.Markdown(uri=str(out / "report_md")),
+                        report_html=dsl.HTML(uri=str(out / "report_html")), metrics=metrics, summary=summary,
+                        **limits)
+    return verdict, json.loads(Path(summary.path).read_text()), metrics
+
+
+def test_an_accuracy_breach_alerts_the_webhook_and_the_report_but_never_fails_the_run(
+        scored, webhook: WebhookReceiver, tmp_path: Path, isolated_store: Settings) -> None:
+    verdict, summary, metrics = _report_in_process(scored, tmp_path / "first", min_directional_accuracy=0.99)
+    again, _, _ = _report_in_process(scored, tmp_path / "second", min_directional_accuracy=0.99)
+
+    # The gate still decides: an accuracy alert is not a rejection and not a failed stage.
+    assert verdict == again == summary["verdict"] == "promote"
+    [stored] = summary["alerts"]
+    assert (stored["severity"], stored["name"]) == ("HIGH", monitoring.ACCURACY_LOW)
+    assert summary["accuracy_limits"] == {"min_directional_accuracy": 0.99, "max_mape": 5.0}
+    assert metrics.metadata["accuracy_alerts"] == 1
+
+    # Both calls posted, the second from the restored checkpoint.
+    assert len(webhook.bodies) == 2 and all(body["source"] == "report" for body in webhook.bodies)
+    [sent] = webhook.bodies[0]["alerts"]
+    assert (sent["severity"], sent["name"], sent["threshold"]) == ("HIGH", monitoring.ACCURACY_LOW, 0.99)
+    assert sent["suggested_action"] == stored["suggested_action"] and "pricecast registry rollback" in sent["suggested_action"]
+    assert sent["labels"] == {"model_version": summary["version"], "verdict": "promote"}
+    assert summary["version"] in sent["message"] and "PricecastDirectionalAccuracyLow" in webhook.bodies[0]["text"]
+
+    log = (get_settings().log_dir / "report.log").read_text()
+    assert "restored checkpoint" in log and log.count("ALERT HIGH PricecastDirectionalAccuracyLow") == 2
+    for name in ("report.md", "report.html"):
+        page = storage.read_text(storage.join(isolated_store.store_url, "reports", "latest", name))
+        assert "Alerts" in page and "PricecastDirectionalAccuracyLow" in page, name
+
+
+def test_a_candidate_within_the_default_limits_sends_nothing(
+        scored, webhook: WebhookReceiver, tmp_path: Path, isolated_store: Settings) -> None:
+    verdict, summary, metrics = _report_in_process(scored, tmp_path / "out")
+    assert verdict == "promote" and summary["alerts"] == [] and webhook.attempts == 0
+    assert summary["candidate"]["directional_accuracy"] > monitoring.Thresholds().min_directional_accuracy
+    assert metrics.metadata["accuracy_alerts"] == 0
+    report_md = storage.read_text(storage.join(isolated_store.store_url, "reports", "latest", "report.md"))
+    assert "the candidate is within them, no alert" in report_md

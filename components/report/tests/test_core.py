@@ -12,8 +12,17 @@ from components.evaluate.core import evaluate_window
 from components.evaluate.metrics import ForecastMetrics
 from components.features.core import build_features
 from components.features.tests.support import clean_frame
-from components.report.core import Summary, aggregate, gate, reference_for, render_report
+from components.report.core import (
+    Summary,
+    accuracy_alerts,
+    accuracy_limits,
+    aggregate,
+    gate,
+    reference_for,
+    render_report,
+)
 from components.train.core import time_split, train_model
+from pricecast import monitoring
 from pricecast.errors import ConfigError, RegistryError
 
 
@@ -137,3 +146,51 @@ def test_report_puts_the_verdict_first_and_embeds_its_plots(evaluated) -> None:
         assert base64.b64encode(png).decode() in html
     assert html.startswith("<!doctype html>") and 'class="reject"' in html
     assert "http://" not in html and "https://" not in html  # one self-contained file
+
+
+# --------------------------------------------------------------------------- accuracy alerts
+def test_a_candidate_under_the_accuracy_limits_raises_high_alerts_with_what_to_do() -> None:
+    limits = accuracy_limits(min_directional_accuracy=0.5, max_mape=1.0)
+    alerts = accuracy_alerts(metrics("candidate", 1.5, da=0.4), limits, "v7", "promote")
+    assert [(a.severity, a.name) for a in alerts] == [
+        ("HIGH", monitoring.ACCURACY_LOW), ("HIGH", monitoring.FORECAST_ERROR_HIGH)]
+    low, error = alerts
+    assert "Candidate v7" in low.message and "40.0%" in low.message and "50.0%" in low.message
+    assert (low.value, low.threshold) == (0.4, 0.5) and (error.value, error.threshold) == (1.5, 1.0)
+    assert "registry rollback" in low.suggested_action and "naive baseline" in error.suggested_action
+    assert low.labels == {"model_version": "v7", "verdict": "promote"}
+
+
+def test_a_candidate_within_the_limits_raises_nothing_and_zero_turns_a_limit_off() -> None:
+    defaults = monitoring.Thresholds()
+    assert accuracy_limits(defaults.min_directional_accuracy, defaults.max_mape) == defaults
+    assert accuracy_alerts(metrics("candidate", 1.0, da=0.55), defaults, "v7", "promote") == []
+    off = accuracy_limits(min_directional_accuracy=0, max_mape=0)
+    assert (off.min_directional_accuracy, off.max_mape) == (None, None)
+    assert accuracy_alerts(metrics("candidate", 99.0, da=0.0), off, "v7", "reject") == []
+
+
+@pytest.mark.parametrize(("accuracy", "mape"), [(1.5, 5.0), (0.45, -1.0)])
+def test_an_impossible_accuracy_limit_is_a_config_error(accuracy: float, mape: float) -> None:
+    with pytest.raises(ConfigError, match="of the report stage") as raised:
+        accuracy_limits(accuracy, mape)
+    assert "Valid keys" in raised.value.fix
+
+
+def test_the_report_lists_the_alerts_right_after_the_verdict(evaluated) -> None:
+    features, split, good, _, info = evaluated
+    summary = aggregate([evaluate_window(features, split, i, good) for i in range(len(split.windows))])
+    decision = gate(summary.candidate, reference_for(summary))
+    strict = accuracy_limits(min_directional_accuracy=0.99, max_mape=5.0)
+    alerts = accuracy_alerts(summary.candidate, strict, info.version, decision.verdict)
+    md, html, _ = render_report(summary, decision, info.to_dict(), alerts, strict)
+
+    assert md.index("Verdict: PROMOTE") < md.index("## Alerts") < md.index("## Metrics on the test windows")
+    assert "directional accuracy at least 99.0% and MAPE at most 5.00%; 1 alert(s) raised" in md
+    [alert] = alerts
+    assert f"- HIGH PricecastDirectionalAccuracyLow: {alert.message} What to do: {alert.suggested_action}" in md
+    assert "<h2>Alerts</h2>" in html and 'class="alert"' in html
+
+    calm, _, _ = render_report(summary, decision, info.to_dict(), [], monitoring.Thresholds())
+    assert "## Alerts" in calm and "the candidate is within them, no alert" in calm
+    assert "## Alerts" not in render_report(summary, decision, info.to_dict())[0]
