@@ -262,11 +262,16 @@ def register(app: typer.Typer) -> None:
         log_dir: Annotated[Optional[Path], typer.Option(
             help="Directory holding stage-metrics.jsonl; default PRICECAST_LOG_DIR.")] = None,
         max_seconds: Annotated[Optional[float], typer.Option(help="Longest acceptable run, seconds.")] = None,
+        host: Annotated[Optional[str], typer.Option(
+            help="KFP API URL: check a cluster run instead of the local log (e.g. http://localhost:8080).")] = None,
+        run_id: Annotated[Optional[str], typer.Option(
+            help="With --host: the KFP run to check; default the newest run of --experiment.")] = None,
+        experiment: Annotated[str, typer.Option(help="With --host: the KFP experiment `pricecast submit` uses.")] = "pricecast",
         thresholds: ThresholdsOpt = None,
         fail_on: FailOnOpt = FailOn.medium,
         as_json: JsonOpt = False,
     ) -> None:
-        """Wall time of the last pipeline run, per stage; exit 7 when over the limit."""
+        """Wall time of the last pipeline run (local, or a KFP run with --host), per stage; exit 7 over the limit."""
         from pricecast import monitoring
         from pricecast.cli import fail
         from pricecast.settings import get_settings
@@ -275,7 +280,10 @@ def register(app: typer.Typer) -> None:
         directory = log_dir or get_settings().log_dir
         try:
             limits = monitoring.load_thresholds(thresholds, max_run_time_s=max_seconds)
-            run = monitoring.last_run(monitoring.read_stage_metrics(directory))
+            if host:
+                run = monitoring.kfp_run_time(_kfp_run(host, run_id, experiment))
+            else:
+                run = monitoring.last_run(monitoring.read_stage_metrics(directory))
             if run is None:
                 raise ConfigError(f"{directory}/stage-metrics.jsonl has no stage run.",
                                   "Run the pipeline first, or pass the --log-dir it wrote to.")
@@ -292,6 +300,22 @@ def register(app: typer.Typer) -> None:
                 table.add_row(stage + (" (restored)" if stage in run.restored else ""), f"{seconds:.2f}")
             console.print(table)
         _finish(monitoring.run_time_alerts(limits, run), fail_on, "check-run-time")
+
+
+def _kfp_run(host: str, run_id: str | None, experiment: str) -> dict[str, Any]:
+    """The run ``run_id``, or the newest run of ``experiment``, from the KFP API, as a dict."""
+    from pricecast.cli_kfp import _quiet, connect
+
+    client = connect(host)
+    with _quiet(host, "read runs from"):
+        if run_id:
+            return client.get_run(run_id).to_dict()
+        found = client.get_experiment(experiment_name=experiment)
+        runs = client.list_runs(experiment_id=found.experiment_id, sort_by="created_at desc", page_size=1).runs
+    if not runs:
+        raise ConfigError(f"The KFP experiment {experiment!r} at {host} has no run.",
+                          "Start one with `pricecast submit`, or pass --run-id.")
+    return runs[0].to_dict()
 
 
 def _candidate_metrics(location: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -156,12 +156,13 @@ def data_freshness(frame: pd.DataFrame, today: date, max_age_business_days: int,
 # --------------------------------------------------------------------------- run time
 @dataclasses.dataclass(frozen=True)
 class RunTime:
-    """The last pipeline run as ``stage-metrics.jsonl`` recorded it."""
+    """A pipeline run's wall time: from ``stage-metrics.jsonl`` (local) or the KFP API (cluster)."""
 
     started_at: datetime
     finished_at: datetime
     stages: dict[str, float]  # seconds per stage; fanned-out stages (evaluate) summed
     restored: tuple[str, ...]
+    kfp_run: str | None = None  # the KFP run id when the run is a cluster run
 
     @property
     def seconds(self) -> float:
@@ -198,6 +199,37 @@ def last_run(records: Sequence[Mapping[str, Any]], first_stage: str = "ingest") 
     for r in run:
         stages[r["stage"]] = round(stages.get(r["stage"], 0.0) + float(r["elapsed_s"]), 3)
     return RunTime(min(begin), max(end), stages, tuple(dict.fromkeys(r["stage"] for r in run if r.get("restored"))))
+
+
+def _kfp_time(value: Any) -> datetime | None:
+    """A KFP API timestamp (datetime or RFC 3339 text); KFP's zero time (1970) means 'not yet'."""
+    if value is None or value == "":
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return None if moment.year <= 1970 else moment
+
+
+def kfp_run_time(run: Mapping[str, Any], now: datetime | None = None) -> RunTime:
+    """A run as the KFP v2beta1 API returns it (``Run.to_dict()``) as a :class:`RunTime`.
+
+    Wall time is ``created_at`` to ``finished_at``; a run that has not finished counts up to
+    ``now``, so a stuck run breaches the limit while it hangs, not only once it ends. Stages are
+    the run's task details that have both ends (fanned-out tasks summed under their name).
+    """
+    started = _kfp_time(run.get("created_at"))
+    if started is None:
+        raise DataFormatError(f"The KFP run {run.get('run_id')!r} has no created_at.",
+                              "Pass the id of a run that has started (`--run-id`).")
+    finished = _kfp_time(run.get("finished_at")) or now or datetime.now(UTC)
+    stages: dict[str, float] = {}
+    for task in (run.get("run_details") or {}).get("task_details") or []:
+        begin, end = _kfp_time(task.get("start_time") or task.get("create_time")), _kfp_time(task.get("end_time"))
+        name = str(task.get("display_name") or task.get("task_id") or "task")
+        if begin and end and not name.startswith(("root", "condition", "for-loop", "iteration")):
+            stages[name] = round(stages.get(name, 0.0) + (end - begin).total_seconds(), 3)
+    return RunTime(started, max(finished, started), stages, (), kfp_run=str(run.get("run_id") or "?"))
 
 
 # --------------------------------------------------------------------------- alerts
@@ -258,8 +290,11 @@ def run_time_alerts(thresholds: Thresholds, run: RunTime) -> list[Alert]:
         labels={"slowest_stage": stage},
         message=f"The pipeline run started {run.started_at.isoformat()} took {_seconds(run.seconds)}s, over "
                 f"{_seconds(thresholds.max_run_time_s)}s; slowest stage {stage} ({_seconds(seconds)}s).",
-        suggested_action=f"Read logs/{stage}.log for the slow step; check the data volume and the "
-                         "object store's latency; rerun with `pricecast run`.")]
+        suggested_action=(f"Read logs/{stage}.log for the slow step; check the data volume and the "
+                          "object store's latency; rerun with `pricecast run`." if run.kfp_run is None else
+                          f"Open KFP run {run.kfp_run} in the KFP UI and read the {stage} step's logs; check "
+                          "the data volume, pending pods (`kubectl -n kubeflow get pods`) and the object "
+                          "store's latency."))]
 
 
 def _seconds(value: float) -> str:

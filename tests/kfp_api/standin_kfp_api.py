@@ -1,8 +1,9 @@
 """A stand-in for the KFP v2beta1 REST API, on 127.0.0.1: no KFP API server can run here.
 
-It implements only what ``kfp.Client`` calls for ``pricecast submit`` and ``schedule`` --
-healthz, list/upload pipelines and versions, list/create experiments, create runs, list/create/
-delete recurring runs -- with the response shapes of KFP 2.x (snake_case fields as the API
+It implements only what ``kfp.Client`` calls for ``pricecast submit``, ``schedule`` and
+``check run-time --host`` --
+healthz, list/upload pipelines and versions, list/create experiments, create/list/get runs,
+list/create/delete recurring runs -- with the response shapes of KFP 2.x (snake_case fields as the API
 server emits them), keeps the objects in memory, and records every request so tests can assert
 what was sent: the uploaded YAML, the run's parameters, the schedule's cron.
 """
@@ -161,6 +162,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 rid = _id()
                 s.runs[rid] = {**rec.json, "run_id": rid, "state": "PENDING", "created_at": _now()}
                 return self._send(200, s.runs[rid])
+            if route == ("GET", "/runs"):
+                found = [r for r in s.runs.values()
+                         if r.get("experiment_id") == rec.query.get("experiment_id", r.get("experiment_id"))]
+                if rec.query.get("sort_by") == "created_at desc":
+                    found = sorted(found, key=lambda r: r["created_at"], reverse=True)
+                found = found[: int(rec.query.get("page_size") or len(found) or 1)]
+                return self._send(200, {"runs": found, "total_size": len(found)} if found else {})
+            if rec.method == "GET" and path.startswith("/runs/"):
+                run = s.runs.get(path.rsplit("/", 1)[1])
+                return self._send(200, run) if run else self._send(404, {"error": "run not found", "code": 5})
             if route == ("GET", "/recurringruns"):
                 found = [r for r in s.recurring_runs.values()
                          if r.get("experiment_id") == rec.query.get("experiment_id", r.get("experiment_id"))
