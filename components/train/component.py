@@ -73,6 +73,9 @@ def train(
         "features": info["features"],
         "training_window": info["training_window"],
         "rows": info["rows"],
+        # In-sample fit and the naive baseline on the training rows; test-window metrics come
+        # from evaluate/report (KFP Metrics) and are what the gate uses.
+        "metrics": info["metrics"],
     })
     model_info.metadata.update({"version": info["version"], "sha256": info["sha256"]})
     return list(range(len(info["split"]["windows"])))

@@ -36,6 +36,7 @@ def test_component_writes_the_model_its_description_and_reuses_its_checkpoint(kf
     assert model.metadata["version"] == info["version"] and model.metadata["framework"] == "sklearn"
     assert model.metadata["features"] == info["features"] == FEATURE_COLUMNS
     assert model.metadata["data_hash"] == info["data_hash"]
+    assert model.metadata["metrics"] == info["metrics"] and "train_mape" in model.metadata["metrics"]
     assert info["alpha"] == 0.5 and len(info["split"]["windows"]) == 2
     assert modelio.loads(model_bytes).predict(features[FEATURE_COLUMNS].head(3)).shape == (3,)
 
