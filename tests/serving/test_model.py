@@ -85,14 +85,23 @@ def test_a_pinned_version_is_loaded_instead_of_the_active_one(store_url: str) ->
     assert load_model(store_url, "v1").version == "v1"
 
 
-def test_tampered_bytes_are_refused_by_hash_before_deserializing(store_url: str) -> None:
+def test_tampered_bytes_are_refused_by_hash_before_deserializing(store_url: str, monkeypatch) -> None:
     publish_model(store_url, "v1")
     # Bytes that are not even a skops file: had they reached the deserializer, its error would
     # say "not a readable skops file". The hash check must stop them first.
     model_file(store_url, "v1").write_bytes(b"not a model")
+    opened: list[str] = []  # every reader of model bytes, watched: none may see unverified bytes
+    for name in ("read_linear", "loads"):
+        real = getattr(modelio, name)
+        monkeypatch.setattr(modelio, name, lambda data, _real=real, _name=name: opened.append(_name) or _real(data))
     with pytest.raises(ModelIntegrityError, match="sha256") as info:
         load_model(store_url)
     assert "readable skops file" not in str(info.value)
+    assert opened == []
+    # ...and the watch works: a good model goes through the readers.
+    publish_model(store_url, "v2")
+    load_model(store_url)
+    assert opened
 
 
 def test_a_valid_model_swapped_in_for_another_is_refused(store_url: str) -> None:
