@@ -56,9 +56,16 @@ def test_a_server_waiting_for_its_first_model_becomes_ready_when_it_is_promoted(
         assert srv.post(V1, json={"instances": [ROW]}).status_code == 200
 
 
-def test_sigterm_stops_accepting_finishes_in_flight_requests_and_exits_cleanly(store_url: str,
-                                                                               published: Any) -> None:
-    with running_server(store_url, env={"PRICECAST_FAULT_LATENCY_MS": "3000"}) as srv:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_accepting_finishes_in_flight_requests_and_exits_cleanly(
+        store_url: str, published: Any, tmp_path: Path, workers: int) -> None:
+    # With several workers uvicorn's supervisor passes SIGTERM on to each; the gauge is summed
+    # over workers through the multiprocess directory, as in the Helm chart.
+    env = {"PRICECAST_FAULT_LATENCY_MS": "3000"}
+    if workers > 1:
+        (tmp_path / "metrics").mkdir()
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
+    with running_server(store_url, workers=workers, env=env) as srv:
         result: dict[str, Any] = {}
 
         def slow_request() -> None:
