@@ -39,6 +39,35 @@ def fail(exc: PricecastError) -> typer.Exit:
     return typer.Exit(code=exc.exit_code)
 
 
+# Imported by kfp's client half only (kfp.Client, kfp.compiler, kfp.local, kfp.kubernetes); the
+# pricecast image leaves them out (tools/image-exclude.txt).
+KFP_CLIENT_MODULES = ("kfp_server_api", "kubernetes")
+
+
+def require_kfp_client(command: str) -> None:
+    """Raise a ConfigError for ``command`` where kfp's client half cannot be imported.
+
+    That is the pricecast image: it runs pipeline tasks and the server, and ``compile``, ``run``,
+    ``submit`` and ``schedule`` run from the project venv instead (Dockerfile.base says why).
+    """
+    import importlib.util
+    import os
+
+    from pricecast.errors import ConfigError
+
+    missing = [name for name in KFP_CLIENT_MODULES if importlib.util.find_spec(name) is None]
+    what = f"`pricecast {command}` needs the KFP client (kfp.compiler, kfp.local, kfp.Client)"
+    if missing:
+        raise ConfigError(
+            f"{what}, which is not installed here (no {', '.join(missing)}): the pricecast image "
+            "runs pipeline tasks and the model server only.",
+            f"Run it from the project venv on your machine or in CI: `pip install -e .`, then `pricecast {command}`.",
+        )
+    if os.environ.get("_KFP_RUNTIME") == "true":
+        raise ConfigError(f"{what}, which _KFP_RUNTIME=true turns off.",
+                          "Unset _KFP_RUNTIME: KFP sets it for task processes only.")
+
+
 StoreOpt = Annotated[
     Optional[str],
     typer.Option("--store", help="Model store URL (file://DIR or s3://BUCKET/PREFIX); default PRICECAST_STORE_URL."),

@@ -160,9 +160,10 @@ def register(app: typer.Typer) -> None:
                namespace: NamespaceOpt = None, token: TokenOpt = None, service_account: AccountOpt = None,
                pipeline_root: RootOpt = None) -> None:
         """Upload the compiled pipeline (a new version if it exists) and start a run on KFP."""
-        from pricecast.cli import fail
+        from pricecast.cli import fail, require_kfp_client
 
         try:
+            require_kfp_client("submit")
             path, params = _package(package), _params(config, param or [])
             client = connect(host, namespace, token)
             with _quiet(host, "submit to"):
@@ -185,9 +186,10 @@ def register(app: typer.Typer) -> None:
                  namespace: NamespaceOpt = None, token: TokenOpt = None, service_account: AccountOpt = None,
                  pipeline_root: RootOpt = None) -> None:
         """Create a recurring run (nightly by default) of the compiled pipeline on KFP."""
-        from pricecast.cli import fail
+        from pricecast.cli import fail, require_kfp_client
 
         try:
+            require_kfp_client("schedule")
             path, params, kfp_expr = _package(package), _params(config, param or []), kfp_cron(cron)
             client = connect(host, namespace, token)
             with _quiet(host, "schedule on"):

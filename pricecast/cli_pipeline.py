@@ -108,10 +108,12 @@ def register(app: typer.Typer) -> None:
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream every task's log instead of the progress table.")] = False,
     ) -> None:
         """Run the whole pipeline locally (kfp.local, no cluster, no Docker) and print the verdict."""
-        from pipelines.local_run import run_local
-        from pricecast.cli import fail
+        from pricecast.cli import fail, require_kfp_client
 
         try:
+            require_kfp_client("run")
+            from pipelines.local_run import run_local
+
             arguments = load_run_config(config)
             flags = {
                 "source": source, "source_format": source_format, "date_column": date_column,
@@ -172,6 +174,12 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option(help="Where to write the YAML.")] = None,
     ) -> None:
         """Compile the pipeline to YAML that uploads to the KFP UI as is."""
+        from pricecast.cli import fail, require_kfp_client
+
+        try:
+            require_kfp_client("compile")
+        except PricecastError as exc:
+            raise fail(exc) from exc
         from pipelines.pricecast_pipeline import COMPILED_PATH, compile_pipeline
 
         path = compile_pipeline(output or COMPILED_PATH, image=image)

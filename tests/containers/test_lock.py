@@ -8,7 +8,7 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.support.docker import REPO_ROOT
+from tests.support.docker import REPO_ROOT, image_excluded_packages
 
 
 def _lock() -> dict[str, str]:
@@ -41,3 +41,12 @@ def test_the_lock_holds_no_test_only_dependency() -> None:
     runtime = {canonicalize_name(Requirement(s).name) for s in _project()["dependencies"]}
     test_only = {canonicalize_name(Requirement(s).name) for s in _project()["optional-dependencies"]["test"]}
     assert not (test_only - runtime) & set(pins), "test extras leaked into the image lock"
+
+
+def test_every_package_the_image_leaves_out_is_pinned_in_the_lock() -> None:
+    """tools/image-exclude.txt names locked packages only: a stale name would hide a lock change."""
+    excluded = {canonicalize_name(name) for name in image_excluded_packages()}
+    assert excluded, "tools/image-exclude.txt lists nothing"
+    assert not excluded - set(_lock()), f"not in requirements.lock: {sorted(excluded - set(_lock()))}"
+    # The runtime half of kfp stays in the image; only its client side is left out.
+    assert "kfp" not in excluded and "kfp-pipeline-spec" not in excluded

@@ -21,6 +21,12 @@ DOCKERFILE = "Dockerfile.base"
 HASH_LABEL = "dev.pricecast.source-hash"
 
 
+def image_excluded_packages(root: Path = REPO_ROOT) -> list[str]:
+    """The locked packages Dockerfile.base leaves out of the image (tools/image-exclude.txt)."""
+    lines = (root / "tools" / "image-exclude.txt").read_text().splitlines()
+    return [name for name in (line.split("#")[0].strip() for line in lines) if name]
+
+
 def _ok(*cmd: str, timeout: float = 60) -> bool:
     try:
         return subprocess.run(cmd, capture_output=True, timeout=timeout).returncode == 0
