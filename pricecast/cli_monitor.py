@@ -281,6 +281,9 @@ def register(app: typer.Typer) -> None:
         try:
             limits = monitoring.load_thresholds(thresholds, max_run_time_s=max_seconds)
             if host:
+                from pricecast.cli import require_kfp_client
+
+                require_kfp_client("check run-time --host")
                 run = monitoring.kfp_run_time(_kfp_run(host, run_id, experiment))
             else:
                 run = monitoring.last_run(monitoring.read_stage_metrics(directory))

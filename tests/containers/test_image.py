@@ -66,7 +66,8 @@ for module, name in sorted(names, key=str):
         failed[f"{module}.{name}" if name else module] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(failed))
 """
-# kfp's client half (Dockerfile.base): only `pricecast compile/run/submit/schedule` import it,
+# kfp's client half (Dockerfile.base): only `pricecast compile/run/submit/schedule` (and
+# `check run-time --host`) import it,
 # and those run from the project venv. Anything else failing to import in the image is a bug.
 _CLIENT_SIDE = re.compile(r"^(kfp\.(compiler|local|kubernetes|client)|pipelines\.pricecast_pipeline)(\.|$)")
 
@@ -87,7 +88,8 @@ def test_the_kfp_client_packages_stay_out_and_the_client_commands_say_where_to_r
                          "    except md.PackageNotFoundError: pass", *names)
     assert present.returncode == 0, present.stderr
     assert present.stdout.split() == []
-    for command in (["compile"], ["run"], ["submit", "--host", "http://127.0.0.1:9"]):
+    for command in (["compile"], ["run"], ["submit", "--host", "http://127.0.0.1:9"],
+                    ["check", "run-time", "--host", "http://127.0.0.1:9"]):
         done = docker_run(image, *command)
         said = " ".join(done.stderr.split())  # rich wraps at 80 columns without a terminal
         assert done.returncode == 2, (command, done.stdout, done.stderr)
