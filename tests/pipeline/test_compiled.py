@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from kfp import components
 
@@ -99,6 +100,9 @@ def test_every_pipeline_parameter_can_come_from_a_run_config_and_validate_ignore
     assert parameters - ingest_names - PIPELINE_KEYS == set()
 
 
+# kfp warns that a task's image is not a Python base image: here it is the project image, whose
+# packages are exactly this venv's, which is why the subprocess run is faithful.
+@pytest.mark.filterwarnings("ignore:You may be attemping to run a task that uses custom:RuntimeWarning")
 def test_the_committed_yaml_itself_runs_end_to_end_under_kfp_local(isolated_store, tmp_path):
     # The exact file users upload to the KFP UI, not the in-memory pipeline `pricecast run`
     # builds: loaded with the SDK and run task by task as subprocesses (its Kubernetes
