@@ -154,7 +154,8 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         clean_task = k8s(clean_op(validated=validate_task.outputs["validated"],
                                   max_gap_days=max_gap_days, outlier_sigma=outlier_sigma, **common))
         features_task = k8s(features_op(clean=clean_task.outputs["cleaned"], **common))
-        train_task = k8s(train_op(features=features_task.outputs["features"], test_fraction=test_fraction,
+        train_task = k8s(train_op(features=features_task.outputs["features"],
+                                  outlier_bounds=clean_task.outputs["outlier_bounds"], test_fraction=test_fraction,
                                   n_windows=n_windows, alpha=alpha, **common))
         # Requests below the limits: with limits alone Kubernetes requests 2 CPU / 4G per pod,
         # which a small kind node cannot schedule.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -69,6 +70,8 @@ class DataPlane:
         # Hooks that see every accepted batch of input rows (float64, model feature order), e.g.
         # the live drift monitor (issue 6): ``plane.input_observers.append(monitor.observe)``.
         self.input_observers: list[Callable[[np.ndarray], None]] = []
+        # The loaded version's clipping bounds per ticker, for raw-price instances (set on load).
+        self.outlier_bounds: dict[str, Any] | None = None
 
     def check_request(self, name: str, content_type: str | None, version: str | None = None) -> LoadedModel:
         """What can be refused before reading the body: content type, model name, readiness."""
@@ -108,8 +111,12 @@ class DataPlane:
         except Exception as exc:  # noqa: BLE001 - mapped to a response in one place
             return to_response(exc)
 
+    def raw_rows(self, instances: list[Any], columns: Sequence[str]) -> np.ndarray:
+        """Feature rows from raw-price instances, clipped with the loaded version's bounds."""
+        return features.raw_rows(instances, columns, self.outlier_bounds)
+
     def _v1(self, model: LoadedModel, body: bytes) -> bytes:
-        rows = protocol.decode_v1(body, model.features, self.max_batch, features.raw_rows)
+        rows = protocol.decode_v1(body, model.features, self.max_batch, self.raw_rows)
         return protocol.encode_v1(self._predict(model, rows))
 
     def _v2(self, model: LoadedModel, body: bytes) -> bytes:

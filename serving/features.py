@@ -9,8 +9,9 @@ feature code would raise on it.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,12 @@ from pricecast.errors import PricecastError
 from serving.errors import InvalidInputError
 
 try:
+    from components.clean.core import OUTLIER_BOUNDS_KEY
     from components.features import core as feature_core
 except ImportError:  # pragma: no cover - the core ships with pricecast; kept for partial installs
-    feature_core = None
+    feature_core, OUTLIER_BOUNDS_KEY = None, "outlier_bounds"
+
+log = logging.getLogger("serving.features")
 
 RAW_FIX = ('Send {"ticker": "ACME", "dates": ["2024-01-02", ...], "prices": [101.2, ...]}: '
            "closing prices oldest first, one ISO date per price.")
@@ -59,8 +63,36 @@ def _check_instance(i: int, instance: Any) -> tuple[str, list[Any], list[Any]]:
     return ticker, dates, prices
 
 
-def raw_rows(instances: list[Any], features: Sequence[str]) -> np.ndarray:
+def read_outlier_bounds(store_url: str, version: str) -> dict[str, Any] | None:
+    """The training run's clipping bounds per ticker, stored with ``version``; None (logged) without.
+
+    A model trained before the bounds were stored still serves raw prices, with bounds
+    estimated from each request's window (the rule the clean stage applies to what it sees).
+    """
+    import json
+
+    from pricecast import storage
+    from pricecast.registry import RegistryStore
+
+    url = RegistryStore(store_url).metadata_url(version)
+    try:
+        document = json.loads(storage.read_text(url)).get(OUTLIER_BOUNDS_KEY) or {}
+    except Exception as exc:  # noqa: BLE001 - metadata is optional for serving
+        log.warning("Raw prices for %s get window-estimated outlier bounds: cannot read %s (%s).", version, url, exc)
+        return None
+    tickers = document.get("tickers") if isinstance(document, dict) else None
+    if not isinstance(tickers, dict):
+        log.warning("Raw prices for %s get window-estimated outlier bounds: its metadata has none.", version)
+        return None
+    return tickers
+
+
+def raw_rows(instances: list[Any], features: Sequence[str],
+             outlier_bounds: Mapping[str, Sequence[float] | None] | None = None) -> np.ndarray:
     """Feature rows (one per instance, in the model's feature order) from raw recent prices.
+
+    ``outlier_bounds`` (from :func:`read_outlier_bounds`) makes a known ticker's returns clip
+    exactly as in training; an unknown ticker's bounds are estimated from its window.
 
     Raises:
         InvalidInputError: a malformed instance, too little history, or a model whose features
@@ -74,7 +106,7 @@ def raw_rows(instances: list[Any], features: Sequence[str]) -> np.ndarray:
     for i, instance in enumerate(instances):
         ticker, dates, prices = _check_instance(i, instance)
         try:
-            frame = feature_core.features_from_prices(dates, prices, ticker)
+            frame = feature_core.features_from_prices(dates, prices, ticker, outlier_bounds)
         except PricecastError as exc:
             raise InvalidInputError(f"instance {i} ({ticker}): {exc.problem}", exc.fix or RAW_FIX) from None
         except (ValueError, TypeError, OverflowError) as exc:  # what pandas raises on odd dates

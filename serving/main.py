@@ -24,6 +24,7 @@ from serving import openapi, routes
 from serving.asgi import PricecastApp
 from serving.dataplane import DataPlane
 from serving.errors import error_body, to_response
+from serving.features import read_outlier_bounds
 from serving.lifecycle import ModelHolder
 from serving.model import LoadedModel
 from serving.metrics import ServingMetrics
@@ -89,6 +90,12 @@ def create_app(settings: ServerSettings | None = None, store_url: str | None = N
             plane.input_observers.append(monitor.observe)
 
     holder.on_load.append(start_live_drift)
+
+    def use_training_outlier_bounds(model: LoadedModel) -> None:
+        """Raw prices of a ticker seen in training are clipped with that run's bounds (no skew)."""
+        plane.outlier_bounds = read_outlier_bounds(holder.store_url, model.version)
+
+    holder.on_load.append(use_training_outlier_bounds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

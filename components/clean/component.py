@@ -4,12 +4,13 @@ KFP lightweight components ship the function's source alone, so every import is 
 No ``from __future__ import annotations`` here: KFP reads the real annotation objects.
 """
 
-from kfp.dsl import Dataset, Input, Output
+from kfp.dsl import Artifact, Dataset, Input, Output
 
 
 def clean(
     validated: Input[Dataset],
     cleaned: Output[Dataset],
+    outlier_bounds: Output[Artifact],
     max_gap_days: int = 5,
     outlier_sigma: float = 8.0,
     store_url: str = "",
@@ -25,11 +26,16 @@ def clean(
     Args:
         validated: Parquet table from validate.
         cleaned: Output Parquet table: date, ticker, price, log_return, segment, clipped.
+        outlier_bounds: Output JSON: each ticker's clipping bounds on log returns (train stores
+            them with the model, so the server clips raw prices exactly as training did).
         max_gap_days: A longer gap between consecutive dates (business days) starts a segment.
         outlier_sigma: Clip returns beyond this many robust sigmas.
         store_url: Store for checkpoints; empty uses PRICECAST_STORE_URL.
         force_from: Stage to recompute from ("" = reuse any matching checkpoint).
     """
+    import json
+    from pathlib import Path
+
     from components.clean import core
     from pricecast import frames
     from pricecast.stage import code_fingerprint, mode_for, run_stage
@@ -37,6 +43,7 @@ def clean(
     def compute(ctx) -> None:
         frame, report = core.clean_prices(frames.read_frame(validated.path), max_gap_days, outlier_sigma)
         frames.write_frame(frame, cleaned.path)
+        Path(outlier_bounds.path).write_text(json.dumps(report.bounds_document()), encoding="utf-8")
         extra = {k: v for k, v in report.as_dict().items() if k not in ("rows_in", "rows_out")}
         ctx.record(rows_in=report.rows_in, rows_out=report.rows_out, **extra)
 
@@ -44,7 +51,7 @@ def clean(
         "clean",
         params={"max_gap_days": max_gap_days, "outlier_sigma": outlier_sigma},
         inputs={"validated": validated.path},
-        outputs={"cleaned": cleaned.path},
+        outputs={"cleaned": cleaned.path, "outlier_bounds": outlier_bounds.path},
         compute=compute,
         code=code_fingerprint(core.__file__),
         mode=mode_for("clean", force_from),

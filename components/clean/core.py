@@ -16,6 +16,9 @@ The rules, in order:
    dropping: dropping the row would delete a trading day and turn two daily returns into one
    two-day return, breaking the calendar that lags and targets rely on. A ticker with fewer
    than ``MIN_RETURNS_FOR_OUTLIERS`` returns or a MAD of 0 is not clipped (no reliable spread).
+   The bounds each ticker got are in the report (``CleanReport.bounds``); train stores them with
+   the model so the server clips a short window of raw prices exactly as training did
+   (``clean_prices(..., bounds=...)``) instead of estimating a spread from a few weeks.
 
 Everything is vectorized over all tickers at once (no per-ticker Python loops): ~1-2 s for 5 M rows.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +42,7 @@ log = logging.getLogger("components.clean")
 MAD_TO_SIGMA = 1.4826  # MAD x 1.4826 estimates the standard deviation of normal data
 MIN_RETURNS_FOR_OUTLIERS = 20
 CLEAN_COLUMNS = ("date", "ticker", "price", "log_return", "segment", "clipped")
+OUTLIER_BOUNDS_KEY = "outlier_bounds"  # where model_info (and a model's metadata.json) keeps them
 _DAY_BITS = 21  # 2^21 days (5,700 years) of calendar fit below the ticker code in a sort key
 
 
@@ -55,6 +60,9 @@ class CleanReport:
     was_sorted: bool
     max_gap_days: int
     outlier_sigma: float
+    # Per ticker: (lower, upper) clipping bounds on log returns; NaN, NaN = not clipped. Large
+    # (one entry per ticker), so not part of as_dict(): written as its own artifact.
+    bounds: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @property
     def dropped(self) -> dict[str, int]:
@@ -65,7 +73,13 @@ class CleanReport:
         return {"gap_starts_segment": self.gaps_found, "return_clipped": self.returns_clipped}
 
     def as_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "dropped": self.dropped, "flagged": self.flagged}
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "bounds"}
+        return {**fields, "dropped": self.dropped, "flagged": self.flagged}
+
+    def bounds_document(self) -> dict[str, Any]:
+        """The bounds as JSON-ready data: ``{"outlier_sigma": s, "tickers": {t: [lo, hi] | None}}``."""
+        return {"outlier_sigma": self.outlier_sigma,
+                "tickers": {t: (None if np.isnan(lo) else [lo, hi]) for t, (lo, hi) in self.bounds.items()}}
 
     def summary(self) -> str:
         return (f"{self.rows_in:,} rows in, {self.rows_out:,} out ({self.tickers:,} tickers); dropped "
@@ -88,7 +102,7 @@ def _sort_key(codes: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, int]:
 def _robust_bounds(
     returns: np.ndarray, codes: np.ndarray, n_tickers: int, sigmas: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row lower/upper clipping bounds from each ticker's median and MAD (NaN = no clipping)."""
+    """Per-ticker lower/upper clipping bounds from each ticker's median and MAD (NaN = no clipping)."""
     groups = pd.Categorical.from_codes(codes, categories=np.arange(n_tickers))  # fast group-by
     series = pd.Series(returns)
     median = series.groupby(groups, observed=False).median().to_numpy()
@@ -96,11 +110,23 @@ def _robust_bounds(
     counts = np.bincount(codes, weights=~np.isnan(returns), minlength=n_tickers)
     sigma = MAD_TO_SIGMA * mad
     half_width = np.where((counts >= MIN_RETURNS_FOR_OUTLIERS) & (sigma > 0), sigmas * sigma, np.nan)
-    return (median - half_width)[codes], (median + half_width)[codes]
+    return median - half_width, median + half_width
+
+
+def _given_bounds(tickers: pd.Index, low: np.ndarray, high: np.ndarray,
+                  given: Mapping[str, Sequence[float] | None]) -> tuple[np.ndarray, np.ndarray]:
+    """``low``/``high`` with the tickers that ``given`` names replaced by its bounds (None: no clipping)."""
+    low, high = low.copy(), high.copy()
+    for i, ticker in enumerate(tickers):
+        if ticker in given:
+            bound = given[ticker]
+            low[i], high[i] = (np.nan, np.nan) if bound is None else (float(bound[0]), float(bound[1]))
+    return low, high
 
 
 def clean_prices(
-    validated_df: pd.DataFrame, max_gap_days: int = 5, outlier_sigma: float = 8.0
+    validated_df: pd.DataFrame, max_gap_days: int = 5, outlier_sigma: float = 8.0,
+    bounds: Mapping[str, Sequence[float] | None] | None = None,
 ) -> tuple[pd.DataFrame, CleanReport]:
     """Apply the rules in the module docstring to a validated price frame.
 
@@ -108,6 +134,8 @@ def clean_prices(
         validated_df: date (datetime64), ticker (str), price (float > 0), as validate writes it.
         max_gap_days: A longer gap, in business days, between consecutive dates starts a segment.
         outlier_sigma: Returns further than this many robust sigmas from the median are clipped.
+        bounds: Clipping bounds to use instead of estimating them, per ticker (``[low, high]``,
+            or None for "not clipped"), e.g. the training run's; tickers not named are estimated.
 
     Returns:
         The clean frame (date, ticker, price, log_return, segment, clipped), sorted by
@@ -155,7 +183,10 @@ def clean_prices(
     returns[0] = np.nan
     np.subtract(log_price[1:], log_price[:-1], out=returns[1:])
     returns[first | gap] = np.nan
-    low, high = _robust_bounds(returns, codes, len(tickers), outlier_sigma)
+    ticker_low, ticker_high = _robust_bounds(returns, codes, len(tickers), outlier_sigma)
+    if bounds:
+        ticker_low, ticker_high = _given_bounds(tickers, ticker_low, ticker_high, bounds)
+    low, high = ticker_low[codes], ticker_high[codes]
     clipped = (returns < low) | (returns > high)  # NaN bounds compare False: not clipped
     returns = np.where(clipped, np.clip(returns, low, high), returns)
 
@@ -172,9 +203,10 @@ def clean_prices(
         rows_in=rows_in, rows_out=rows, tickers=len(tickers), duplicates_dropped=int(rows_in - rows),
         gaps_found=int(gap.sum()), segments=int(len(tickers) + gap.sum()), returns_clipped=int(clipped.sum()),
         was_sorted=was_sorted, max_gap_days=max_gap_days, outlier_sigma=float(outlier_sigma),
+        bounds={str(t): (float(lo), float(hi)) for t, lo, hi in zip(tickers, ticker_low, ticker_high, strict=True)},
     )
     log.info("clean: %s.", report.summary())
     return clean, report
 
 
-__all__ = ["CLEAN_COLUMNS", "MAD_TO_SIGMA", "MIN_RETURNS_FOR_OUTLIERS", "CleanReport", "clean_prices"]
+__all__ = ["CLEAN_COLUMNS", "MAD_TO_SIGMA", "OUTLIER_BOUNDS_KEY", "MIN_RETURNS_FOR_OUTLIERS", "CleanReport", "clean_prices"]

@@ -13,7 +13,7 @@ group's first row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -179,6 +179,7 @@ def features_from_prices(
     dates: Sequence[object] | pd.Series | np.ndarray,
     prices: Sequence[float] | pd.Series | np.ndarray,
     ticker: str = "SERIES",
+    outlier_bounds: Mapping[str, Sequence[float] | None] | None = None,
 ) -> pd.DataFrame:
     """One ticker's recent closes -> the clean stage's transform -> :func:`build_features`.
 
@@ -189,7 +190,10 @@ def features_from_prices(
     Args:
         dates: Close dates, oldest first (anything :func:`pandas.to_datetime` reads).
         prices: Closing prices, one per date, all > 0.
-        ticker: Name to give the series (it does not enter any feature).
+        ticker: Name of the series: it picks the ticker's entry in ``outlier_bounds``.
+        outlier_bounds: The training run's clipping bounds per ticker (the clean stage's
+            artifact, stored with the model). With the ticker's entry, its returns are clipped
+            exactly as in training; without it, the bounds are estimated from this window.
 
     Returns:
         The feature rows of the series; the last row is the latest date, the one to forecast from.
@@ -207,7 +211,7 @@ def features_from_prices(
             f"Send the last {MIN_HISTORY} or more closing prices, oldest first.",
         )
     validated = _validated_series(dates, prices, ticker)
-    clean, _ = clean_prices(validated)
+    clean, _ = clean_prices(validated, bounds=outlier_bounds)
     features = build_features(clean)
     if features.empty or features["date"].iloc[-1] != validated["date"].iloc[-1]:
         raise ConfigError(

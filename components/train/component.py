@@ -10,6 +10,7 @@ from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
 def train(
     features: Input[Dataset],
+    outlier_bounds: Input[Artifact],
     model: Output[Model],
     model_info: Output[Artifact],
     test_fraction: float = 0.2,
@@ -22,6 +23,8 @@ def train(
 
     Args:
         features: Parquet from the features stage.
+        outlier_bounds: JSON from the clean stage: each ticker's clipping bounds, stored in
+            model_info so the server cleans raw prices with the training run's bounds.
         model: The fitted sklearn pipeline as skops bytes (``model.skops``); metadata holds its
             framework, version, sha256, data hash, features and training window.
         model_info: JSON: version, sha256, data hash, features, training window, the split with
@@ -38,6 +41,7 @@ def train(
     import json
     from pathlib import Path
 
+    from components.clean.core import OUTLIER_BOUNDS_KEY
     from components.evaluate import metrics
     from components.train import core, split
     from pricecast import frames
@@ -49,14 +53,16 @@ def train(
         the_split = core.time_split(features_df, test_fraction=test_fraction, n_windows=n_windows)
         _, info = core.train_model(features_df, the_split, alpha=alpha)
         Path(model.path).write_bytes(info.model_bytes)
-        Path(model_info.path).write_text(json.dumps(info.to_dict(), indent=2))
+        description = info.to_dict()
+        description[OUTLIER_BOUNDS_KEY] = json.loads(Path(outlier_bounds.path).read_text(encoding="utf-8"))
+        Path(model_info.path).write_text(json.dumps(description, indent=2))
         ctx.record(rows_in=len(features_df), rows_out=info.rows, version=info.version,
                    training_window=info.training_window, **info.metrics)
 
     run_stage(
         "train",
         params={"test_fraction": test_fraction, "n_windows": n_windows, "alpha": alpha},
-        inputs={"features": features.path},
+        inputs={"features": features.path, "outlier_bounds": outlier_bounds.path},
         outputs={"model": model.path, "model_info": model_info.path},
         compute=compute,
         code=code_fingerprint(core.__file__, split.__file__, metrics.__file__),

@@ -9,8 +9,9 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from components.clean.core import clean_prices
-from components.features.core import FEATURE_COLUMNS, build_features
+from components.features.core import FEATURE_COLUMNS, build_features, features_from_prices
 from tests.serving.util import V1
+from tests.support.server import publish_model
 
 
 def _history(ticker: str, seed: int, days: int = 160) -> pd.DataFrame:
@@ -60,3 +61,44 @@ def test_a_gap_right_before_the_last_date_is_refused_with_a_reason(client: TestC
     instance["dates"][-1] = "2024-06-03"  # weeks after the previous close: a new segment of one price
     response = client.post(V1, json={"instances": [instance]})
     assert response.status_code == 422 and "gap" in response.json()["error"]
+
+
+def _with_spike(history: pd.DataFrame, at: int, jump: float) -> pd.DataFrame:
+    """The same closes with one day's price ``jump`` times higher (a bad tick or a squeeze)."""
+    spiked = history.copy()
+    spiked.loc[at, "price"] *= jump
+    return spiked
+
+
+def test_a_spike_in_a_short_window_is_clipped_with_the_training_bounds_bit_for_bit(
+        store_url: str, make_client: Any) -> None:
+    from components.clean.core import OUTLIER_BOUNDS_KEY
+
+    acme = _with_spike(_history("ACME", 5), at=150, jump=1.4)
+    _, report = clean_prices(acme)  # what the clean stage stored with the model
+    publish_model(store_url, "v1", metadata={OUTLIER_BOUNDS_KEY: report.bounds_document()})
+    client = make_client()
+    seen: list[np.ndarray] = []
+    client.app.plane.input_observers.append(seen.append)  # type: ignore[attr-defined]
+
+    # 30 closes hold the spike: a spread estimated from them would clip it elsewhere.
+    assert client.post(V1, json={"instances": [_raw_instance(acme, last=30)]}).status_code == 200
+    pipeline = _pipeline_rows(acme)[FEATURE_COLUMNS].to_numpy()[-1]
+    np.testing.assert_array_equal(seen[0][0], pipeline)
+    window_only = features_from_prices(acme["date"].tail(30), acme["price"].tail(30), "ACME")
+    assert not np.array_equal(window_only[FEATURE_COLUMNS].to_numpy()[-1], pipeline), \
+        "the spike must matter, or this test proves nothing"
+
+
+def test_a_ticker_training_never_saw_gets_bounds_from_its_window(store_url: str, make_client: Any) -> None:
+    from components.clean.core import OUTLIER_BOUNDS_KEY
+
+    _, report = clean_prices(_history("ACME", 5))
+    publish_model(store_url, "v1", metadata={OUTLIER_BOUNDS_KEY: report.bounds_document()})
+    client = make_client()
+    seen: list[np.ndarray] = []
+    client.app.plane.input_observers.append(seen.append)  # type: ignore[attr-defined]
+    other = _with_spike(_history("OTHER", 6), at=150, jump=1.4)
+    assert client.post(V1, json={"instances": [_raw_instance(other, last=30)]}).status_code == 200
+    window_only = features_from_prices(other["date"].tail(30), other["price"].tail(30), "OTHER")
+    np.testing.assert_array_equal(seen[0][0], window_only[FEATURE_COLUMNS].to_numpy()[-1])

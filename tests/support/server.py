@@ -168,11 +168,13 @@ def publish_model(
     seed: int = 0,
     decision: str = "promoted",
     n_rows: int = 400,
+    metadata: dict[str, Any] | None = None,
 ) -> Any:
     """Train a small ``Pipeline(StandardScaler, Ridge)`` on synthetic data and register it.
 
     Different seeds give different models (a "worse" canary is simply another seed). Returns the
     registered :class:`~pricecast.registry.ModelVersion`; ``decision="promoted"`` makes it active.
+    ``metadata`` adds keys to the version's metadata.json (as train's model_info would).
     """
     import numpy as np
     from sklearn.linear_model import Ridge
@@ -198,7 +200,7 @@ def publish_model(
     # Like the train stage: a decile profile of the training inputs, for live drift.
     profile = reference_profile(pd.DataFrame(x, columns=list(features)), list(features))
     artifact = store.put_model(version, data, {"features": list(features), "seed": seed,
-                                               "reference_profile": profile})
+                                               "reference_profile": profile, **(metadata or {})})
     mv = registry.ModelVersion(
         version=version, created_at=registry.now_iso(), sha256=storage.sha256_bytes(data),
         data_hash="0" * 64, artifact=artifact, features=list(features), decision=decision,  # type: ignore[arg-type]

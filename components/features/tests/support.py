@@ -85,6 +85,17 @@ def write_parquet(df: pd.DataFrame, path: Path) -> str:
     return str(path)
 
 
+def write_outlier_bounds(clean_df: pd.DataFrame, path: Path) -> str:
+    """The clean stage's outlier-bounds artifact for ``clean_df`` (as train takes it); returns its path."""
+    import json
+
+    from components.clean.core import clean_prices
+
+    _, report = clean_prices(clean_df[["date", "ticker", "price"]])
+    path.write_text(json.dumps(report.bounds_document()), encoding="utf-8")
+    return str(path)
+
+
 def local_component(func):
     """``func`` as a lightweight component for the in-process local runner (kfp already installed)."""
     from kfp import dsl

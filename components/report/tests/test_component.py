@@ -21,6 +21,7 @@ from components.features.core import build_features
 from components.features.tests.support import (
     clean_frame,
     local_component,
+    write_outlier_bounds,
     write_parquet,
 )
 from components.report.component import report
@@ -36,14 +37,16 @@ Outputs = NamedTuple("Outputs", [("verdict", str), ("reason", str), ("metrics", 
 
 @pytest.mark.slow
 def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_path: Path, isolated_store: Settings) -> None:
-    features_uri = write_parquet(build_features(clean_frame(n_tickers=3, n_days=160, seed=12, ar=0.4)),
-                                 tmp_path / "features.parquet")
+    clean = clean_frame(n_tickers=3, n_days=160, seed=12, ar=0.4)
+    features_uri = write_parquet(build_features(clean), tmp_path / "features.parquet")
+    bounds_uri = write_outlier_bounds(clean, tmp_path / "outlier_bounds.json")
     train_op, evaluate_op, report_op = map(local_component, (train, evaluate, report))
 
     @dsl.pipeline
     def fan_out() -> Outputs:
         features = dsl.importer(artifact_uri=features_uri, artifact_class=dsl.Dataset).output
-        trained = train_op(features=features, n_windows=3)
+        bounds = dsl.importer(artifact_uri=bounds_uri, artifact_class=dsl.Artifact).output
+        trained = train_op(features=features, outlier_bounds=bounds, n_windows=3)
         with dsl.ParallelFor(items=trained.outputs["Output"]) as window:  # as the pipeline fans out
             scored = evaluate_op(features=features, model=trained.outputs["model"],
                                  model_info=trained.outputs["model_info"], window=window)

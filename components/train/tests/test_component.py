@@ -10,21 +10,24 @@ from typing import NamedTuple
 from kfp import dsl
 
 from components.features.core import FEATURE_COLUMNS, build_features
-from components.features.tests.support import clean_frame, local_component, write_parquet
+from components.features.tests.support import clean_frame, local_component, write_outlier_bounds, write_parquet
 from components.train.component import train
 from pricecast import modelio, storage
 from pricecast.settings import get_settings
 
 
 def test_component_writes_the_model_its_description_and_reuses_its_checkpoint(kfp_local: Path, tmp_path: Path) -> None:
-    features = build_features(clean_frame(n_tickers=3, n_days=150, seed=8, ar=0.3))
+    clean = clean_frame(n_tickers=3, n_days=150, seed=8, ar=0.3)
+    features = build_features(clean)
     features_uri = write_parquet(features, tmp_path / "features.parquet")
+    bounds_uri = write_outlier_bounds(clean, tmp_path / "outlier_bounds.json")
     train_op = local_component(train)
 
     @dsl.pipeline
     def train_only() -> NamedTuple("Outputs", [("model", dsl.Model), ("model_info", dsl.Artifact)]):
         imported = dsl.importer(artifact_uri=features_uri, artifact_class=dsl.Dataset)
-        task = train_op(features=imported.output, n_windows=2, alpha=0.5)
+        bounds = dsl.importer(artifact_uri=bounds_uri, artifact_class=dsl.Artifact)
+        task = train_op(features=imported.output, outlier_bounds=bounds.output, n_windows=2, alpha=0.5)
         outputs = NamedTuple("Outputs", [("model", dsl.Model), ("model_info", dsl.Artifact)])  # noqa: UP014
         return outputs(task.outputs["model"], task.outputs["model_info"])
 
@@ -38,6 +41,9 @@ def test_component_writes_the_model_its_description_and_reuses_its_checkpoint(kf
     assert model.metadata["data_hash"] == info["data_hash"]
     assert model.metadata["metrics"] == info["metrics"] and "train_mape" in model.metadata["metrics"]
     assert info["alpha"] == 0.5 and len(info["split"]["windows"]) == 2
+    # The clean stage's clipping bounds travel with the model, for the server's raw-prices path.
+    assert info["outlier_bounds"] == json.loads(Path(bounds_uri).read_text())
+    assert set(info["outlier_bounds"]["tickers"]) == set(clean["ticker"])
     assert modelio.loads(model_bytes).predict(features[FEATURE_COLUMNS].head(3)).shape == (3,)
 
     second = train_only()  # same inputs and parameters: restored, same bytes and metadata
