@@ -110,7 +110,9 @@ def test_a_store_that_restarts_mid_write_is_retried_and_keeps_its_data(
     storage.write_text(before, "written before the outage")
     _use(monkeypatch, storage_retries="6")  # backoff 0.5+1+2+4+8 s: room for a restart under load
     seaweed.stop()
-    restarter = threading.Timer(1.0, seaweed.start)
+    # Down for 5 s: longer than botocore's and s3fs's own retries (about 3 s together), which
+    # bridged a 1 s outage on their own now and then, so this always reaches pricecast's retry.
+    restarter = threading.Timer(5.0, seaweed.start)
     restarter.start()
     try:
         storage.write_text(storage.join(store_url, "during.txt"), "written across the outage")
