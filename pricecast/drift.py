@@ -16,7 +16,6 @@ alarm on every rally without saying anything about the model's inputs.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import threading
@@ -119,24 +118,23 @@ def reference_profile(features_df: pd.DataFrame, columns: Sequence[str], bins: i
             "features": {c: feature_profile(features_df[c].to_numpy(), bins) for c in columns}}
 
 
-def read_reference_profile(store_url: str, version: str) -> dict[str, Any] | None:
-    """The profile stored with a model version, or None (logged) when it has none or is unreadable.
+def reference_profile_from(metadata: Mapping[str, Any] | None, version: str) -> dict[str, Any] | None:
+    """The profile in a model version's metadata, or None (logged) when it has none.
 
     A model trained before profiles existed still serves; it only has no live drift score.
     """
-    from pricecast import storage
-    from pricecast.registry import RegistryStore
-
-    url = RegistryStore(store_url).metadata_url(version)
-    try:
-        profile = json.loads(storage.read_text(url)).get(PROFILE_KEY)
-    except Exception as exc:  # noqa: BLE001 - metadata is optional for serving
-        log.warning("No live drift for %s: cannot read %s (%s).", version, url, exc)
-        return None
+    profile = (metadata or {}).get(PROFILE_KEY)
     if not isinstance(profile, dict) or profile.get("format") != PROFILE_FORMAT or not profile.get("features"):
         log.warning("No live drift for %s: its metadata has no %s (format %d).", version, PROFILE_KEY, PROFILE_FORMAT)
         return None
     return profile
+
+
+def read_reference_profile(store_url: str, version: str) -> dict[str, Any] | None:
+    """:func:`reference_profile_from` the metadata stored with ``version``."""
+    from pricecast.registry import RegistryStore
+
+    return reference_profile_from(RegistryStore(store_url).read_metadata(version), version)
 
 
 def psi_from_proportions(reference: np.ndarray, current: np.ndarray) -> float:

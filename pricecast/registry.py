@@ -272,6 +272,20 @@ class RegistryStore:
     def metadata_url(self, version: str) -> str:
         return storage.join(self.store_url, "models", version, "metadata.json")
 
+    def read_metadata(self, version: str) -> dict[str, Any] | None:
+        """``models/<version>/metadata.json`` (train's model_info), or None (logged) when unreadable.
+
+        For what only enriches serving (the live drift profile, the outlier bounds): a model
+        whose metadata is missing still serves, without them.
+        """
+        url = self.metadata_url(version)
+        try:
+            document = json.loads(storage.read_text(url))
+        except Exception as exc:  # noqa: BLE001 - optional: the caller says what it goes without
+            log.warning("Cannot read the metadata of %s at %s (%s).", version, url, exc)
+            return None
+        return document if isinstance(document, dict) else None
+
     def put_model(self, version: str, model_bytes: bytes, metadata: dict[str, Any]) -> str:
         """Store the model bytes and metadata once; rewriting a version with other bytes fails."""
         url = self.model_url(version)

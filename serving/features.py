@@ -63,23 +63,13 @@ def _check_instance(i: int, instance: Any) -> tuple[str, list[Any], list[Any]]:
     return ticker, dates, prices
 
 
-def read_outlier_bounds(store_url: str, version: str) -> dict[str, Any] | None:
-    """The training run's clipping bounds per ticker, stored with ``version``; None (logged) without.
+def outlier_bounds_from(metadata: Mapping[str, Any] | None, version: str) -> dict[str, Any] | None:
+    """The training run's clipping bounds per ticker in a version's metadata; None (logged) without.
 
     A model trained before the bounds were stored still serves raw prices, with bounds
     estimated from each request's window (the rule the clean stage applies to what it sees).
     """
-    import json
-
-    from pricecast import storage
-    from pricecast.registry import RegistryStore
-
-    url = RegistryStore(store_url).metadata_url(version)
-    try:
-        document = json.loads(storage.read_text(url)).get(OUTLIER_BOUNDS_KEY) or {}
-    except Exception as exc:  # noqa: BLE001 - metadata is optional for serving
-        log.warning("Raw prices for %s get window-estimated outlier bounds: cannot read %s (%s).", version, url, exc)
-        return None
+    document = (metadata or {}).get(OUTLIER_BOUNDS_KEY)
     tickers = document.get("tickers") if isinstance(document, dict) else None
     if not isinstance(tickers, dict):
         log.warning("Raw prices for %s get window-estimated outlier bounds: its metadata has none.", version)
@@ -91,7 +81,7 @@ def raw_rows(instances: list[Any], features: Sequence[str],
              outlier_bounds: Mapping[str, Sequence[float] | None] | None = None) -> np.ndarray:
     """Feature rows (one per instance, in the model's feature order) from raw recent prices.
 
-    ``outlier_bounds`` (from :func:`read_outlier_bounds`) makes a known ticker's returns clip
+    ``outlier_bounds`` (from :func:`outlier_bounds_from`) makes a known ticker's returns clip
     exactly as in training; an unknown ticker's bounds are estimated from its window.
 
     Raises:

@@ -18,13 +18,14 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pricecast import __version__
-from pricecast.drift import LiveDriftMonitor, gauge_sink, read_reference_profile
+from pricecast.drift import LiveDriftMonitor, gauge_sink, reference_profile_from
+from pricecast.registry import RegistryStore
 from pricecast.settings import get_settings
 from serving import openapi, routes
 from serving.asgi import PricecastApp
 from serving.dataplane import DataPlane
 from serving.errors import error_body, to_response
-from serving.features import read_outlier_bounds
+from serving.features import outlier_bounds_from
 from serving.lifecycle import ModelHolder
 from serving.model import LoadedModel
 from serving.metrics import ServingMetrics
@@ -80,22 +81,19 @@ def create_app(settings: ServerSettings | None = None, store_url: str | None = N
                          retry_s=settings.load_retry_s)
     plane = DataPlane(settings, holder, metrics)
 
-    def start_live_drift(model: LoadedModel) -> None:
-        """Watch live inputs against the profile train stored with this version (if any)."""
-        profile = read_reference_profile(holder.store_url, model.version)
+    def use_model_metadata(model: LoadedModel) -> None:
+        """What train stored with this version, read once: the live drift profile (watch live
+        inputs against it) and the outlier bounds (clip raw prices as training did, no skew)."""
+        metadata = RegistryStore(holder.store_url).read_metadata(model.version)
+        plane.outlier_bounds = outlier_bounds_from(metadata, model.version)
+        profile = reference_profile_from(metadata, model.version)
         if profile and settings.drift_window:
             monitor = LiveDriftMonitor(profile, model.features, window=settings.drift_window,
                                        every=settings.drift_every,
                                        sink=gauge_sink(metrics.drift_score, model.version, settings.track))
             plane.input_observers.append(monitor.observe)
 
-    holder.on_load.append(start_live_drift)
-
-    def use_training_outlier_bounds(model: LoadedModel) -> None:
-        """Raw prices of a ticker seen in training are clipped with that run's bounds (no skew)."""
-        plane.outlier_bounds = read_outlier_bounds(holder.store_url, model.version)
-
-    holder.on_load.append(use_training_outlier_bounds)
+    holder.on_load.append(use_model_metadata)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
