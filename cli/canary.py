@@ -20,6 +20,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from cli.failures import fail
 from pricecast.errors import ConfigError, PricecastError
 
 console = Console()
@@ -112,7 +113,6 @@ def start(
 ) -> None:
     """Deploy VERSION as a canary next to stable with WEIGHT % of the traffic."""
     from pricecast.canary import release as rel
-    from pricecast.cli import fail
 
     try:
         if stable_replicas is not None:
@@ -138,7 +138,6 @@ def promote(
 ) -> None:
     """Make the canary's version stable and remove the canary track."""
     from pricecast.canary import release as rel
-    from pricecast.cli import fail
 
     try:
         overlay = rel.promote(version or _recorded_canary_version(values_file))
@@ -158,7 +157,6 @@ def rollback(
 ) -> None:
     """Remove the canary track; stable keeps serving its model."""
     from pricecast.canary import release as rel
-    from pricecast.cli import fail
 
     try:
         overlay = rel.rollback()
@@ -184,7 +182,6 @@ def analyze(
     """Compare canary with stable in Prometheus; exit 0 promote, 1 rollback, 75 inconclusive."""
     from pricecast.canary import analysis, report
     from pricecast.canary.prometheus import PrometheusClient
-    from pricecast.cli import fail
 
     try:
         try:

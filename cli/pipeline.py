@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from cli.failures import fail, require_kfp_client
 from pricecast.errors import ConfigError, PricecastError
 from pricecast.stage import STAGES
 
@@ -108,7 +109,6 @@ def register(app: typer.Typer) -> None:
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream every task's log instead of the progress table.")] = False,
     ) -> None:
         """Run the whole pipeline locally (kfp.local, no cluster, no Docker) and print the verdict."""
-        from pricecast.cli import fail, require_kfp_client
 
         try:
             require_kfp_client("run")
@@ -174,7 +174,6 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option(help="Where to write the YAML.")] = None,
     ) -> None:
         """Compile the pipeline to YAML that uploads to the KFP UI as is."""
-        from pricecast.cli import fail, require_kfp_client
 
         try:
             require_kfp_client("compile")
