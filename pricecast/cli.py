@@ -139,6 +139,23 @@ def registry_rollback(
     console.print(f"active: {before} -> [bold]{reg.active}[/]")
 
 
+@registry_app.command("resolve")
+def registry_resolve(
+    version: Annotated[str, typer.Argument(help="'active' or a version to check.")] = "active",
+    store: StoreOpt = None,
+) -> None:
+    """Print the concrete version VERSION names now, e.g. to pin a deployment to the active model.
+
+    helm install ... --set stable.modelVersion="$(pricecast registry resolve active)"
+    """
+    from pricecast.registry import RegistryStore
+
+    try:
+        print(RegistryStore(store).load().resolve(version).version)
+    except PricecastError as exc:
+        raise fail(exc) from exc
+
+
 # --------------------------------------------------------------------------- assembly
 # Command groups owned by other concerns; each module exposes register(app).
 _COMMAND_MODULES = (

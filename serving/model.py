@@ -45,6 +45,8 @@ class LoadedModel:
     intercept: float
     load_seconds: float
     loader: str  # "linear" (read without sklearn) or "skops" (deserialized, then folded)
+    # metadata.json (train's model_info: drift profile, outlier bounds), verified like the bytes.
+    metadata: dict[str, Any] | None = None
 
     @property
     def n_features(self) -> int:
@@ -110,6 +112,7 @@ def load_model(store_url: str, pin: str = "active") -> LoadedModel:
     store = RegistryStore(store_url)
     mv = store.load().resolve(pin)
     data = store.fetch_verified(mv)  # sha256 checked here, before anything is read
+    metadata = store.fetch_verified_metadata(mv)  # and the metadata's, before anything uses it
     form, loader = modelio.read_linear(data), "linear"
     if form is None:
         form, loader = fold_linear_pipeline(modelio.loads(data)), "skops"
@@ -120,7 +123,7 @@ def load_model(store_url: str, pin: str = "active") -> LoadedModel:
     return LoadedModel(
         version=mv.version, sha256=mv.sha256, trained_at=mv.created_at, features=features,
         weights=form.weights, intercept=form.intercept, load_seconds=time.perf_counter() - started,
-        loader=loader,
+        loader=loader, metadata=metadata,
     )
 
 
