@@ -112,13 +112,13 @@ def load_model(store_url: str, pin: str = "active") -> LoadedModel:
     store = RegistryStore(store_url)
     mv = store.load().resolve(pin)
     data = store.fetch_verified(mv)  # sha256 checked here, before anything is read
-    metadata = store.fetch_verified_metadata(mv)  # and the metadata's, before anything uses it
     form, loader = modelio.read_linear(data), "linear"
     if form is None:
         form, loader = fold_linear_pipeline(modelio.loads(data)), "skops"
     if not np.all(np.isfinite(form.weights)) or not np.isfinite(form.intercept):
         raise ModelIntegrityError(f"Model {mv.version} has non-finite coefficients.", "Retrain it.")
     features = _feature_list(mv, form.feature_names, form.weights.size)
+    metadata = store.fetch_verified_metadata(mv)  # sha256 checked like the bytes' (train's model_info)
     log.info("Loaded model %s (%s) with the %s loader.", mv.version, mv.sha256[:12], loader)
     return LoadedModel(
         version=mv.version, sha256=mv.sha256, trained_at=mv.created_at, features=features,

@@ -169,7 +169,8 @@ class PipelineProcess:
 
 
 def assert_both_runs_recorded(store_url: str, runs: list[PipelineProcess], outcomes: list[dict[str, Any]]) -> None:
-    """Both runs' versions in the registry, two revisions, active = last promotion, store whole."""
+    """Both runs' versions in the registry, two revisions, active = last promotion, no two
+    promotions from the same active model, store whole."""
     versions = [run.trained_version() for run in runs]
     assert len(set(versions)) == 2, versions
     reg = registry(store_url)
@@ -177,6 +178,10 @@ def assert_both_runs_recorded(store_url: str, runs: list[PipelineProcess], outco
     assert reg.revision == 2 and len(reg.events) == 2, reg.events
     promoted = [e.version for e in reg.events if e.action == "promote"]
     assert reg.active == (promoted[-1] if promoted else None)
+    # The gate is a precondition: two runs gated against the same active model cannot both be
+    # promoted (the later one was never compared with the earlier); it waits as pending instead.
+    moved_from = [e.previous_active for e in reg.events if e.action == "promote"]
+    assert len(moved_from) == len(set(moved_from)), reg.events
     for run, outcome, version in zip(runs, outcomes, versions, strict=True):
         # Each run reports its own model, not whichever run registered last.
         assert outcome["version"] == version, (run.workdir, outcome["version"], version)
