@@ -30,7 +30,7 @@ import pytest
 from pricecast.canary import analysis
 from pricecast.canary.prometheus import PrometheusClient
 from tests.delivery import grafana
-from tests.delivery.chart import manifests
+from tests.delivery.chart import PINNED, manifests
 from tests.support.prometheus import Prometheus, prometheus_server
 from tests.support.server import RunningServer, publish_model, running_server
 

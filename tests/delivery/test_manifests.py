@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.delivery.chart import KUBE_VERSIONS, ROOT, SCENARIOS, manifests, scenario_values
+from tests.delivery.chart import KUBE_VERSIONS, PINNED, ROOT, SCENARIOS, manifests, scenario_values
 from tests.delivery.crd_schemas import CRD_SCHEMAS
 
 K8S_SERVING = ROOT / "k8s" / "serving"
