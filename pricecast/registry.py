@@ -262,7 +262,7 @@ def _stamped(current: Registry, new: Registry, op_id: str) -> Registry:
     """``new`` as the next revision, its added events carrying ``op_id``."""
     added = new.events[len(current.events):]
     if not added or new.events[:len(current.events)] != current.events:
-        raise RegistryError("A registry change must append one event and keep the others.",
+        raise RegistryError("A registry change must append its events to the log and keep the others.",
                             "This is a bug in pricecast; report it with the command you ran.")
     events = [*current.events, *(e.model_copy(update={"op_id": op_id}) for e in added)]
     return new.model_copy(update={"revision": current.revision + 1, "events": events})
