@@ -314,7 +314,9 @@ class RegistryStore:
         for attempt in range(1, self.max_attempts + 1):
             current, token = self._read()
             if current.has_operation(op_id):
-                log.info("registry operation %s already landed (revision %d): not applied again", op_id, current.revision)
+                # Worth a warning: a reply was lost on the way back, a network fault someone may chase.
+                log.warning("registry operation %s already landed (revision %d): not applied again",
+                            op_id, current.revision)
                 return current
             new = change(current)
             if new is current:

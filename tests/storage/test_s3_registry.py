@@ -156,6 +156,15 @@ def _reply_of_one_registry_write_lost(seaweed, monkeypatch: pytest.MonkeyPatch) 
             get_settings.cache_clear()
 
 
+class _RegistryLog(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def _promoted(store_url: str, *names: str) -> RegistryStore:
     store = RegistryStore(store_url)
     for name in names:
@@ -165,8 +174,13 @@ def _promoted(store_url: str, *names: str) -> RegistryStore:
 
 def test_a_rollback_whose_reply_is_lost_is_applied_once(store_url: str, seaweed, monkeypatch) -> None:
     _promoted(store_url, "v1", "v2", "v3")
-    with _reply_of_one_registry_write_lost(seaweed, monkeypatch) as proxy:
-        after = RegistryStore(store_url).update(registry.rollback)
+    seen = _RegistryLog()
+    logging.getLogger("pricecast.registry").addHandler(seen)
+    try:
+        with _reply_of_one_registry_write_lost(seaweed, monkeypatch) as proxy:
+            after = RegistryStore(store_url).update(registry.rollback)
+    finally:
+        logging.getLogger("pricecast.registry").removeHandler(seen)
 
     assert [(m, s) for m, _, s in proxy.dropped] == [("PUT", 200)], "the store applied a write nobody heard about"
     assert after.active == "v2"  # the old code went on to v1: v3 -> v2 -> v1
@@ -174,6 +188,7 @@ def test_a_rollback_whose_reply_is_lost_is_applied_once(store_url: str, seaweed,
     assert final == after
     rollbacks = [(e.previous_active, e.version) for e in final.events if e.action == "rollback"]
     assert rollbacks == [("v3", "v2")] and final.revision == 4
+    assert any("already landed" in m for m in seen.messages), seen.messages  # found by its operation id
 
 
 def test_an_approval_whose_reply_is_lost_succeeds_once(store_url: str, seaweed, monkeypatch) -> None:
