@@ -3,8 +3,8 @@
 ``store_problems(store_url)`` is what "nothing half-written is visible" means here: every
 checkpoint that has its ``_MANIFEST.json`` (the marker written last) holds every file the
 manifest lists, with the listed sha256; ``registry.json`` parses; every registered model's bytes
-match the registry's sha256; no temporary file of an atomic write was left behind. It reads the
-store through :mod:`pricecast.storage`, so it checks ``file://`` and ``s3://`` stores alike.
+and metadata.json match the registry's sha256; no temporary file of an atomic write was left
+behind. It reads the store through :mod:`pricecast.storage`, so it checks ``file://`` and ``s3://`` stores alike.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def store_problems(store_url: str) -> list[str]:
     for mv in reg.versions.values():
         try:
             store.fetch_verified(mv)
+            store.fetch_verified_metadata(mv)
         except PricecastError as exc:
             problems.append(f"model {mv.version}: {exc.problem}")
     leftovers = [p for p in fs.find(path) if p.endswith(".tmp")]
