@@ -8,16 +8,14 @@ two runs promoting at once).
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
-
 import typer
 from rich.console import Console
 
+from cli.failures import fail
+from cli.options import StoreOpt
 from pricecast.errors import PricecastError, StorageError
 
 console = Console()
-StoreOpt = Annotated[Optional[str], typer.Option(
-    "--store", help="Model store URL (file://DIR or s3://BUCKET/PREFIX); default PRICECAST_STORE_URL.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +27,6 @@ def register(app: typer.Typer) -> None:
     def init(store: StoreOpt = None) -> None:
         """Create the store's bucket (S3) or directory (local) when it is missing."""
         from pricecast import storage
-        from pricecast.cli import fail
         from pricecast.settings import get_settings
 
         url = store or get_settings().store_url
@@ -43,7 +40,6 @@ def register(app: typer.Typer) -> None:
     def check(store: StoreOpt = None) -> None:
         """Reach the store, write and delete a probe, and check stale conditional writes are refused."""
         from pricecast import storage
-        from pricecast.cli import fail
         from pricecast.settings import get_settings
 
         url = store or get_settings().store_url

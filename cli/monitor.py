@@ -1,7 +1,7 @@
 """``pricecast check ...``: the runbook's monitoring checks from the command line.
 
-Each check prints what it measured, raises its alerts (log and webhook, :func:`pricecast.alerts.emit`)
-and exits with :data:`pricecast.monitoring.BREACH_EXIT_CODE` (7) when an alert at or above
+Each check prints what it measured, raises its alerts (log and webhook, :func:`pricecast.monitoring.alerts.emit`)
+and exits with :data:`pricecast.monitoring.checks.BREACH_EXIT_CODE` (7) when an alert at or above
 ``--fail-on`` fired, so cron jobs and CI steps can act on the exit code alone. Log lines go to
 stderr and ``<log_dir>/check.log``; stdout holds only the report (``--json`` stays parseable).
 """
@@ -21,12 +21,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.failures import fail, require_kfp_client
+from cli.options import StoreOpt
 from pricecast.errors import ConfigError, PricecastError, SchemaValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from pricecast.alerts import Alert
+    from pricecast.monitoring.alerts import Alert
 
 console = Console()
 
@@ -41,7 +43,6 @@ class FailOn(enum.StrEnum):
 ThresholdsOpt = Annotated[Optional[Path], typer.Option("--thresholds", help="YAML file of thresholds (see README.md (Runbook)).")]
 FailOnOpt = Annotated[FailOn, typer.Option("--fail-on", help="Exit 7 when an alert of this severity or worse fires.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-StoreOpt = Annotated[Optional[str], typer.Option("--store", help="Model store URL; default PRICECAST_STORE_URL.")]
 
 
 def _start_logging() -> None:
@@ -56,8 +57,8 @@ def _start_logging() -> None:
 
 def _finish(alerts: list[Alert], fail_on: FailOn, source: str) -> None:
     """Send the alerts and exit 7 when one is at or above ``fail_on``."""
-    from pricecast.alerts import at_least, emit
-    from pricecast.monitoring import BREACH_EXIT_CODE
+    from pricecast.monitoring.alerts import at_least, emit
+    from pricecast.monitoring.checks import BREACH_EXIT_CODE
 
     emit(alerts, source=source)
     if fail_on is not FailOn.never and at_least(alerts, fail_on.value.upper()):  # type: ignore[arg-type]
@@ -143,12 +144,12 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Latest date per ticker and its age in business days; exit 7 when the data is stale."""
-        from pricecast import monitoring
-        from pricecast.cli import fail
+        from pricecast.monitoring import checks
+        from pricecast.monitoring.thresholds import load_thresholds
 
         _start_logging()
         try:
-            limits = monitoring.load_thresholds(thresholds, max_data_age_business_days=max_age_days)
+            limits = load_thresholds(thresholds, max_data_age_business_days=max_age_days)
             reference = _parse_day(today) if today else date.today()
             if source:
                 frame = _read_source(source, config, date_column=date_column, ticker_column=ticker_column,
@@ -157,7 +158,7 @@ def register(app: typer.Typer) -> None:
                 where = source
             else:
                 frame, where = newest_checkpoint_frame(store)
-            result = monitoring.data_freshness(frame, reference, limits.max_data_age_business_days, where)
+            result = checks.data_freshness(frame, reference, limits.max_data_age_business_days, where)
         except PricecastError as exc:
             raise fail(exc) from exc
         if as_json:
@@ -173,7 +174,7 @@ def register(app: typer.Typer) -> None:
                 table.add_row(t.ticker, str(t.latest), str(t.age_business_days), status)
             console.print(table)
             console.print(f"{len(result.stale)} of {len(result.tickers)} ticker(s) stale")
-        _finish(monitoring.freshness_alerts(result), fail_on, "check-freshness")
+        _finish(checks.freshness_alerts(result), fail_on, "check-freshness")
 
     @check_app.command("drift")
     def drift(
@@ -188,14 +189,14 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """PSI and KS per feature between two feature tables; exit 7 when a feature drifted."""
-        from components.drift.core import DRIFT_FEATURES
-        from pricecast import monitoring
-        from pricecast.cli import fail
-        from pricecast.drift import drift_report
+        from pricecast.columns import DRIFT_FEATURES
+        from pricecast.monitoring import checks
+        from pricecast.monitoring.drift import drift_report
+        from pricecast.monitoring.thresholds import load_thresholds
 
         _start_logging()
         try:
-            limits = monitoring.load_thresholds(thresholds)
+            limits = load_thresholds(thresholds)
             ref_df, cur_df = _read_table(reference), _read_table(current)
             names = [c.strip() for c in columns.split(",") if c.strip()] if columns else DRIFT_FEATURES
             report = drift_report(ref_df, cur_df, names, limits.drift(),
@@ -216,7 +217,7 @@ def register(app: typer.Typer) -> None:
                 table.add_row(f.feature, f"{f.psi:.4f}", f.level + (" (KS)" if f.ks_breach else ""), f"{f.ks_p_value:.2g}",
                               f"{f.reference_std:.3g}", f"{f.current_std:.3g}")
             console.print(table)
-        _finish(monitoring.drift_alerts(report), fail_on, "check-drift")
+        _finish(checks.drift_alerts(report), fail_on, "check-drift")
 
     @check_app.command("accuracy")
     def accuracy(
@@ -230,13 +231,13 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Directional accuracy and MAPE of a model against their limits; exit 7 when breached."""
-        from pricecast import monitoring
-        from pricecast.cli import fail
+        from pricecast.monitoring import checks
+        from pricecast.monitoring.thresholds import load_thresholds
         from pricecast.registry import RegistryStore
 
         _start_logging()
         try:
-            limits = monitoring.load_thresholds(thresholds)
+            limits = load_thresholds(thresholds)
             if metrics_file:
                 metrics, what = _candidate_metrics(metrics_file), f"the model in {metrics_file}"
             else:
@@ -255,7 +256,7 @@ def register(app: typer.Typer) -> None:
             print(json.dumps({"model": what, "metrics": numbers}))
         else:
             console.print(f"{what}: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(numbers.items())))
-        _finish(monitoring.accuracy_alerts(limits, numbers, what), fail_on, "check-accuracy")
+        _finish(checks.accuracy_alerts(limits, numbers, what), fail_on, "check-accuracy")
 
     @check_app.command("run-time")
     def run_time(
@@ -272,21 +273,20 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Wall time of the last pipeline run (local, or a KFP run with --host), per stage; exit 7 over the limit."""
-        from pricecast import monitoring
-        from pricecast.cli import fail
+        from pricecast.monitoring import checks
+        from pricecast.monitoring.thresholds import load_thresholds
         from pricecast.settings import get_settings
 
         _start_logging()
         directory = log_dir or get_settings().log_dir
         try:
-            limits = monitoring.load_thresholds(thresholds, max_run_time_s=max_seconds)
+            limits = load_thresholds(thresholds, max_run_time_s=max_seconds)
             if host:
-                from pricecast.cli import require_kfp_client
 
                 require_kfp_client("check run-time --host")
-                run = monitoring.kfp_run_time(_kfp_run(host, run_id, experiment))
+                run = checks.kfp_run_time(_kfp_run(host, run_id, experiment))
             else:
-                run = monitoring.last_run(monitoring.read_stage_metrics(directory))
+                run = checks.last_run(checks.read_stage_metrics(directory))
             if run is None:
                 raise ConfigError(f"{directory}/stage-metrics.jsonl has no stage run.",
                                   "Run the pipeline first, or pass the --log-dir it wrote to.")
@@ -302,12 +302,12 @@ def register(app: typer.Typer) -> None:
             for stage, seconds in run.stages.items():
                 table.add_row(stage + (" (restored)" if stage in run.restored else ""), f"{seconds:.2f}")
             console.print(table)
-        _finish(monitoring.run_time_alerts(limits, run), fail_on, "check-run-time")
+        _finish(checks.run_time_alerts(limits, run), fail_on, "check-run-time")
 
 
 def _kfp_run(host: str, run_id: str | None, experiment: str) -> dict[str, Any]:
     """The run ``run_id``, or the newest run of ``experiment``, from the KFP API, as a dict."""
-    from pricecast.cli_kfp import _quiet, connect
+    from cli.cluster import _quiet, connect
 
     client = connect(host)
     with _quiet(host, "read runs from"):

@@ -7,8 +7,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from cli.data import register
 from components.validate.tests.conftest import good_frame
-from pricecast.cli_data import register
 
 
 @pytest.fixture

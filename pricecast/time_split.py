@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.features.core import TARGET
+from pricecast.columns import TARGET
 from pricecast.errors import ConfigError
 
 

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.markdown import Markdown
 
+from cli.failures import fail
+
 console = Console()
 
 # One alias per option keeps the command's signature readable; None means "not given" so a
@@ -55,7 +57,6 @@ def validate_command(
     Exits 0 when the data is valid; otherwise prints the problem and what to do and exits with
     the error's code (2 options, 3 source unreadable, 4 schema mismatch).
     """
-    from pricecast.cli import fail
     from pricecast.errors import PricecastError, SchemaValidationError
 
     try:

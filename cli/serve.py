@@ -17,6 +17,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from cli.failures import fail
+from cli.options import StoreOpt
 from pricecast.errors import ConfigError
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -46,8 +48,7 @@ def _exit_after_graceful_shutdown(_signum: int, _frame: object) -> None:
 
 
 def serve(
-    store: Annotated[Optional[str], typer.Option(
-        "--store", help="Model store URL; default PRICECAST_STORE_URL.")] = None,
+    store: StoreOpt = None,
     version: Annotated[Optional[str], typer.Option(
         "--version", help="'active' or a version; default PRICECAST_MODEL_VERSION.")] = None,
     track: Annotated[Optional[str], typer.Option("--track", help="stable or canary; default PRICECAST_TRACK.")] = None,
@@ -72,7 +73,6 @@ def serve(
         log_level = reload_settings().log_level.lower()
         settings = ServerSettings()
     except ValidationError as exc:
-        from pricecast.cli import fail
 
         first = exc.errors()[0]
         raise fail(ConfigError(f"Invalid server setting {'.'.join(map(str, first['loc']))}: {first['msg']}.",
@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
-def main() -> None:  # pragma: no cover - ``python -m pricecast.cli_serve serve ...``
+def main() -> None:  # pragma: no cover - ``python -m cli.serve serve ...``
     standalone = typer.Typer(add_completion=False, no_args_is_help=True)
 
     @standalone.callback()

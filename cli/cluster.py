@@ -20,6 +20,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
+from cli.failures import fail, require_kfp_client
 from pricecast.errors import ConfigError, PricecastError
 
 console = Console()
@@ -132,7 +133,7 @@ def _package(path: Path | None) -> Path:
 
 
 def _params(config: Path | None, pairs: list[str]) -> dict[str, Any]:
-    from pricecast.cli_pipeline import load_run_config
+    from cli.pipeline import load_run_config
 
     return {**load_run_config(config), **parse_params(pairs)}
 
@@ -160,7 +161,6 @@ def register(app: typer.Typer) -> None:
                namespace: NamespaceOpt = None, token: TokenOpt = None, service_account: AccountOpt = None,
                pipeline_root: RootOpt = None) -> None:
         """Upload the compiled pipeline (a new version if it exists) and start a run on KFP."""
-        from pricecast.cli import fail, require_kfp_client
 
         try:
             require_kfp_client("submit")
@@ -186,7 +186,6 @@ def register(app: typer.Typer) -> None:
                  namespace: NamespaceOpt = None, token: TokenOpt = None, service_account: AccountOpt = None,
                  pipeline_root: RootOpt = None) -> None:
         """Create a recurring run (nightly by default) of the compiled pipeline on KFP."""
-        from pricecast.cli import fail, require_kfp_client
 
         try:
             require_kfp_client("schedule")

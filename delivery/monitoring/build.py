@@ -1,7 +1,7 @@
 """Regenerate monitoring artifacts and the copies the Helm chart ships.
 
-    python -m monitoring.build          # write them
-    python -m monitoring.build --check  # exit 1 when any is stale (CI)
+    python -m delivery.monitoring.build          # write them
+    python -m delivery.monitoring.build --check  # exit 1 when any is stale (CI)
 
 Helm can only read files inside the chart, so the chart holds copies of the dashboard JSON and
 the alert rules; this keeps them identical to the sources here.
@@ -13,11 +13,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from monitoring.dashboards import pricecast as dashboard
+from delivery.monitoring.dashboards import pricecast as dashboard
 
-ROOT = Path(__file__).resolve().parents[1]
-RULES = ROOT / "monitoring" / "alerts" / "pricecast.rules.yaml"
-DASHBOARD = ROOT / "monitoring" / "dashboards" / "pricecast.json"
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "delivery" / "monitoring" / "alerts" / "pricecast.rules.yaml"
+DASHBOARD = ROOT / "delivery" / "monitoring" / "dashboards" / "pricecast.json"
 CHART_FILES = ROOT / "helm" / "pricecast" / "files"
 
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     outdated = stale()
     if args.check:
         for path in outdated:
-            print(f"stale: {path.relative_to(ROOT)} (run python -m monitoring.build)")
+            print(f"stale: {path.relative_to(ROOT)} (run python -m delivery.monitoring.build)")
         return 1 if outdated else 0
     for path, text in artifacts().items():
         if path in outdated:

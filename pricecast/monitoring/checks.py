@@ -1,7 +1,8 @@
-"""Thresholds and the checks that turn a breach into an :class:`~pricecast.alerts.Alert`.
+"""The checks that turn a breached :class:`~pricecast.monitoring.thresholds.Thresholds` into an
+:class:`~pricecast.monitoring.alerts.Alert`.
 
 Four things are watched: the model's accuracy (directional accuracy and MAPE), input drift
-(PSI, see :mod:`pricecast.drift`), the pipeline's run time (from ``<log_dir>/stage-metrics.jsonl``,
+(PSI, see :mod:`pricecast.monitoring.drift`), the pipeline's run time (from ``<log_dir>/stage-metrics.jsonl``,
 which :mod:`pricecast.stage` appends one line to per stage run) and the freshness of the data
 (business days since each ticker's latest date). Alert names match README.md (Runbook).
 """
@@ -18,11 +19,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pricecast.alerts import Alert
-from pricecast.drift import DriftReport, DriftThresholds
-from pricecast.errors import ConfigError, DataFormatError
+from pricecast.errors import DataFormatError
+from pricecast.monitoring.alerts import Alert
+from pricecast.monitoring.drift import DriftReport
+from pricecast.monitoring.thresholds import Thresholds
 
 log = logging.getLogger("pricecast.monitoring")
 
@@ -35,67 +36,6 @@ FEATURE_DRIFT = "PricecastFeatureDrift"
 FEATURE_SHIFT_KS = "PricecastFeatureShiftKS"
 PIPELINE_SLOW = "PricecastPipelineSlow"
 DATA_STALE = "PricecastDataStale"
-
-
-class Thresholds(BaseModel):
-    """Every monitoring threshold, with defaults; a YAML file overrides any of them."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    min_directional_accuracy: float | None = Field(
-        0.45, ge=0, le=1, description="Share of next-day moves called right; below a coin flip by more than noise.")
-    max_mape: float | None = Field(5.0, gt=0, description="Largest MAPE of next-day price forecasts, in percent.")
-    psi_warn: float = Field(0.1, gt=0, description="PSI worth a look (LOW alert).")
-    psi_alert: float = Field(0.25, gt=0, description="PSI that calls for action (MEDIUM alert).")
-    ks_p_value: float = Field(0.01, gt=0, lt=1, description="KS p-value below which a shift is reported.")
-    max_run_time_s: float | None = Field(1800.0, gt=0, description="Longest acceptable pipeline run, seconds.")
-    max_data_age_business_days: int = Field(
-        3, ge=0, description="Business days the newest date may lag today (3 tolerates a holiday).")
-
-    def drift(self) -> DriftThresholds:
-        return DriftThresholds(psi_warn=self.psi_warn, psi_alert=self.psi_alert, ks_p_value=self.ks_p_value)
-
-
-def load_thresholds(path: str | Path | None = None, **overrides: Any) -> Thresholds:
-    """Defaults, then a YAML file (optionally under a ``thresholds:`` key), then non-None overrides.
-
-    Raises:
-        ConfigError: The file is missing, not a mapping, or holds an unknown key or a bad value.
-    """
-    values: dict[str, Any] = {}
-    if path is not None:
-        import yaml
-
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"The thresholds file {path} does not exist.", "Check the --thresholds path.")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"The thresholds file {path} is not valid YAML: {exc}.", "Fix its syntax.") from exc
-        if isinstance(data, dict) and isinstance(data.get("thresholds"), dict):
-            data = data["thresholds"]
-        if not isinstance(data, dict):
-            raise ConfigError(f"The thresholds file {path} must hold key: value pairs.", "See README.md (Runbook).")
-        values.update({str(k).replace("-", "_"): v for k, v in data.items()})
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return thresholds_from(values, f" in {path}" if path else "")
-
-
-def thresholds_from(values: Mapping[str, Any], where: str = "") -> Thresholds:
-    """Defaults with ``values`` on top; an explicit None turns that check off.
-
-    Raises:
-        ConfigError: An unknown key or a bad value (``where`` says whose, e.g. " in FILE").
-    """
-    try:
-        thresholds = Thresholds(**values)
-        thresholds.drift()  # psi_warn <= psi_alert
-        return thresholds
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'thresholds'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"Invalid thresholds{where}: {problems}.",
-                          f"Valid keys: {', '.join(Thresholds.model_fields)}.") from exc
 
 
 # --------------------------------------------------------------------------- freshness

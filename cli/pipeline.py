@@ -13,6 +13,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from cli.failures import fail, require_kfp_client
+from cli.options import StoreOpt
 from pricecast.errors import ConfigError, PricecastError
 from pricecast.stage import STAGES
 
@@ -102,13 +104,12 @@ def register(app: typer.Typer) -> None:
         min_directional_accuracy: Annotated[Optional[float], typer.Option(help="Alert (HIGH) when the candidate calls fewer next-day moves right (0 = off).")] = None,
         max_mape: Annotated[Optional[float], typer.Option(help="Alert (HIGH) when the candidate's MAPE, in percent, is higher (0 = off).")] = None,
         max_run_time_s: Annotated[Optional[float], typer.Option("--max-run-time-s", help="Alert (MEDIUM) when the whole run takes longer, in seconds (0 = off); default: the max_run_time_s threshold (README.md, Runbook).")] = None,
-        store: Annotated[Optional[str], typer.Option("--store", help="Model store URL; default PRICECAST_STORE_URL.")] = None,
+        store: StoreOpt = None,
         config: Annotated[Optional[Path], typer.Option(help="YAML or TOML file of pipeline parameters.")] = None,
         from_stage: Annotated[Optional[str], typer.Option("--from", help=f"Recompute from this stage ({', '.join(STAGES)}), reusing earlier checkpoints.")] = None,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream every task's log instead of the progress table.")] = False,
     ) -> None:
         """Run the whole pipeline locally (kfp.local, no cluster, no Docker) and print the verdict."""
-        from pricecast.cli import fail, require_kfp_client
 
         try:
             require_kfp_client("run")
@@ -174,7 +175,6 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Optional[Path], typer.Option(help="Where to write the YAML.")] = None,
     ) -> None:
         """Compile the pipeline to YAML that uploads to the KFP UI as is."""
-        from pricecast.cli import fail, require_kfp_client
 
         try:
             require_kfp_client("compile")

@@ -20,6 +20,8 @@ import typer
 import yaml
 from rich.console import Console
 
+from cli.failures import fail
+from cli.options import StoreOpt
 from pricecast.errors import ConfigError, PricecastError
 
 console = Console()
@@ -86,10 +88,6 @@ def _pinned(version: str, store: str | None) -> str:
     return pinned
 
 
-StoreOpt = Annotated[Optional[str], typer.Option(
-    "--store", help="Model store that resolves --version active (default PRICECAST_STORE_URL).")]
-
-
 def _recorded_canary_version(values_file: Path) -> str:
     if not values_file.exists():
         return ""
@@ -129,7 +127,6 @@ def start(
 ) -> None:
     """Deploy VERSION as a canary next to stable with WEIGHT % of the traffic."""
     from pricecast.canary import release as rel
-    from pricecast.cli import fail
 
     try:
         version = _pinned(version, store)
@@ -157,7 +154,6 @@ def promote(
 ) -> None:
     """Make the canary's version stable and remove the canary track."""
     from pricecast.canary import release as rel
-    from pricecast.cli import fail
 
     try:
         overlay = rel.promote(_pinned(version or _recorded_canary_version(values_file), store))
@@ -177,7 +173,6 @@ def rollback(
 ) -> None:
     """Remove the canary track; stable keeps serving its model."""
     from pricecast.canary import release as rel
-    from pricecast.cli import fail
 
     try:
         overlay = rel.rollback()
@@ -203,7 +198,6 @@ def analyze(
     """Compare canary with stable in Prometheus; exit 0 promote, 1 rollback, 75 inconclusive."""
     from pricecast.canary import analysis, report
     from pricecast.canary.prometheus import PrometheusClient
-    from pricecast.cli import fail
 
     try:
         try:

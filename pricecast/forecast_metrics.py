@@ -1,4 +1,6 @@
-"""Forecast metrics in price space, shared by train (in-sample) and evaluate (test windows).
+"""Forecast metrics in price space, shared by train (in-sample), evaluate (test windows) and report.
+
+Not the server's Prometheus metrics (``serving/metrics.py``): these score forecasts.
 
 A model predicts the next-day log return r̂; its price forecast is ``price_t * exp(r̂)`` and the
 actual next price is ``price_t * exp(r)``. The naive last-value forecast predicts r̂ = 0.
@@ -119,3 +121,39 @@ def format_metric(metric: str, value: float | None) -> str:
     if metric == "directional_accuracy":
         return f"{100 * value:.1f}%"
     return f"{value:.4g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowResult:
+    """The scores of one test window, and what the report plots from it.
+
+    The evaluate stage writes it (its ``window_result`` artifact) and the report stage reads it.
+    """
+
+    window_index: int
+    start: str
+    end: str
+    n: int
+    candidate: ForecastMetrics
+    naive: ForecastMetrics
+    active: ForecastMetrics | None
+    active_version: str | None
+    sample_ticker: str
+    sample: list[dict[str, Any]]
+    residuals_pct: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["candidate"] = self.candidate.to_dict()
+        data["naive"] = self.naive.to_dict()
+        data["active"] = self.active.to_dict() if self.active else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WindowResult:
+        return cls(**{
+            **data,
+            "candidate": ForecastMetrics.from_dict(data["candidate"]),
+            "naive": ForecastMetrics.from_dict(data["naive"]),
+            "active": ForecastMetrics.from_dict(data["active"]) if data.get("active") else None,
+        })
