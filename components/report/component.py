@@ -37,8 +37,9 @@ def report(
         report_md: The report in Markdown (plots linked by file name; see the store copy).
         report_html: The report as one HTML file with the plots embedded.
         metrics: Pooled metrics of the candidate, the naive forecast and the active model.
-        summary: JSON: pooled and per-window metrics, the gate's decision, the model version and
-            the accuracy alerts.
+        summary: JSON: pooled and per-window metrics, the gate's decision, the model version,
+            ``compared_against`` (the active version the gate compared with; null: the naive
+            forecast) and the accuracy alerts.
         main_metric: Metric the gate compares: mae, rmse, mape or directional_accuracy.
         max_degradation: Tolerated relative degradation against the reference (0.1 = 10 %).
         min_directional_accuracy: Alert below this share of next-day moves called right (0 = off).
@@ -83,6 +84,8 @@ def report(
             "candidate": pooled.candidate.to_dict(), "naive": pooled.naive.to_dict(),
             "active": pooled.active.to_dict() if pooled.active else None,
             "active_version": pooled.active_version,
+            # The model the verdict holds against: promote moves `active` only while it still is.
+            "compared_against": pooled.active_version,
             "summary": pooled.to_dict(), "model_info": info,
             "accuracy_limits": limits.model_dump(include={"min_directional_accuracy", "max_mape"}),
             "alerts": [a.model_dump() for a in alerts],

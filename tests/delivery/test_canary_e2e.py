@@ -30,7 +30,7 @@ import pytest
 from pricecast.canary import analysis
 from pricecast.canary.prometheus import PrometheusClient
 from tests.delivery import grafana
-from tests.delivery.chart import manifests
+from tests.delivery.chart import PINNED, manifests
 from tests.support.prometheus import Prometheus, prometheus_server
 from tests.support.server import RunningServer, publish_model, running_server
 
@@ -193,7 +193,7 @@ def test_real_every_dashboard_panel_returns_data(live: Live) -> None:
 
 def test_helm_test_pod_script_passes_against_the_real_server(live: Live, tmp_path: Path) -> None:
     """The `helm test` pod's script, taken from the rendered chart, run against a real server."""
-    pod = next(d for d in manifests() if d["kind"] == "Pod")
+    pod = next(d for d in manifests(PINNED) if d["kind"] == "Pod")
     container = pod["spec"]["containers"][0]
     assert container["command"] == ["python", "-c"]
     env = {**os.environ, "BASE_URL": live.stable.url, "MODEL_NAME": "pricecast"}
