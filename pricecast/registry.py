@@ -273,18 +273,32 @@ class RegistryStore:
         return storage.join(self.store_url, "models", version, "metadata.json")
 
     def read_metadata(self, version: str) -> dict[str, Any] | None:
-        """``models/<version>/metadata.json`` (train's model_info), or None (logged) when unreadable.
+        """``models/<version>/metadata.json`` (train's model_info), or None (logged) when there is none.
 
-        For what only enriches serving (the live drift profile, the outlier bounds): a model
-        whose metadata is missing still serves, without them.
+        Only a missing file means "no metadata" (a version registered without it still serves,
+        without a drift profile or outlier bounds). Any other failure raises: a store blip must
+        not pass for "no metadata", or a server would serve for its whole life without the
+        training run's bounds.
+
+        Raises:
+            StorageError: The store could not be read (after its retries).
+            ModelIntegrityError: The file is not a JSON object.
         """
         url = self.metadata_url(version)
         try:
-            document = json.loads(storage.read_text(url))
-        except Exception as exc:  # noqa: BLE001 - optional: the caller says what it goes without
-            log.warning("Cannot read the metadata of %s at %s (%s).", version, url, exc)
+            text = storage.read_text(url)
+        except FileNotFoundError:
+            log.warning("Model %s has no metadata at %s.", version, url)
             return None
-        return document if isinstance(document, dict) else None
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            document = exc
+        if not isinstance(document, dict):
+            raise ModelIntegrityError(f"The metadata of model {version} at {url} is not a JSON object.",
+                                      "The file was corrupted or replaced: roll back (`pricecast registry "
+                                      "rollback`) and retrain.")
+        return document
 
     def put_model(self, version: str, model_bytes: bytes, metadata: dict[str, Any]) -> str:
         """Store the model bytes and metadata once; rewriting a version with other bytes fails."""

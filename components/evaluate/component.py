@@ -32,9 +32,9 @@ def evaluate(
 
     import pandas as pd
 
-    from components.evaluate import core, metrics
+    from components.evaluate import core
     from components.features.core import FEATURE_COLUMNS
-    from components.train import split as split_module
+    from pricecast.split import Split
     from pricecast import logs, modelio
     from pricecast.registry import RegistryStore
     from pricecast.stage import code_fingerprint, mode_for, run_stage
@@ -59,19 +59,26 @@ def evaluate(
                  store.store_url)
 
     def compute(ctx):
-        the_split = split_module.Split.from_dict(json.loads(Path(model_info.path).read_text())["split"])
+        the_split = Split.from_dict(json.loads(Path(model_info.path).read_text())["split"])
         dates = the_split.window(window)
         # Only the window's rows: the target is already a column, so nothing else is needed.
         features_df = pd.read_parquet(features.path, filters=[("date", ">=", dates.start),
                                                               ("date", "<=", dates.end)])
         candidate = modelio.loads(Path(model.path).read_bytes())
         active = modelio.loads(store.fetch_verified(active_mv)) if active_mv else None
+        trained_until = active_mv.training_window.get("end") if active_mv else None
         result = core.evaluate_window(features_df, the_split, window, candidate, active,
-                                      active_mv.version if active_mv else None)
+                                      active_mv.version if active_mv else None, trained_until)
+        if result.active_excluded_rows:
+            log.warning("Active model %s was trained through %s, inside test window %d: its %d rows up to that "
+                        "date are not scored, and it is compared with the candidate on the other %d.",
+                        active_mv.version, trained_until, window, result.active_excluded_rows,
+                        result.n - result.active_excluded_rows)
         Path(window_result.path).write_text(json.dumps(result.to_dict(), indent=2))
         ctx.record(rows_in=len(features_df), rows_out=result.n, window=window,
                    candidate_mape=result.candidate.mape, naive_mape=result.naive.mape,
-                   active_mape=result.active.mape if result.active else None)
+                   active_mape=result.active.mape if result.active else None,
+                   active_excluded_rows=result.active_excluded_rows)
 
     run_stage(
         stage,
@@ -83,7 +90,7 @@ def evaluate(
         inputs={"features": features.path, "model": model.path, "model_info": model_info.path},
         outputs={"window_result": window_result.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, metrics.__file__, split_module.__file__),
+        code=code_fingerprint("components.evaluate.component"),
         mode=mode_for("evaluate", force_from),
         store_url=store_url or None,
     )

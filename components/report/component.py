@@ -56,7 +56,7 @@ def report(
 
     from components.evaluate import core as evaluate_core
     from components.evaluate import metrics as metrics_module
-    from components.report import core, render
+    from components.report import core
     from pricecast import monitoring, storage
     from pricecast.alerts import emit, raised_again
     from pricecast.settings import get_settings
@@ -69,7 +69,7 @@ def report(
                    for a in window_results]
         info = json.loads(Path(model_info.path).read_text())
         pooled = core.aggregate(results)
-        decision = core.gate(pooled.candidate, core.reference_for(pooled), max_degradation, main_metric)
+        decision = core.decide(pooled, max_degradation, main_metric)
         limits = core.accuracy_limits(min_directional_accuracy, max_mape)
         alerts = core.accuracy_alerts(pooled.candidate, limits, info["version"], decision.verdict)
         md, page, plots = core.render_report(pooled, decision, info, alerts, limits)
@@ -98,7 +98,7 @@ def report(
                 "model_info": model_info.path},
         outputs={"report_md": report_md.path, "report_html": report_html.path, "summary": summary.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, render.__file__, metrics_module.__file__, monitoring.__file__),
+        code=code_fingerprint("components.report.component"),
         mode=mode_for("report", force_from),
         store_url=store_url or None,
     )
