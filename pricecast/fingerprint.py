@@ -31,6 +31,9 @@ OUTPUT_LIBRARIES: dict[str, str] = {
     "numpy": "numpy", "pandas": "pandas", "sklearn": "scikit-learn", "pyarrow": "pyarrow",
     "skops": "skops", "scipy": "scipy", "pandera": "pandera",
 }
+# Libraries a stage uses through another without importing them: pandas reads and writes Parquet
+# with pyarrow, skops rebuilds scikit-learn objects, scikit-learn computes with scipy.
+IMPLIED_LIBRARIES: dict[str, tuple[str, ...]] = {"pandas": ("pyarrow",), "skops": ("sklearn",), "sklearn": ("scipy",)}
 # The directory holding the project packages (the repository root, or site-packages in the image).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,8 +111,15 @@ def _version(distribution: str) -> str:
 
 
 def library_versions(imported: Iterable[str]) -> dict[str, str]:
-    """``{distribution: version}`` of the :data:`OUTPUT_LIBRARIES` among ``imported`` top-level names."""
-    return {OUTPUT_LIBRARIES[n]: _version(OUTPUT_LIBRARIES[n]) for n in sorted(set(imported) & OUTPUT_LIBRARIES.keys())}
+    """``{distribution: version}`` of the :data:`OUTPUT_LIBRARIES` among ``imported`` top-level names
+    and the libraries they use (:data:`IMPLIED_LIBRARIES`)."""
+    names, todo = set(), list(imported)
+    while todo:
+        name = todo.pop()
+        if name not in names:
+            names.add(name)
+            todo.extend(IMPLIED_LIBRARIES.get(name, ()))
+    return {OUTPUT_LIBRARIES[n]: _version(OUTPUT_LIBRARIES[n]) for n in sorted(names & OUTPUT_LIBRARIES.keys())}
 
 
 def code_fingerprint(*start: str | Path, root: Path = PROJECT_ROOT) -> str:
@@ -123,4 +133,4 @@ def code_fingerprint(*start: str | Path, root: Path = PROJECT_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-__all__ = ["OUTPUT_LIBRARIES", "PROJECT_PACKAGES", "code_fingerprint", "import_closure", "library_versions"]
+__all__ = ["IMPLIED_LIBRARIES", "OUTPUT_LIBRARIES", "PROJECT_PACKAGES", "code_fingerprint", "import_closure", "library_versions"]

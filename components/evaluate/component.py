@@ -33,9 +33,8 @@ def evaluate(
     import pandas as pd
 
     from components.evaluate import core
-    from components.features.core import FEATURE_COLUMNS
-    from pricecast.split import Split
-    from pricecast import logs, modelio
+    from pricecast import logs, modelio, time_split
+    from pricecast.columns import FEATURE_COLUMNS
     from pricecast.registry import RegistryStore
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
@@ -59,7 +58,7 @@ def evaluate(
                  store.store_url)
 
     def compute(ctx):
-        the_split = Split.from_dict(json.loads(Path(model_info.path).read_text())["split"])
+        the_split = time_split.Split.from_dict(json.loads(Path(model_info.path).read_text())["split"])
         dates = the_split.window(window)
         # Only the window's rows: the target is already a column, so nothing else is needed.
         features_df = pd.read_parquet(features.path, filters=[("date", ">=", dates.start),

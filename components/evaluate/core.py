@@ -3,7 +3,7 @@
 Every forecaster is scored on the same rows (dated inside the window, with a known next-day
 return) in price space, against the next price as it happened (``actual_return``, unclipped:
 a forecast that missed a spike is scored as having missed it); see
-:mod:`components.evaluate.metrics`. The result also carries a small
+:mod:`pricecast.forecast_metrics`. The result also carries a small
 sample for the report's plots: one ticker's forecasts against the actual prices and a strided
 sample of the candidate's percentage errors.
 
@@ -17,56 +17,18 @@ the gate still compares like with like.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from components.evaluate.metrics import ForecastMetrics, forecast_metrics
-from components.features.core import ACTUAL_RETURN, FEATURE_COLUMNS
-from components.train.split import window_mask
-from pricecast.split import Split
+from pricecast.columns import ACTUAL_RETURN, FEATURE_COLUMNS
 from pricecast.errors import ConfigError
+from pricecast.forecast_metrics import WindowResult, forecast_metrics
+from pricecast.time_split import Split, window_mask
 
 SAMPLE_ROWS = 250
 RESIDUAL_SAMPLE = 2000
-
-
-@dataclasses.dataclass(frozen=True)
-class WindowResult:
-    """The scores of one test window, and what the report plots from it."""
-
-    window_index: int
-    start: str
-    end: str
-    n: int
-    candidate: ForecastMetrics
-    naive: ForecastMetrics
-    active: ForecastMetrics | None
-    active_version: str | None
-    sample_ticker: str
-    sample: list[dict[str, Any]]
-    residuals_pct: list[float]
-    # The active model's last training date, when it falls inside this window: its rows up to
-    # that date (active_excluded_rows) are not scored, and the candidate is also scored on the
-    # rest (candidate_vs_active). None and 0 when the active model is out of sample throughout.
-    active_trained_until: str | None = None
-    active_excluded_rows: int = 0
-    candidate_vs_active: ForecastMetrics | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        for name in ("candidate", "naive", "active", "candidate_vs_active"):
-            metrics = getattr(self, name)
-            data[name] = metrics.to_dict() if metrics else None
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> WindowResult:
-        metrics = {name: ForecastMetrics.from_dict(data[name]) if data.get(name) else None
-                   for name in ("candidate", "naive", "active", "candidate_vs_active")}
-        return cls(**{**data, **metrics})
 
 
 def evaluate_window(

@@ -40,9 +40,9 @@ def train(
     import json
     from pathlib import Path
 
-    from components.clean.core import OUTLIER_BOUNDS_KEY
     from components.train import core
     from pricecast import frames
+    from pricecast.columns import OUTLIER_BOUNDS_KEY
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
     def compute(ctx):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from components.features.core import FEATURE_COLUMNS
+from pricecast.columns import FEATURE_COLUMNS
 from tests.serving.util import V1, metric_value
 from tests.support.server import model_file, publish_model
 
@@ -98,7 +98,7 @@ def _wait_ready(client: TestClient, timeout_s: float = 10.0) -> None:
 
 def test_a_store_blip_on_the_metadata_is_a_failed_load_retried_until_the_bounds_are_set(
         make_client: Any, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from components.clean.core import OUTLIER_BOUNDS_KEY
+    from pricecast.columns import OUTLIER_BOUNDS_KEY
     from pricecast import storage
     from pricecast.errors import StorageError
 

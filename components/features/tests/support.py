@@ -100,7 +100,7 @@ def write_split(frame: pd.DataFrame, path: Path, test_fraction: float = 0.2, n_w
     """The clean stage's split artifact for ``frame``'s dates (as train takes it); returns its path."""
     import json
 
-    from pricecast.split import time_split
+    from pricecast.time_split import time_split
 
     path.write_text(json.dumps(time_split(frame, test_fraction, n_windows).to_dict()), encoding="utf-8")
     return str(path)

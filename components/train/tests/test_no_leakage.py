@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 
 from components.clean.core import clean_for_training
 from components.evaluate.core import evaluate_window
-from components.features.core import ACTUAL_RETURN, TARGET, build_features
+from components.features.core import build_features
 from components.ingest.generator import generate_prices
 from components.train.core import TrainInfo, train_model
+from pricecast.columns import ACTUAL_RETURN, TARGET
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
 
 def _with_training_spikes(prices: pd.DataFrame) -> pd.DataFrame:
     """Bad ticks in the training period: returns the bounds clip, so bounds that moved would show."""
