@@ -184,6 +184,8 @@ def rollback(
 @canary_app.command("analyze")
 def analyze(
     prometheus: Annotated[str, typer.Option("--prometheus", help="Prometheus base URL, e.g. http://localhost:9090.")],
+    version: Annotated[Optional[str], typer.Option("--version", help="The canary's model version: only its traffic counts; default: the one `canary start` recorded.")] = None,
+    values_file: ValuesFileOpt = DEFAULT_VALUES_FILE,
     window: Annotated[str, typer.Option("--window", help="Traffic window of each check (PromQL duration).")] = "5m",
     interval: Annotated[str, typer.Option("--interval", help="Time between checks.")] = "30s",
     checks: Annotated[int, typer.Option("--checks", help="Checks in a full run.")] = 5,
@@ -200,8 +202,12 @@ def analyze(
     from pricecast.canary.prometheus import PrometheusClient
 
     try:
+        canary_version = version or _recorded_canary_version(values_file)
+        if not canary_version:
+            raise ConfigError(f"canary analyze needs the canary's model version, and {values_file} records none.",
+                              "Pass --version V (the version `pricecast canary start --version V` deployed).")
         try:
-            policy = analysis.Policy(window=window, interval_s=parse_seconds(interval), checks=checks,
+            policy = analysis.Policy(canary_version=canary_version, window=window, interval_s=parse_seconds(interval), checks=checks,
                                      failure_threshold=failure_threshold, min_success_rate=min_success_rate,
                                      max_p99_s=max_p99_ms / 1000, min_requests=min_requests,
                                      max_p99_ratio=max_p99_ratio, selector=selector)

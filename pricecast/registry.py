@@ -268,6 +268,19 @@ def _stamped(current: Registry, new: Registry, op_id: str) -> Registry:
     return new.model_copy(update={"revision": current.revision + 1, "events": events})
 
 
+def _metadata_document(text: str | bytes, version: str, url: str) -> dict[str, Any]:
+    """metadata.json parsed, or ModelIntegrityError when it is not a JSON object."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        document = exc
+    if not isinstance(document, dict):
+        raise ModelIntegrityError(f"The metadata of model {version} at {url} is not a JSON object.",
+                                  "The file was corrupted or replaced: roll back (`pricecast registry "
+                                  "rollback`) and retrain.")
+    return document
+
+
 # ---------------------------------------------------------------------- storage adapter
 @dataclasses.dataclass(frozen=True)
 class StoredModel:
@@ -349,18 +362,24 @@ class RegistryStore:
         return storage.join(self.store_url, "models", version, "metadata.json")
 
     def read_metadata(self, version: str) -> dict[str, Any] | None:
-        """``models/<version>/metadata.json`` (train's model_info), or None (logged) when unreadable.
+        """``models/<version>/metadata.json`` (train's model_info), or None (logged) when there is none.
 
-        For what only enriches serving (the live drift profile, the outlier bounds): a model
-        whose metadata is missing still serves, without them.
+        Only a missing file means "no metadata" (a version registered without it still serves,
+        without a drift profile or outlier bounds). Any other failure raises: a store blip must
+        not pass for "no metadata", or a server would serve for its whole life without the
+        training run's bounds.
+
+        Raises:
+            StorageError: The store could not be read (after its retries).
+            ModelIntegrityError: The file is not a JSON object.
         """
         url = self.metadata_url(version)
         try:
-            document = json.loads(storage.read_text(url))
-        except Exception as exc:  # noqa: BLE001 - optional: the caller says what it goes without
-            log.warning("Cannot read the metadata of %s at %s (%s).", version, url, exc)
+            text = storage.read_text(url)
+        except FileNotFoundError:
+            log.warning("Model %s has no metadata at %s.", version, url)
             return None
-        return document if isinstance(document, dict) else None
+        return _metadata_document(text, version, url)
 
     def put_model(self, version: str, model_bytes: bytes, metadata: dict[str, Any]) -> StoredModel:
         """Store the model bytes and metadata.json once; what the registry records about them.
@@ -424,5 +443,4 @@ class RegistryStore:
                 f"{mv.metadata_sha256[:12]}…; refusing to use it.",
                 "The file was corrupted or replaced: roll back (`pricecast registry rollback`) and retrain.",
             )
-        document = json.loads(data)
-        return document if isinstance(document, dict) else None
+        return _metadata_document(data, version=mv.version, url=url)

@@ -58,7 +58,7 @@ def report(
     from components.report import core, render
     from components.report.summary import GateResult, Summary
     from pricecast import forecast_metrics, storage
-    from pricecast.monitoring import checks, thresholds
+    from pricecast.monitoring import thresholds
     from pricecast.monitoring.alerts import emit, raised_again
     from pricecast.settings import get_settings
     from pricecast.stage import code_fingerprint, mode_for, run_stage
@@ -70,7 +70,7 @@ def report(
                    for a in window_results]
         info = json.loads(Path(model_info.path).read_text())
         pooled = core.aggregate(results)
-        decision = core.gate(pooled.candidate, core.reference_for(pooled), max_degradation, main_metric)
+        decision = core.decide(pooled, max_degradation, main_metric)
         limits = core.accuracy_limits(min_directional_accuracy, max_mape)
         alerts = core.accuracy_alerts(pooled.candidate, limits, info["version"], decision.verdict)
         md, page, plots = render.render_report(pooled, decision, info, alerts, limits)
@@ -101,8 +101,7 @@ def report(
                 "model_info": model_info.path},
         outputs={"report_md": report_md.path, "report_html": report_html.path, "summary": summary.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, render.__file__, forecast_metrics.__file__, thresholds.__file__,
-                              checks.__file__),
+        code=code_fingerprint("components.report.component"),
         mode=mode_for("report", force_from),
         store_url=store_url or None,
     )
