@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pricecast.errors import PricecastError
@@ -33,9 +34,10 @@ err_console = Console(stderr=True)
 
 def fail(exc: PricecastError) -> typer.Exit:
     """Print a PricecastError as the user should see it and turn it into an exit code."""
-    err_console.print(f"[bold red]error:[/] {exc.problem}")
+    # soft_wrap: the terminal wraps; rich would break store URLs and commands mid-way.
+    err_console.print(f"[bold red]error:[/] {escape(exc.problem)}", soft_wrap=True, highlight=False)
     if exc.fix:
-        err_console.print(f"[bold]what to do:[/] {exc.fix}")
+        err_console.print(f"[bold]what to do:[/] {escape(exc.fix)}", soft_wrap=True, highlight=False)
     return typer.Exit(code=exc.exit_code)
 
 
@@ -84,15 +86,19 @@ def registry_list(
     from pricecast.registry import RegistryStore
 
     try:
-        reg = RegistryStore(store).load()
+        registry_store = RegistryStore(store)
+        reg = registry_store.load_existing()
     except PricecastError as exc:
         raise fail(exc) from exc
     if as_json:
         console.print_json(reg.model_dump_json())
         return
+    console.print(f"store: {registry_store.store_url}", highlight=False, soft_wrap=True)
     table = Table(title=f"registry (revision {reg.revision})")
-    for col in ("", "version", "created", "decision", "main metric", "reason"):
-        table.add_column(col)
+    # Versions, dates and decisions are identifiers: never cut or wrapped; the reason wraps.
+    for col in ("", "version", "created", "decision", "main metric"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("reason", ratio=1)
     for mv in sorted(reg.versions.values(), key=lambda v: v.created_at):
         metric = mv.metrics.get(mv.main_metric)
         table.add_row(
@@ -116,9 +122,12 @@ def registry_approve(
     from pricecast import registry
 
     try:
-        reg = registry.RegistryStore(store).update(lambda r: registry.approve(r, version))
+        registry_store = registry.RegistryStore(store)
+        registry_store.load_existing()
+        reg = registry_store.update(lambda r: registry.approve(r, version))
     except PricecastError as exc:
         raise fail(exc) from exc
+    console.print(f"store: {registry_store.store_url}", highlight=False, soft_wrap=True)
     console.print(f"approved {version}; active is now [bold]{reg.active}[/]")
 
 
@@ -132,10 +141,12 @@ def registry_rollback(
     from pricecast import registry
 
     try:
-        before = registry.RegistryStore(store).load().active
-        reg = registry.RegistryStore(store).update(lambda r: registry.rollback(r, to, reason))
+        registry_store = registry.RegistryStore(store)
+        before = registry_store.load_existing().active
+        reg = registry_store.update(lambda r: registry.rollback(r, to, reason))
     except PricecastError as exc:
         raise fail(exc) from exc
+    console.print(f"store: {registry_store.store_url}", highlight=False, soft_wrap=True)
     console.print(f"active: {before} -> [bold]{reg.active}[/]")
 
 

@@ -109,10 +109,15 @@ def start(
     chart: ChartOpt = "helm/pricecast",
     apply: ApplyOpt = ApplyMode.auto,
     timeout: TimeoutOpt = "5m",
+    store: Annotated[Optional[str], typer.Option("--store", help="Model store whose registry must know VERSION; default PRICECAST_STORE_URL.")] = None,
 ) -> None:
-    """Deploy VERSION as a canary next to stable with WEIGHT % of the traffic."""
+    """Deploy VERSION as a canary next to stable with WEIGHT % of the traffic.
+
+    VERSION must be in the registry and not rejected; nothing is written otherwise.
+    """
     from pricecast.canary import release as rel
     from pricecast.cli import fail
+    from pricecast.registry import RegistryStore
 
     try:
         if stable_replicas is not None:
@@ -121,6 +126,8 @@ def start(
             current, source = _stable_replicas(values_file, release, namespace)
             overlay = rel.start(version, weight, current)
             overlay = rel.Overlay(overlay.values, f"{overlay.summary} (stable pods from {source})")
+        # Before any values are written: a typo or a rejected model must not reach the release.
+        RegistryStore(store).load_existing().servable(version)
         _apply(overlay.values, overlay.summary, values_file, release, namespace, chart, apply, timeout)
     except PricecastError as exc:
         raise fail(exc) from exc
@@ -181,7 +188,11 @@ def analyze(
     selector: Annotated[str, typer.Option("--selector", help='Extra label matchers, e.g. namespace="prod",job="pricecast".')] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON.")] = False,
 ) -> None:
-    """Compare canary with stable in Prometheus; exit 0 promote, 1 rollback, 75 inconclusive."""
+    """Compare canary with stable in Prometheus and exit with the verdict.
+
+    Exit codes: 0 promote, 1 roll back, 75 inconclusive (too little traffic: analyze again),
+    2 bad options, 3 Prometheus unreachable or not Prometheus (after retries).
+    """
     from pricecast.canary import analysis, report
     from pricecast.canary.prometheus import PrometheusClient
     from pricecast.cli import fail

@@ -53,7 +53,8 @@ def load_run_config(path: Path | None) -> dict[str, Any]:
 class _Progress:
     """A live table of tasks as kfp.local runs them; stages not reached yet show as pending."""
 
-    ICONS = {"running": "[yellow]running…[/]", "succeeded": "[green]done[/]", "failed": "[red]failed[/]"}
+    ICONS = {"running": "[yellow]running…[/]", "succeeded": "[green]done[/]",
+             "restored": "[cyan]restored[/] [dim](checkpoint)[/]", "failed": "[red]failed[/]"}
 
     def __init__(self) -> None:
         self.tasks: dict[str, tuple[str, float, float | None]] = {}  # task -> (state, start, elapsed)
@@ -79,6 +80,20 @@ class _Progress:
         return table
 
 
+def verdict_line(decision: str, version: str, restored: tuple[str, ...] = ()) -> str:
+    """What this run did, in rich markup: a rerun that registered nothing says so, not "promoted"."""
+    if decision == "unchanged":
+        how = "restored from checkpoints" if "report" in restored else "registered before"
+        return f"[yellow]nothing promoted[/] {version} ({how})"
+    colour = {"promoted": "green", "pending": "yellow", "rejected": "red"}.get(decision, "white")
+    return f"[{colour}]{decision}[/] {version}"
+
+
+# The pipeline's generator defaults, for --help (the options themselves default to None so that a
+# --config file can set them; tests/pipeline/test_run_config.py checks these against the pipeline).
+GENERATOR_DEFAULTS = {"tickers": 20, "days": 756, "seed": 42}
+
+
 def register(app: typer.Typer) -> None:
     """Add ``run`` and ``compile`` to the CLI."""
 
@@ -92,9 +107,9 @@ def register(app: typer.Typer) -> None:
         date_format: Annotated[Optional[str], typer.Option(help='strptime format, e.g. "%b %d %Y".')] = None,
         default_ticker: Annotated[Optional[str], typer.Option(help="Ticker for a file without a ticker column.")] = None,
         encoding: Annotated[Optional[str], typer.Option(help="Text encoding of CSV/JSON sources (default utf-8).")] = None,
-        tickers: Annotated[Optional[int], typer.Option(help="Generator: number of tickers.")] = None,
-        days: Annotated[Optional[int], typer.Option(help="Generator: business days per ticker.")] = None,
-        seed: Annotated[Optional[int], typer.Option(help="Generator: random seed.")] = None,
+        tickers: Annotated[Optional[int], typer.Option(help=f"Generator: number of tickers (default {GENERATOR_DEFAULTS['tickers']}).")] = None,
+        days: Annotated[Optional[int], typer.Option(help=f"Generator: business days per ticker, ending on the last business day (default {GENERATOR_DEFAULTS['days']}).")] = None,
+        seed: Annotated[Optional[int], typer.Option(help=f"Generator: random seed (default {GENERATOR_DEFAULTS['seed']}).")] = None,
         n_windows: Annotated[Optional[int], typer.Option(help="Test windows evaluated in parallel.")] = None,
         max_degradation: Annotated[Optional[float], typer.Option(help="Gate: largest allowed degradation (0.1 = 10 %).")] = None,
         main_metric: Annotated[Optional[str], typer.Option(help="Gate metric: mape, mae, rmse, directional_accuracy.")] = None,
@@ -154,9 +169,8 @@ def register(app: typer.Typer) -> None:
                           "run the same command again to resume where it stopped.")
             raise typer.Exit(code=130) from None
 
-        colour = {"promoted": "green", "pending": "yellow", "rejected": "red"}.get(outcome.decision, "white")
-        console.print(f"\n[bold]verdict:[/] [{colour}]{outcome.decision}[/] {outcome.version}")
-        console.print(f"[bold]why:[/] {outcome.reason}")
+        console.print(f"\n[bold]verdict:[/] {verdict_line(outcome.decision, outcome.version, outcome.restored)}")
+        console.print(f"[bold]why:[/] {escape(outcome.reason)}")
         if outcome.metrics:
             console.print("[bold]metrics:[/] " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(outcome.metrics.items())))
         console.print(f"[bold]active model:[/] {outcome.active or 'none'}")

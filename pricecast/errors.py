@@ -84,3 +84,9 @@ class ConcurrentUpdateError(RegistryError):
 
 class NothingToRollBackError(RegistryError):
     """A rollback without ``--to`` found no earlier active version left to return to."""
+
+
+class NoRegistryError(RegistryError):
+    """A command that reads the registry found none at the store it used (a wrong or new store)."""
+
+    http_status = 404

@@ -30,10 +30,11 @@ from pricecast.errors import (
     ConcurrentUpdateError,
     ModelIntegrityError,
     ModelNotFoundError,
+    NoRegistryError,
     NothingToRollBackError,
     RegistryError,
 )
-from pricecast.settings import get_settings
+from pricecast.settings import absolute_store_url, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,39 @@ class Registry(BaseModel):
                 )
             return self.get(self.active)
         return self.get(pin)
+
+    def servable(self, version: str) -> ModelVersion:
+        """``version`` if a server may be given it (a canary, a pin): known and not rejected.
+
+        Pending versions pass: serving one as a canary is how it is tried before approval.
+        """
+        mv = self.get(version)
+        if mv.decision == "rejected":
+            raise RegistryError(
+                f"Version {version!r} was rejected by the gate ({mv.reason or 'no reason recorded'}); "
+                "it must not serve traffic.",
+                "Pick a promoted or pending version from `pricecast registry list`.",
+            )
+        return mv
+
+    def gated_against(self, version: str) -> str | None:
+        """The version that was active when ``version`` was gated and registered (None: none was)."""
+        for event in self.events:
+            if event.version == version and event.action in ("promote", "register", "reject"):
+                return event.previous_active
+        return None
+
+    def reference_for(self, candidate: str) -> ModelVersion | None:
+        """The model a candidate is evaluated against: the active one, unless it *is* the candidate.
+
+        A rerun on the same data trains the same version; once promoted, comparing it with itself
+        says nothing and would recompute every window. It is compared with what it was gated
+        against instead, so a rerun restores those checkpoints and reaches the same verdict.
+        """
+        if self.active != candidate:
+            return self.active_version()
+        earlier = self.gated_against(candidate)
+        return self.versions.get(earlier) if earlier else None
 
     def activation_history(self) -> list[str]:
         """Versions in the order they were first made active (promoted or approved), oldest first."""
@@ -209,8 +243,9 @@ def _nothing_to_roll_back(reg: Registry) -> NothingToRollBackError:
     if not others:
         return NothingToRollBackError(
             problem,
-            "`pricecast registry rollback --to VERSION` needs another promoted version; "
-            "run the pipeline (`pricecast run`) to train one.",
+            "`pricecast registry rollback --to VERSION` needs another promoted version. Train one on "
+            "new data or with other parameters (`pricecast run --source ...`, `--config run.yaml`): "
+            "a rerun on the same data restores the same model and registers nothing new.",
         )
     return NothingToRollBackError(
         problem,
@@ -224,7 +259,7 @@ class RegistryStore:
     """Reads and atomically updates ``registry.json`` and the model files under ``store_url``."""
 
     def __init__(self, store_url: str | None = None, max_attempts: int = 20) -> None:
-        self.store_url = (store_url or get_settings().store_url).rstrip("/")
+        self.store_url = absolute_store_url(store_url) if store_url else get_settings().store_url
         self.url = storage.join(self.store_url, "registry.json")
         self.max_attempts = max_attempts
 
@@ -243,6 +278,18 @@ class RegistryStore:
 
     def load(self) -> Registry:
         return self._read()[0]
+
+    def load_existing(self) -> Registry:
+        """The registry, for commands that only read it: none at the store is an error, not an
+        empty registry (a relative or mistyped store would otherwise look like a new one)."""
+        reg, token = self._read()
+        if token is None:
+            raise NoRegistryError(
+                f"There is no registry at {self.store_url} (no registry.json).",
+                "Point --store (or PRICECAST_STORE_URL) at the store your runs used (`pricecast run` "
+                "prints it); `pricecast run` creates a registry in a new store.",
+            )
+        return reg
 
     def update(self, change: Callable[[Registry], Registry]) -> Registry:
         """Apply ``change`` with compare-and-swap, retrying on a concurrent writer."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from components.evaluate.core import WindowResult
@@ -30,7 +31,7 @@ COIN_FLIP = 0.5
 ReferenceKind = Literal["active", "naive"]
 
 __all__ = ["GateResult", "Summary", "accuracy_alerts", "accuracy_limits", "aggregate", "format_metric", "gate",
-           "reference_for", "render_report"]
+           "reference_for", "render_report", "run_folder"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +119,15 @@ def aggregate(window_results: list[WindowResult]) -> Summary:
         active_version=active_version,
         windows=windows,
     )
+
+
+def run_folder(version: str, run_id: str = "", now: datetime | None = None) -> str:
+    """``<version>/<run>`` under ``reports/``: one folder per run, so a rerun keeps the earlier report.
+
+    ``run_id`` is the pipeline run's name; without one (a direct call), the UTC time stands in.
+    """
+    run = run_id.strip().replace("/", "-") or f"{now or datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+    return f"{version}/{run}"
 
 
 def reference_for(summary: Summary) -> ForecastMetrics:

@@ -47,10 +47,57 @@ def test_list_json_is_the_registry_document(store):
     assert json.loads(result.stdout) == json.loads(store.load().model_dump_json())
 
 
-def test_list_of_an_empty_store_says_no_model_is_active(isolated_store):
+def test_list_of_a_registry_without_an_active_model_says_none_is_active(isolated_store):
+    RegistryStore().update(lambda r: registry.register(r, mv("v1", "rejected")))
     result = run("list")
     assert result.exit_code == 0, result.output
     assert result.stdout.rstrip().endswith("active: none")
+
+
+def test_list_names_the_store_it_read(store, isolated_store):
+    result = run("list")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == f"store: {isolated_store.store_url}"
+
+
+def test_a_store_without_a_registry_is_said_plainly_and_exits_6(isolated_store):
+    result = run("list")
+    assert result.exit_code == 6
+    assert f"error: There is no registry at {isolated_store.store_url} (no registry.json)." in result.stderr
+    assert "--store" in result.stderr and "PRICECAST_STORE_URL" in result.stderr
+
+
+def test_the_default_store_resolves_against_the_working_directory(tmp_path, monkeypatch):
+    # From another directory the relative default names another store: the message says which.
+    from pricecast.settings import reload_settings
+
+    monkeypatch.delenv("PRICECAST_STORE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert reload_settings().store_url == f"file://{tmp_path}/.pricecast/store"
+        result = run("list")
+    finally:
+        monkeypatch.undo()
+        reload_settings()
+    assert result.exit_code == 6
+    assert f"There is no registry at file://{tmp_path}/.pricecast/store" in result.stderr
+
+
+def test_a_relative_store_option_becomes_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert RegistryStore("file://./elsewhere").store_url == f"file://{tmp_path}/elsewhere"
+    assert RegistryStore("elsewhere/").store_url == f"file://{tmp_path}/elsewhere"
+    assert RegistryStore("s3://bucket/prefix/").store_url == "s3://bucket/prefix"
+
+
+def test_list_keeps_long_version_names_whole_at_80_columns(isolated_store, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    long = "20261201-203019-7e010704-retrained-on-the-full-history"
+    RegistryStore().update(lambda r: registry.register(r, mv(long).model_copy(update={
+        "reason": "Candidate MAPE 1.311% is within the threshold 1.464% (the naive last-value forecast)."})))
+    result = run("list")
+    assert result.exit_code == 0, result.output
+    assert long in result.stdout
 
 
 def test_approve_makes_a_pending_version_active(store):
@@ -90,7 +137,7 @@ def test_rollback_to_a_named_version_and_back_to_one_rolled_away_from(store):
 
     forward = run("rollback", "--to", "v4")
     assert forward.exit_code == 0 and "active: v1 -> v4" in forward.stdout
-    assert run("rollback").stdout.strip() == "active: v4 -> v1"  # undoes the move forward
+    assert run("rollback").stdout.strip().endswith("active: v4 -> v1")  # undoes the move forward
 
 
 @pytest.mark.parametrize(("args", "problem"), [

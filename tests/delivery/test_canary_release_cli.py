@@ -12,7 +12,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from pricecast import registry
 from pricecast.cli import app
+from pricecast.registry import RegistryStore
+from tests.core.support import mv
 from tests.delivery.chart import by_kind_name, container_env, deep_merge, manifests, scenario_values
 
 STABLE, CANARY = ("Deployment", "pricecast-stable"), ("Deployment", "pricecast-canary")
@@ -20,6 +23,36 @@ STABLE, CANARY = ("Deployment", "pricecast-stable"), ("Deployment", "pricecast-c
 
 def _invoke(*args: str) -> object:
     return CliRunner().invoke(app, ["canary", *args])
+
+
+@pytest.fixture(autouse=True)
+def known_versions(isolated_store) -> RegistryStore:
+    """The registry `canary start` checks: v2 and v3 promoted, v4 rejected."""
+    store = RegistryStore()
+    for record in (mv("v2"), mv("v3"), mv("v4", "rejected").model_copy(update={"reason": "MAPE 2.1% above 1.5%"})):
+        store.update(lambda r, record=record: registry.register(r, record))
+    return store
+
+
+@pytest.mark.parametrize(("version", "problem"), [
+    ("nope", "Model version 'nope' is not in the registry (known: v2, v3, v4)."),
+    ("v4", "Version 'v4' was rejected by the gate (MAPE 2.1% above 1.5%); it must not serve traffic."),
+])
+def test_start_refuses_an_unknown_or_rejected_version_before_writing_values(tmp_path: Path, version: str,
+                                                                            problem: str) -> None:
+    values_file = tmp_path / "canary.yaml"
+    result = _invoke("start", "--version", version, "--values-file", str(values_file), "--apply", "always")
+    assert result.exit_code == 6, result.output
+    assert problem in " ".join(result.output.split())
+    assert not values_file.exists()
+
+
+def test_start_without_a_registry_names_the_store(tmp_path: Path) -> None:
+    values_file = tmp_path / "canary.yaml"
+    result = _invoke("start", "--version", "v2", "--store", f"file://{tmp_path}/empty",
+                     "--values-file", str(values_file), "--apply", "never")
+    assert result.exit_code == 6 and f"no registry at file://{tmp_path}/empty" in result.output
+    assert not values_file.exists()
 
 
 def test_start_promote_rollback_drive_the_chart(tmp_path: Path) -> None:
