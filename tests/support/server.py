@@ -110,6 +110,7 @@ def running_server(
     wait_for: Literal["ready", "live", "none"] = "ready",
     timeout: float = 60.0,
     user: int | None = None,
+    python: str = sys.executable,
 ) -> Iterator[RunningServer]:
     """Start ``pricecast serve`` on 127.0.0.1 and a free port; stop it (and its workers) on exit.
 
@@ -124,6 +125,7 @@ def running_server(
         timeout: Seconds to wait for the server to answer.
         user: Run the server as this uid (the test process must be root), as a pod under
             ``runAsUser`` reads a store someone else wrote.
+        python: The interpreter (one that ``user`` may execute).
     """
     log_dir = Path(tempfile.mkdtemp(prefix="pricecast-server-"))
     if user is not None:
@@ -136,7 +138,7 @@ def running_server(
     for attempt in range(3):  # a free port can be taken between choosing and binding it
         port = free_port()
         log_path = log_dir / f"server-{port}.log"
-        cmd = [sys.executable, "-m", "pricecast.cli_serve", "serve", "--store", store_url, "--version", version,
+        cmd = [python, "-m", "pricecast.cli_serve", "serve", "--store", store_url, "--version", version,
                "--track", track, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         with log_path.open("wb") as log_file:
             proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
