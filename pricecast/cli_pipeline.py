@@ -23,7 +23,8 @@ RUN_PARAMETERS = (
     "source", "source_format", "date_column", "ticker_column", "price_column", "date_format",
     "default_ticker", "encoding", "tickers", "days", "start_date", "seed", "min_rows", "max_gap_days",
     "outlier_sigma", "test_fraction", "n_windows", "alpha", "main_metric", "max_degradation",
-    "psi_warn", "psi_alert", "min_directional_accuracy", "max_mape", "require_approval", "store_url",
+    "psi_warn", "psi_alert", "min_directional_accuracy", "max_mape", "report_tickers", "require_approval",
+    "store_url",
 )
 
 
@@ -116,6 +117,7 @@ def register(app: typer.Typer) -> None:
         require_approval: Annotated[Optional[bool], typer.Option("--require-approval/--no-require-approval", help="Mark a passing model pending until approved.")] = None,
         min_directional_accuracy: Annotated[Optional[float], typer.Option(help="Alert (HIGH) when the candidate calls fewer next-day moves right (0 = off).")] = None,
         max_mape: Annotated[Optional[float], typer.Option(help="Alert (HIGH) when the candidate's MAPE, in percent, is higher (0 = off).")] = None,
+        report_tickers: Annotated[Optional[str], typer.Option(help="Tickers the report plots, comma-separated (at most 10); default: the first three.")] = None,
         max_run_time_s: Annotated[Optional[float], typer.Option("--max-run-time-s", help="Alert (MEDIUM) when the whole run takes longer, in seconds (0 = off); default: the max_run_time_s threshold (README.md, Runbook).")] = None,
         store: Annotated[Optional[str], typer.Option("--store", help="Model store URL; default PRICECAST_STORE_URL.")] = None,
         config: Annotated[Optional[Path], typer.Option(help="YAML or TOML file of pipeline parameters.")] = None,
@@ -138,7 +140,7 @@ def register(app: typer.Typer) -> None:
                 "days": days, "seed": seed, "n_windows": n_windows,
                 "max_degradation": max_degradation, "main_metric": main_metric,
                 "min_directional_accuracy": min_directional_accuracy, "max_mape": max_mape,
-                "require_approval": require_approval, "store_url": store,
+                "report_tickers": report_tickers, "require_approval": require_approval, "store_url": store,
             }
             arguments.update({k: v for k, v in flags.items() if v is not None})
             if from_stage:

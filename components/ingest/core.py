@@ -30,7 +30,7 @@ CODE_FILES = tuple(str(Path(m.__file__)) for m in (fetch, generator, readers)) +
 PIPELINE_KEYS = frozenset({
     "min_rows", "max_gap_days", "outlier_sigma", "test_fraction", "n_windows", "alpha",
     "main_metric", "max_degradation", "psi_warn", "psi_alert", "min_directional_accuracy", "max_mape",
-    "require_approval", "store_url", "force_from",
+    "report_tickers", "require_approval", "store_url", "force_from",
 })
 
 
