@@ -12,6 +12,7 @@ import sys
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -112,17 +113,20 @@ def registry_list(
         console.print_json(reg.model_dump_json())
         return
     console.print(f"store: {registry_store.store_url}", highlight=False, soft_wrap=True)
-    table = Table(title=f"registry (revision {reg.revision})")
-    # Versions, dates and decisions are identifiers: never cut or wrapped; the reason wraps.
-    for col in ("", "version", "created", "decision", "main metric"):
+    # Fits 80 columns with whole version names: no vertical borders, no creation time (rows are
+    # oldest first, a pipeline's version names its time, --json has it), identifiers never cut
+    # (a name longer than the terminal folds onto a second line), and the reason wraps.
+    table = Table(title=f"registry (revision {reg.revision}), oldest first", box=box.SIMPLE_HEAD)
+    table.add_column("", no_wrap=True)
+    table.add_column("version", overflow="fold", min_width=max(map(len, reg.versions), default=7))
+    for col in ("decision", "main metric"):
         table.add_column(col, no_wrap=True)
-    table.add_column("reason", ratio=1)
+    table.add_column("reason", ratio=1, min_width=20)
     for mv in sorted(reg.versions.values(), key=lambda v: v.created_at):
         metric = mv.metrics.get(mv.main_metric)
         table.add_row(
             "*" if mv.version == reg.active else "",
             mv.version,
-            mv.created_at,
             mv.decision,
             f"{mv.main_metric}={metric:.4g}" if metric is not None else "-",
             mv.reason,

@@ -174,11 +174,15 @@ def register(app: typer.Typer) -> None:
         console.print(f"\n[bold]verdict:[/] {verdict_line(outcome.decision, outcome.version, outcome.restored)}")
         console.print(f"[bold]why:[/] {escape(outcome.reason)}")
         if outcome.metrics:
-            console.print("[bold]metrics:[/] " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(outcome.metrics.items())))
+            from components.evaluate.metrics import format_metric  # the report's decimals
+
+            console.print("[bold]metrics:[/] " + ", ".join(f"{k}={format_metric(k, v)}"
+                                                          for k, v in sorted(outcome.metrics.items())))
         console.print(f"[bold]active model:[/] {outcome.active or 'none'}")
-        console.print(f"[bold]report:[/] {outcome.report_url}")
-        console.print(f"[bold]registry:[/] {outcome.registry_url}")
-        console.print(f"[bold]logs:[/] {outcome.run_log} (per task: {outcome.run_log.parent}/<stage>.log)")
+        # Paths whole on one line (the terminal wraps them), so they copy and click as they are.
+        for label, where in (("report", outcome.report_url), ("registry", outcome.registry_url),
+                             ("logs", f"{outcome.run_log} (per task: {outcome.run_log.parent}/<stage>.log)")):
+            console.print(f"[bold]{label}:[/] {escape(where)}", soft_wrap=True, highlight=False)
         for alert in outcome.alerts:
             style = {"HIGH": "red", "MEDIUM": "yellow"}.get(alert.severity, "cyan")
             console.print(f"[bold {style}]alert:[/] {escape(alert.line())}", highlight=False)
