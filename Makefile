@@ -9,7 +9,7 @@ DEPS_HASH := $(shell cat pyproject.toml requirements.lock 2>/dev/null | cksum | 
 RUN_STAMP := $(VENV)/.installed-run-$(DEPS_HASH)
 TEST_STAMP := $(VENV)/.installed-test-$(DEPS_HASH)
 
-.PHONY: run test venv test-prereqs compile bench clean help
+.PHONY: run test venv test-prereqs cluster-tools compile bench clean help
 
 help:
 	@echo "make run   - set up and run the whole pipeline locally (kfp.local)"
@@ -38,7 +38,12 @@ run: $(RUN_STAMP)
 test-prereqs:
 	@bash scripts/test-prereqs.sh
 
-test: $(TEST_STAMP) test-prereqs
+# The control plane, kwok, skaffold, kubectl and helm the cluster tests run, built once per pinned
+# version into .cache/cluster (tools/cluster/versions.env; without Go the cluster tests skip).
+cluster-tools:
+	@bash tools/cluster/build.sh
+
+test: $(TEST_STAMP) test-prereqs cluster-tools
 	$(BIN)/python -m pytest
 
 compile: $(RUN_STAMP)
@@ -48,4 +53,4 @@ bench: $(RUN_STAMP)
 	$(BIN)/python benchmarks/pipeline.py
 
 clean:
-	rm -rf .pricecast logs .pytest_cache
+	rm -rf .pricecast logs .pytest_cache  # .cache/cluster (Go builds) is kept: rm -rf .cache to rebuild

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from pricecast.canary.analysis import EXIT_CODES
-from pricecast.cli import app
+from cli.app import app
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "serving" / "README.md"]

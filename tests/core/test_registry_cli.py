@@ -8,8 +8,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+from cli.app import app
 from pricecast import registry
-from pricecast.cli import app
 from pricecast.registry import RegistryStore
 from tests.core.support import mv
 
@@ -91,9 +91,9 @@ def test_a_relative_store_option_becomes_absolute(tmp_path, monkeypatch):
 
 
 def test_list_keeps_version_names_whole_at_80_columns(isolated_store, monkeypatch):
-    import pricecast.cli
+    import cli.registry
 
-    monkeypatch.setattr(pricecast.cli.console, "width", 80)  # a pipe or a small terminal
+    monkeypatch.setattr(cli.registry.console, "width", 80)  # a pipe or a small terminal
     reason = ("Candidate MAPE 1.311% is within the threshold 1.464% (the naive last-value forecast: 1.331%, "
               "10% degradation allowed): promote.")
     for version in ("20261204-230620-bdb95d44", "20261205-090000-0c1d2e3f"):

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cli.app import app
 from pricecast import registry
-from pricecast.cli import app
 from pricecast.registry import RegistryStore
 from tests.core.support import mv
 from tests.delivery.chart import by_kind_name, container_env, deep_merge, manifests, scenario_values

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from pipelines.local_run import what_happened
 from pricecast import registry
-from pricecast.cli_pipeline import _Progress, verdict_line
+from cli.pipeline import _Progress, verdict_line
 from tests.core.support import mv, promoted
 
 GATE_NOW = "Candidate MAPE 1.300% is within the threshold 1.430% (the active model: 1.300%, 10% degradation allowed): promote."

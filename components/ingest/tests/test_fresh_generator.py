@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from components.ingest import core, generator
-from pricecast import monitoring
+from pricecast.monitoring import checks
+from pricecast.monitoring.thresholds import Thresholds
 
 
 @pytest.mark.parametrize(("today", "last"), [
@@ -38,8 +39,8 @@ def test_an_explicit_start_date_still_wins() -> None:
 
 def test_default_generator_data_is_fresh_right_after_a_run() -> None:
     frame = core.ingest_frame(core.load_source_spec(None, tickers=3, days=50)).frame
-    freshness = monitoring.data_freshness(frame, date.today(), monitoring.Thresholds().max_data_age_business_days)
-    assert freshness.stale == [] and monitoring.freshness_alerts(freshness) == []
+    freshness = checks.data_freshness(frame, date.today(), Thresholds().max_data_age_business_days)
+    assert freshness.stale == [] and checks.freshness_alerts(freshness) == []
 
 
 def test_the_checkpoint_key_moves_with_the_day_only_for_the_default_series() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.features.core import FEATURE_COLUMNS, build_features
+from components.features.core import build_features
 from components.features.tests.support import clean_frame
 from components.train.core import (
     Split,
@@ -24,6 +24,7 @@ from components.train.core import (
     window_mask,
 )
 from pricecast import modelio, storage
+from pricecast.columns import FEATURE_COLUMNS
 from pricecast.errors import ConfigError
 
 FEATURES = build_features(clean_frame(n_tickers=3, n_days=200, seed=11, ar=0.3, gaps={"T002": 120}))
