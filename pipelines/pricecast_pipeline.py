@@ -154,11 +154,12 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         validate_task = k8s(validate_op(raw=ingest_task.outputs["raw"], min_rows=min_rows,
                                         date_format=date_format, **common))
         clean_task = k8s(clean_op(validated=validate_task.outputs["validated"],
-                                  max_gap_days=max_gap_days, outlier_sigma=outlier_sigma, **common))
+                                  max_gap_days=max_gap_days, outlier_sigma=outlier_sigma,
+                                  test_fraction=test_fraction, n_windows=n_windows, **common))
         features_task = k8s(features_op(clean=clean_task.outputs["cleaned"], **common))
         train_task = k8s(train_op(features=features_task.outputs["features"],
-                                  outlier_bounds=clean_task.outputs["outlier_bounds"], test_fraction=test_fraction,
-                                  n_windows=n_windows, alpha=alpha, **common))
+                                  outlier_bounds=clean_task.outputs["outlier_bounds"],
+                                  split=clean_task.outputs["split"], alpha=alpha, **common))
         # Requests below the limits: with limits alone Kubernetes requests 2 CPU / 4G per pod,
         # which a small kind node cannot schedule. Cluster only: kfp.local ignores them and warns
         # about each on the user's console.

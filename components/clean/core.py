@@ -19,6 +19,11 @@ The rules, in order:
    The bounds each ticker got are in the report (``CleanReport.bounds``); train stores them with
    the model so the server clips a short window of raw prices exactly as training did
    (``clean_prices(..., bounds=...)``) instead of estimating a spread from a few weeks.
+   **Bounds come from the training dates only** (``fit_before``, the split's ``test_start``):
+   estimated over the whole history, a spike in a test window widened them and changed the
+   training rows. Test-window returns are still clipped with those bounds (the features there
+   are computed as the server would compute them); evaluate scores forecasts against the
+   unclipped next price.
 
 Everything is vectorized over all tickers at once (no per-ticker Python loops): ~1-2 s for 5 M rows.
 """
@@ -36,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pricecast.errors import ConfigError, DataFormatError
+from pricecast.time_split import Split, time_split
 
 log = logging.getLogger("components.clean")
 
@@ -58,6 +64,8 @@ class CleanReport:
     was_sorted: bool
     max_gap_days: int
     outlier_sigma: float
+    # Bounds were estimated from returns dated before this day (ISO); None = the whole history.
+    bounds_fit_before: str | None = None
     # Per ticker: (lower, upper) clipping bounds on log returns; NaN, NaN = not clipped. Large
     # (one entry per ticker), so not part of as_dict(): written as its own artifact.
     bounds: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict, repr=False, compare=False)
@@ -76,7 +84,7 @@ class CleanReport:
 
     def bounds_document(self) -> dict[str, Any]:
         """The bounds as JSON-ready data: ``{"outlier_sigma": s, "tickers": {t: [lo, hi] | None}}``."""
-        return {"outlier_sigma": self.outlier_sigma,
+        return {"outlier_sigma": self.outlier_sigma, "fit_before": self.bounds_fit_before,
                 "tickers": {t: (None if np.isnan(lo) else [lo, hi]) for t, (lo, hi) in self.bounds.items()}}
 
     def summary(self) -> str:
@@ -125,6 +133,7 @@ def _given_bounds(tickers: pd.Index, low: np.ndarray, high: np.ndarray,
 def clean_prices(
     validated_df: pd.DataFrame, max_gap_days: int = 5, outlier_sigma: float = 8.0,
     bounds: Mapping[str, Sequence[float] | None] | None = None,
+    fit_before: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, CleanReport]:
     """Apply the rules in the module docstring to a validated price frame.
 
@@ -134,6 +143,8 @@ def clean_prices(
         outlier_sigma: Returns further than this many robust sigmas from the median are clipped.
         bounds: Clipping bounds to use instead of estimating them, per ticker (``[low, high]``,
             or None for "not clipped"), e.g. the training run's; tickers not named are estimated.
+        fit_before: Estimate bounds only from returns dated before this day (the split's
+            ``test_start``), so no test-window price moves them; None uses every return.
 
     Returns:
         The clean frame (date, ticker, price, log_return, segment, clipped), sorted by
@@ -181,7 +192,10 @@ def clean_prices(
     returns[0] = np.nan
     np.subtract(log_price[1:], log_price[:-1], out=returns[1:])
     returns[first | gap] = np.nan
-    ticker_low, ticker_high = _robust_bounds(returns, codes, len(tickers), outlier_sigma)
+    fit_returns = returns
+    if fit_before is not None:
+        fit_returns = np.where(day < np.datetime64(pd.Timestamp(fit_before), "D"), returns, np.nan)
+    ticker_low, ticker_high = _robust_bounds(fit_returns, codes, len(tickers), outlier_sigma)
     if bounds:
         ticker_low, ticker_high = _given_bounds(tickers, ticker_low, ticker_high, bounds)
     low, high = ticker_low[codes], ticker_high[codes]
@@ -201,10 +215,26 @@ def clean_prices(
         rows_in=rows_in, rows_out=rows, tickers=len(tickers), duplicates_dropped=int(rows_in - rows),
         gaps_found=int(gap.sum()), segments=int(len(tickers) + gap.sum()), returns_clipped=int(clipped.sum()),
         was_sorted=was_sorted, max_gap_days=max_gap_days, outlier_sigma=float(outlier_sigma),
+        bounds_fit_before=None if fit_before is None else f"{pd.Timestamp(fit_before):%Y-%m-%d}",
         bounds={str(t): (float(lo), float(hi)) for t, lo, hi in zip(tickers, ticker_low, ticker_high, strict=True)},
     )
     log.info("clean: %s.", report.summary())
     return clean, report
 
 
-__all__ = ["MAD_TO_SIGMA", "MIN_RETURNS_FOR_OUTLIERS", "CleanReport", "clean_prices"]
+def clean_for_training(
+    validated_df: pd.DataFrame, max_gap_days: int = 5, outlier_sigma: float = 8.0,
+    test_fraction: float = 0.2, n_windows: int = 3,
+) -> tuple[pd.DataFrame, CleanReport, Split]:
+    """The clean stage: decide the time-ordered split on the data's dates, then clean with
+    outlier bounds estimated before its ``test_start`` (see :mod:`pricecast.split`).
+
+    Raises:
+        ConfigError: Bad cleaning parameters, or too few dates for the split.
+    """
+    split = time_split(validated_df, test_fraction=test_fraction, n_windows=n_windows)
+    clean, report = clean_prices(validated_df, max_gap_days, outlier_sigma, fit_before=split.test_start)
+    return clean, report, split
+
+
+__all__ = ["MAD_TO_SIGMA", "MIN_RETURNS_FOR_OUTLIERS", "CleanReport", "clean_for_training", "clean_prices"]

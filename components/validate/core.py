@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,8 +31,6 @@ from components.validate.diff import (
 from pricecast.errors import SchemaValidationError
 
 log = logging.getLogger("components.validate")
-
-CODE_FILES = (__file__, str(Path(schema_diff.__file__)))
 
 
 # --------------------------------------------------------------------------- duplicates
@@ -236,5 +233,5 @@ def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 
     return validated.reset_index(drop=True), report
 
 
-__all__ = ["CODE_FILES", "DuplicateAnalysis", "SchemaValidationError", "analyse_duplicates",
+__all__ = ["DuplicateAnalysis", "SchemaValidationError", "analyse_duplicates",
            "parse_frame", "price_schema", "validate_frame"]
