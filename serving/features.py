@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from pricecast.errors import PricecastError
+from pricecast import frequency as freq
+from pricecast.errors import ConfigError, PricecastError
 from serving.errors import InvalidInputError
 
 try:
@@ -77,12 +78,28 @@ def outlier_bounds_from(metadata: Mapping[str, Any] | None, version: str) -> dic
     return tickers
 
 
+def frequency_from(metadata: Mapping[str, Any] | None, version: str) -> freq.Frequency:
+    """The frequency a version was trained at (its metadata's ``frequency``).
+
+    Models trained before it was recorded are business-daily: that was the only spacing then.
+    """
+    try:
+        found = freq.parse((metadata or {}).get("frequency"))
+    except ConfigError:
+        log.warning("Version %s records an unknown frequency %r; raw prices are checked as business days.",
+                    version, (metadata or {}).get("frequency"))
+        found = None
+    return found or freq.Frequency.BUSINESS
+
+
 def raw_rows(instances: list[Any], features: Sequence[str],
-             outlier_bounds: Mapping[str, Sequence[float] | None] | None = None) -> np.ndarray:
+             outlier_bounds: Mapping[str, Sequence[float] | None] | None = None,
+             frequency: freq.Frequency = freq.Frequency.BUSINESS) -> np.ndarray:
     """Feature rows (one per instance, in the model's feature order) from raw recent prices.
 
     ``outlier_bounds`` (from :func:`outlier_bounds_from`) makes a known ticker's returns clip
-    exactly as in training; an unknown ticker's bounds are estimated from its window.
+    exactly as in training; an unknown ticker's bounds are estimated from its window. The dates
+    must be spaced at the model's ``frequency`` (:func:`frequency_from`); a 422 names both.
 
     Raises:
         InvalidInputError: a malformed instance, too little history, or a model whose features
@@ -96,7 +113,7 @@ def raw_rows(instances: list[Any], features: Sequence[str],
     for i, instance in enumerate(instances):
         ticker, dates, prices = _check_instance(i, instance)
         try:
-            frame = feature_core.features_from_prices(dates, prices, ticker, outlier_bounds)
+            frame = feature_core.features_from_prices(dates, prices, ticker, outlier_bounds, frequency)
         except PricecastError as exc:
             raise InvalidInputError(f"instance {i} ({ticker}): {exc.problem}", exc.fix or RAW_FIX) from None
         except (ValueError, TypeError, OverflowError) as exc:  # what pandas raises on odd dates

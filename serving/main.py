@@ -25,7 +25,7 @@ from serving import openapi, routes
 from serving.asgi import PricecastApp
 from serving.dataplane import DataPlane
 from serving.errors import error_body, to_response
-from serving.features import outlier_bounds_from
+from serving.features import frequency_from, outlier_bounds_from
 from serving.lifecycle import ModelHolder
 from serving.model import LoadedModel
 from serving.metrics import ServingMetrics
@@ -83,9 +83,11 @@ def create_app(settings: ServerSettings | None = None, store_url: str | None = N
 
     def use_model_metadata(model: LoadedModel) -> None:
         """What train stored with this version, read once: the live drift profile (watch live
-        inputs against it) and the outlier bounds (clip raw prices as training did, no skew)."""
+        inputs against it), the outlier bounds (clip raw prices as training did, no skew) and the
+        frequency (raw prices must be spaced at it)."""
         metadata = RegistryStore(holder.store_url).read_metadata(model.version)
         plane.outlier_bounds = outlier_bounds_from(metadata, model.version)
+        plane.frequency = frequency_from(metadata, model.version)
         profile = reference_profile_from(metadata, model.version)
         if profile and settings.drift_window:
             monitor = LiveDriftMonitor(profile, model.features, window=settings.drift_window,

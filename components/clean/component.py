@@ -13,14 +13,15 @@ def clean(
     outlier_bounds: Output[Artifact],
     max_gap_days: int = 5,
     outlier_sigma: float = 8.0,
+    frequency: str = "auto",
     store_url: str = "",
     force_from: str = "",
 ) -> None:
     """Sort, drop exact duplicates, split at long gaps, compute log returns, clip outliers.
 
     Rules (components/clean/README.md): rows sorted by (ticker, date); exact duplicate rows
-    dropped; a gap of more than max_gap_days business days starts a new segment and its return
-    is NaN; log returns within a segment; returns further than outlier_sigma robust sigmas
+    dropped; a gap of more than max_gap_days business days (at weekly or monthly frequency: more
+    than one period) starts a new segment and its return is NaN; log returns within a segment; returns further than outlier_sigma robust sigmas
     (1.4826 x MAD) from the ticker's median are clipped to that bound and flagged.
 
     Args:
@@ -30,6 +31,7 @@ def clean(
             them with the model, so the server clips raw prices exactly as training did).
         max_gap_days: A longer gap between consecutive dates (business days) starts a segment.
         outlier_sigma: Clip returns beyond this many robust sigmas.
+        frequency: The data's frequency (validate's output), or "auto" to detect it here.
         store_url: Store for checkpoints; empty uses PRICECAST_STORE_URL.
         force_from: Stage to recompute from ("" = reuse any matching checkpoint).
     """
@@ -38,10 +40,13 @@ def clean(
 
     from components.clean import core
     from pricecast import frames
+    from pricecast import frequency as freq
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
     def compute(ctx) -> None:
-        frame, report = core.clean_prices(frames.read_frame(validated.path), max_gap_days, outlier_sigma)
+        prices = frames.read_frame(validated.path)
+        spacing = freq.resolve(frequency, prices["ticker"], prices["date"])
+        frame, report = core.clean_prices(prices, max_gap_days, outlier_sigma, frequency=spacing)
         frames.write_frame(frame, cleaned.path)
         Path(outlier_bounds.path).write_text(json.dumps(report.bounds_document()), encoding="utf-8")
         extra = {k: v for k, v in report.as_dict().items() if k not in ("rows_in", "rows_out")}
@@ -49,11 +54,11 @@ def clean(
 
     result = run_stage(
         "clean",
-        params={"max_gap_days": max_gap_days, "outlier_sigma": outlier_sigma},
+        params={"max_gap_days": max_gap_days, "outlier_sigma": outlier_sigma, "frequency": frequency},
         inputs={"validated": validated.path},
         outputs={"cleaned": cleaned.path, "outlier_bounds": outlier_bounds.path},
         compute=compute,
-        code=code_fingerprint(core.__file__),
+        code=code_fingerprint(core.__file__, freq.__file__),
         mode=mode_for("clean", force_from),
         store_url=store_url or None,
     )

@@ -50,7 +50,9 @@ def evaluate(
     except Exception:
         log.exception("FAILED %s: cannot read the registry at %s", stage, store.url)
         raise
-    if active_mv is not None and active_mv.features != FEATURE_COLUMNS:
+    info = json.loads(Path(model_info.path).read_text())
+    candidate_features = list(info.get("features") or FEATURE_COLUMNS)
+    if active_mv is not None and active_mv.features != candidate_features:
         log.warning("Active model %s uses other features (%s); comparing with the naive forecast only.",
                     active_mv.version, ", ".join(active_mv.features))
         active_mv = None
@@ -59,7 +61,7 @@ def evaluate(
                  store.store_url)
 
     def compute(ctx):
-        the_split = split_module.Split.from_dict(json.loads(Path(model_info.path).read_text())["split"])
+        the_split = split_module.Split.from_dict(info["split"])
         dates = the_split.window(window)
         # Only the window's rows: the target is already a column, so nothing else is needed.
         features_df = pd.read_parquet(features.path, filters=[("date", ">=", dates.start),
@@ -67,7 +69,7 @@ def evaluate(
         candidate = modelio.loads(Path(model.path).read_bytes())
         active = modelio.loads(store.fetch_verified(active_mv)) if active_mv else None
         result = core.evaluate_window(features_df, the_split, window, candidate, active,
-                                      active_mv.version if active_mv else None)
+                                      active_mv.version if active_mv else None, candidate_features)
         Path(window_result.path).write_text(json.dumps(result.to_dict(), indent=2))
         ctx.record(rows_in=len(features_df), rows_out=result.n, window=window,
                    candidate_mape=result.candidate.mape, naive_mape=result.naive.mape,

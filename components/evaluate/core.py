@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from components.evaluate.metrics import ForecastMetrics, forecast_metrics
+from collections.abc import Sequence
+
 from components.features.core import FEATURE_COLUMNS, TARGET
 from components.train.split import Split, window_mask
 from pricecast.errors import ConfigError
@@ -63,6 +65,7 @@ def evaluate_window(
     model: Any,
     active_model: Any | None = None,
     active_version: str | None = None,
+    feature_names: Sequence[str] = tuple(FEATURE_COLUMNS),
 ) -> WindowResult:
     """Score the candidate, the naive forecast and (when given) the active model on one window.
 
@@ -70,10 +73,12 @@ def evaluate_window(
         features_df: The features stage's output (all rows, or at least the window's).
         split: The split the candidate was trained with (its ``model_info``).
         window_index: Which test window, from 0.
-        model: The candidate: anything with ``predict(DataFrame[FEATURE_COLUMNS])`` returning
-            next-day log returns.
-        active_model: The registry's active model, or None on a first run.
+        model: The candidate: anything with ``predict(DataFrame[feature_names])`` returning
+            next-period log returns.
+        active_model: The registry's active model (same features), or None on a first run.
         active_version: The active model's version, recorded with its scores.
+        feature_names: The candidate's inputs (model_info's ``features``; they depend on the
+            data's frequency).
 
     Returns:
         The window's metrics and plot samples.
@@ -90,7 +95,7 @@ def evaluate_window(
             "Use fewer test windows (n_windows) or a larger test_fraction.",
         )
     rows = features_df.loc[mask, ["date", "ticker", "price", TARGET]].reset_index(drop=True)
-    x = features_df.loc[mask, FEATURE_COLUMNS].reset_index(drop=True)
+    x = features_df.loc[mask, list(feature_names)].reset_index(drop=True)
     price, target = rows["price"].to_numpy(), rows[TARGET].to_numpy()
     predicted = np.asarray(model.predict(x), dtype=np.float64)
 

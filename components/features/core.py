@@ -9,6 +9,12 @@ bit-for-bit the numbers the training stage computed from the full history.
 The work is vectorized over all tickers at once: the clean frame is sorted by (ticker, date), so
 groups are contiguous runs and a window is complete when the row sits far enough from its
 group's first row.
+
+Windows count periods of the data's frequency (:mod:`pricecast.frequency`): ``ret_mean_20`` is
+20 days of daily closes or 20 months of monthly ones, and ``target`` is the next period's return.
+The calendar features are the ones that carry information at that frequency
+(:func:`feature_columns`): weekday and month for daily data, the month alone for weekly and
+monthly closes, whose weekday never changes.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ import numpy as np
 import pandas as pd
 
 from components.clean.core import CLEAN_COLUMNS, clean_prices
+from pricecast import frequency as freq
+from pricecast import history
 from pricecast.errors import ConfigError, SchemaValidationError
 
 RETURN_LAGS = 5
 SHORT_WINDOW = 5
-LONG_WINDOW = 20
+LONG_WINDOW = history.FEATURE_WINDOW
 
 FEATURE_COLUMNS: list[str] = [
     *(f"ret_lag_{k}" for k in range(RETURN_LAGS)),
@@ -38,8 +46,17 @@ FEATURE_COLUMNS: list[str] = [
     "month_cos",
 ]
 # LONG_WINDOW returns need LONG_WINDOW + 1 prices: the first price of a segment has no return.
-MIN_HISTORY: int = LONG_WINDOW + 1
+MIN_HISTORY: int = history.MIN_HISTORY
 TARGET = "target"
+CALENDAR_FEATURES = {"dow": ("dow_sin", "dow_cos"), "month": ("month_sin", "month_cos")}
+
+
+def feature_columns(frequency: freq.Frequency | str = freq.Frequency.BUSINESS) -> list[str]:
+    """The model's inputs at ``frequency``: :data:`FEATURE_COLUMNS` (business and calendar days),
+    without the weekday features at weekly and monthly frequency."""
+    kept = freq.spacing(frequency).calendar_features
+    dropped = {c for kind, names in CALENDAR_FEATURES.items() if kind not in kept for c in names}
+    return [c for c in FEATURE_COLUMNS if c not in dropped]
 
 # Weekday (Monday = 0, period 7 so weekend data also fits) and month on the unit circle: Friday
 # sits next to Monday and December next to January.
@@ -117,12 +134,13 @@ def _group_starts(df: pd.DataFrame) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- public API
-def build_features(clean_df: pd.DataFrame) -> pd.DataFrame:
-    """Add the next-day ``target`` and :data:`FEATURE_COLUMNS` to a clean frame.
+def build_features(clean_df: pd.DataFrame, frequency: freq.Frequency | str = freq.Frequency.BUSINESS) -> pd.DataFrame:
+    """Add the next-period ``target`` and :func:`feature_columns` to a clean frame.
 
     Args:
         clean_df: The clean stage's output, sorted by (ticker, date), with columns
             :data:`CLEAN_COLUMNS`.
+        frequency: The data's frequency; it picks the calendar features.
 
     Returns:
         The clean columns of every row whose feature windows are complete (at least
@@ -131,9 +149,10 @@ def build_features(clean_df: pd.DataFrame) -> pd.DataFrame:
         last row, which is kept because it is the row a forecast starts from) and the features.
     """
     _check_columns(clean_df)
+    names = feature_columns(frequency)
     n = len(clean_df)
     if n == 0:
-        return clean_df.assign(**{TARGET: np.empty(0), **{c: np.empty(0) for c in FEATURE_COLUMNS}})
+        return clean_df.assign(**{TARGET: np.empty(0), **{c: np.empty(0) for c in names}})
 
     starts = _group_starts(clean_df)
     idx = np.arange(n)
@@ -165,13 +184,14 @@ def build_features(clean_df: pd.DataFrame) -> pd.DataFrame:
     weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     month = days.astype("datetime64[M]").astype(np.int64) % 12  # January = 0
     # Table lookups: a take of 7 or 12 values is far cheaper than sin/cos of millions.
-    columns["dow_sin"] = _DOW_SIN.take(weekday)
-    columns["dow_cos"] = _DOW_COS.take(weekday)
+    if "dow_sin" in names:
+        columns["dow_sin"] = _DOW_SIN.take(weekday)
+        columns["dow_cos"] = _DOW_COS.take(weekday)
     columns["month_sin"] = _MONTH_SIN.take(month)
     columns["month_cos"] = _MONTH_COS.take(month)
 
     out = {name: clean_df[name].array.take(keep) for name in clean_df.columns}
-    out.update((c, columns[c]) for c in (TARGET, *FEATURE_COLUMNS))
+    out.update((c, columns[c]) for c in (TARGET, *names))
     return pd.DataFrame(out, copy=False)
 
 
@@ -180,6 +200,7 @@ def features_from_prices(
     prices: Sequence[float] | pd.Series | np.ndarray,
     ticker: str = "SERIES",
     outlier_bounds: Mapping[str, Sequence[float] | None] | None = None,
+    frequency: freq.Frequency | str = freq.Frequency.BUSINESS,
 ) -> pd.DataFrame:
     """One ticker's recent closes -> the clean stage's transform -> :func:`build_features`.
 
@@ -194,6 +215,7 @@ def features_from_prices(
         outlier_bounds: The training run's clipping bounds per ticker (the clean stage's
             artifact, stored with the model). With the ticker's entry, its returns are clipped
             exactly as in training; without it, the bounds are estimated from this window.
+        frequency: The model's frequency: the dates must be spaced at it.
 
     Returns:
         The feature rows of the series; the last row is the latest date, the one to forecast from.
@@ -202,7 +224,8 @@ def features_from_prices(
         ConfigError: Fewer than :data:`MIN_HISTORY` prices, or a long gap leaves fewer than
             :data:`MIN_HISTORY` consecutive prices before the last date.
         SchemaValidationError: Dates and prices differ in length, a date does not parse, dates
-            are not strictly increasing, or a price is not a finite positive number.
+            are not strictly increasing, are spaced at another frequency than ``frequency``, or a
+            price is not a finite positive number.
     """
     if len(prices) < MIN_HISTORY:
         raise ConfigError(
@@ -211,8 +234,9 @@ def features_from_prices(
             f"Send the last {MIN_HISTORY} or more closing prices, oldest first.",
         )
     validated = _validated_series(dates, prices, ticker)
-    clean, _ = clean_prices(validated, bounds=outlier_bounds)
-    features = build_features(clean)
+    _check_frequency(validated, freq.Frequency(frequency))
+    clean, _ = clean_prices(validated, bounds=outlier_bounds, frequency=frequency)
+    features = build_features(clean, frequency)
     if features.empty or features["date"].iloc[-1] != validated["date"].iloc[-1]:
         raise ConfigError(
             f"A gap in the dates leaves fewer than MIN_HISTORY={MIN_HISTORY} consecutive closes before "
@@ -220,6 +244,20 @@ def features_from_prices(
             f"Send at least {MIN_HISTORY} closes with no long gap before the date to forecast from.",
         )
     return features
+
+
+def _check_frequency(series: pd.DataFrame, frequency: freq.Frequency) -> None:
+    """The series' dates must be spaced at the model's frequency: a model of monthly returns
+    fed daily closes would forecast a month from twenty days without any error."""
+    detection = freq.detect(series["ticker"], series["date"])
+    if detection.frequency is frequency:
+        return
+    found = (f"{detection.frequency.value}" if detection.frequency is not None else
+             f"{float(detection.series['median_days'].iloc[0]):g} days apart (median), no supported frequency")
+    raise SchemaValidationError(
+        f"The dates are {found}, but this model forecasts {freq.describe(frequency)}.",
+        f"Send one close per {freq.spacing(frequency).period}, oldest first, as the model was trained on.",
+    )
 
 
 def _validated_series(dates: object, prices: object, ticker: str) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from components.evaluate.metrics import METRICS, ForecastMetrics, format_metric
+from pricecast import frequency as freq
 
 if TYPE_CHECKING:
     from components.report.core import GateResult, Summary
@@ -52,13 +53,14 @@ def render_report(
     verdict = f"Verdict: {gate.verdict.upper()}"
     table = _metric_rows(summary)
     card = _model_card(summary, gate, model_info)
+    horizon = _horizon(model_info)
+    explain = f"Price forecasts for the next {horizon}; lower is better except directional accuracy."
 
     md = [f"# {title}", "", f"**{verdict}.** {gate.reason}", ""]
     if limits is not None:
         md += ["## Alerts", "", _limits_sentence(alerts, limits), ""]
         md += [f"- {_alert_line(a)}" for a in alerts] + ([""] if alerts else [])
-    md += ["## Metrics on the test windows", "",
-           "Price forecasts for the next trading day; lower is better except directional accuracy.", "",
+    md += ["## Metrics on the test windows", "", explain, "",
            "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     md += ["| " + " | ".join(row) + " |" for row in table]
     md += ["", "## Model", ""] + [f"- **{k}**: {v}" for k, v in card] + ["", "## Plots", "",
@@ -73,7 +75,7 @@ def render_report(
         if alerts:
             body.append("<ul>" + "".join(f'<li class="alert">{esc(_alert_line(a))}</li>' for a in alerts) + "</ul>")
     body += ["<h2>Metrics on the test windows</h2>",
-             "<p>Price forecasts for the next trading day; lower is better except directional accuracy.</p>",
+             f"<p>{esc(explain)}</p>",
              "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in HEADER) + "</tr>"]
     body += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table]
     body += ["</table>", "<h2>Model</h2>", "<ul>"]
@@ -116,6 +118,17 @@ def _metric_rows(summary: Summary) -> list[list[str]]:
     return rows
 
 
+def _frequency(info: Mapping[str, Any]) -> freq.Frequency:
+    """The model's frequency; models trained before it was recorded are business-daily."""
+    return freq.parse(info.get("frequency")) or freq.Frequency.BUSINESS
+
+
+def _horizon(info: Mapping[str, Any]) -> str:
+    """What one step ahead is: a trading day, a day, a week, a month."""
+    frequency = _frequency(info)
+    return "trading day" if frequency is freq.Frequency.BUSINESS else freq.spacing(frequency).period
+
+
 def _model_card(summary: Summary, gate: GateResult, info: Mapping[str, Any]) -> list[tuple[str, str]]:
     window = info.get("training_window", {})
     reference = f"active model {summary.active_version}" if gate.reference_kind == "active" else "naive forecast"
@@ -124,7 +137,8 @@ def _model_card(summary: Summary, gate: GateResult, info: Mapping[str, Any]) -> 
         ("created", str(info.get("created_at", "?"))),
         ("gate", f"{gate.metric} vs {reference}, at most {gate.max_degradation:.0%} worse"),
         ("training window", f"{window.get('start', '?')} to {window.get('end', '?')} ({info.get('rows', 0):,} rows)"),
-        ("model", f"StandardScaler + Ridge(alpha={info.get('alpha', '?')}) on the next-day log return"),
+        ("frequency", freq.describe(_frequency(info))),
+        ("model", f"StandardScaler + Ridge(alpha={info.get('alpha', '?')}) on the next {_horizon(info)}'s log return"),
         ("features", ", ".join(info.get("features", []))),
         ("data hash", f"sha256:{info.get('data_hash', '?')}"),
         ("model sha256", str(info.get("sha256", "?"))),
@@ -158,7 +172,7 @@ def _forecast_plot(summary: Summary) -> bytes:
             ax.axvline(dates.index(w.start), color="tab:red", alpha=0.3, linewidth=0.8)
     step = max(1, len(rows) // 6)
     ax.set_xticks(list(x)[::step], dates[::step])
-    ax.set_title(f"{ticker}: next-day price forecast vs actual (test windows)")
+    ax.set_title(f"{ticker}: next-period price forecast vs actual (test windows)")
     ax.set_xlabel("forecast date")
     ax.set_ylabel("price")
     ax.legend(loc="best", fontsize="small")

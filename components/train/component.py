@@ -16,6 +16,7 @@ def train(
     test_fraction: float = 0.2,
     n_windows: int = 3,
     alpha: float = 1.0,
+    frequency: str = "auto",
     store_url: str = "",
     force_from: str = "",
 ) -> List[int]:  # noqa: UP006 - KFP recognises typing.List
@@ -32,6 +33,8 @@ def train(
         test_fraction: Share of the latest dates held out for testing.
         n_windows: Number of consecutive test windows the held-out dates are cut into.
         alpha: Ridge L2 penalty on the standardized features.
+        frequency: The data's frequency (validate's output), recorded in model_info; "auto"
+            detects it from the features' dates.
         store_url: Model store holding the stage checkpoints (default: PRICECAST_STORE_URL).
         force_from: Stage a resumed run starts from ('' = a normal run using checkpoints).
 
@@ -45,13 +48,16 @@ def train(
     from components.evaluate import metrics
     from components.train import core, split
     from pricecast import frames
+    from pricecast import frequency as freq
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
     def compute(ctx):
+        keys = frames.read_frame(features.path, columns=["date", "ticker"])
+        spacing = freq.resolve(frequency, keys["ticker"], keys["date"])
         # Not log_return or clipped: the split and the fit need nothing else, and 5 M rows are big.
-        features_df = frames.read_frame(features.path, columns=core.TRAINING_COLUMNS)
+        features_df = frames.read_frame(features.path, columns=core.training_columns(spacing))
         the_split = core.time_split(features_df, test_fraction=test_fraction, n_windows=n_windows)
-        _, info = core.train_model(features_df, the_split, alpha=alpha)
+        _, info = core.train_model(features_df, the_split, alpha=alpha, frequency=spacing)
         Path(model.path).write_bytes(info.model_bytes)
         description = info.to_dict()
         description[OUTLIER_BOUNDS_KEY] = json.loads(Path(outlier_bounds.path).read_text(encoding="utf-8"))
@@ -61,11 +67,11 @@ def train(
 
     run_stage(
         "train",
-        params={"test_fraction": test_fraction, "n_windows": n_windows, "alpha": alpha},
+        params={"test_fraction": test_fraction, "n_windows": n_windows, "alpha": alpha, "frequency": frequency},
         inputs={"features": features.path, "outlier_bounds": outlier_bounds.path},
         outputs={"model": model.path, "model_info": model_info.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, split.__file__, metrics.__file__),
+        code=code_fingerprint(core.__file__, split.__file__, metrics.__file__, freq.__file__),
         mode=mode_for("train", force_from),
         store_url=store_url or None,
     )
@@ -78,6 +84,7 @@ def train(
         "data_hash": info["data_hash"],
         "features": info["features"],
         "training_window": info["training_window"],
+        "frequency": info.get("frequency", "business"),
         "rows": info["rows"],
         # In-sample fit and the naive baseline on the training rows; test-window metrics come
         # from evaluate/report (KFP Metrics) and are what the gate uses.

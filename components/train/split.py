@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from components.features.core import TARGET
+from pricecast import history
 from pricecast.errors import ConfigError
 
 
@@ -87,12 +88,13 @@ def time_split(features_df: pd.DataFrame, test_fraction: float = 0.2, n_windows:
     if n_windows < 1:
         raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
     dates = np.sort(pd.unique(features_df["date"]))
-    n_test = round(len(dates) * test_fraction)
-    if n_test < n_windows or len(dates) - n_test < 2:
+    n_test = history.test_dates(len(dates), test_fraction)
+    if not history.split_fits(len(dates), test_fraction, n_windows):
         raise ConfigError(
             f"{len(dates)} feature dates cannot hold {n_windows} test windows over the last "
-            f"{test_fraction:.0%} and still leave dates to train on.",
-            "Ingest more days, or lower n_windows or test_fraction.",
+            f"{test_fraction:.0%} and still leave dates to train on (at least "
+            f"{history.min_feature_dates(test_fraction, n_windows)} are needed).",
+            "Ingest more dates, or lower n_windows or test_fraction.",
         )
     test_dates = dates[len(dates) - n_test:]
     chunks = np.array_split(test_dates, n_windows)

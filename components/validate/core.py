@@ -21,19 +21,28 @@ import pandera.pandas as pa
 
 from components.validate import diff as schema_diff
 from components.validate.diff import (
+    FREQUENCY,
+    HISTORY,
     MIN_ROWS,
     PRICE_FINITE,
     PRICE_NUMBER,
     PRICE_POSITIVE,
+    PRICE_RANGE,
     TICKER_NOT_EMPTY,
+    TIME_SERIES,
     UNIQUE,
     Failure,
 )
-from pricecast.errors import SchemaValidationError
+from pricecast import frequency as freq
+from pricecast import history
+from pricecast.errors import ConfigError, SchemaValidationError
 
 log = logging.getLogger("components.validate")
 
-CODE_FILES = (__file__, str(Path(schema_diff.__file__)))
+CODE_FILES = (__file__, str(Path(schema_diff.__file__)), freq.__file__, history.__file__)
+# Prices the pipeline computes with safely: price-space metrics square errors and sum windows of
+# prices, which overflow (or vanish) beyond these. The model uses returns: rescaling loses nothing.
+MIN_PRICE, MAX_PRICE = 1e-300, 1e300
 
 
 # --------------------------------------------------------------------------- duplicates
@@ -95,6 +104,9 @@ def price_schema(min_rows: int = 100, duplicates: DuplicateAnalysis | None = Non
             "price": pa.Column("float64", nullable=False, checks=[
                 pa.Check.gt(0, error=PRICE_POSITIVE),
                 pa.Check(np.isfinite, error=PRICE_FINITE),
+                # Judges only positive finite prices: the two checks above report the others.
+                pa.Check(lambda p: ~(np.isfinite(p) & (p > 0)) | ((p >= MIN_PRICE) & (p <= MAX_PRICE)),
+                         error=PRICE_RANGE),
             ], description="Close price."),
         },
         checks=[
@@ -189,21 +201,98 @@ def _schema_failures(errors: pa.errors.SchemaErrors, unparsed: dict[str, np.ndar
     return [Failure(label, scope, np.unique(np.concatenate(parts))) for (label, scope), parts in grouped.items()]
 
 
-def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 100) -> tuple[pd.DataFrame, dict]:
-    """Parse and validate raw prices.
+# --------------------------------------------------------------------------- what later stages need
+def series_failures(frame: pd.DataFrame, requested: freq.Frequency | None, test_fraction: float,
+                    n_windows: int) -> tuple[list[Failure], freq.Frequency | None]:
+    """Checks of a schema-valid frame against what clean, features and train will need.
+
+    Each ticker must be a series over time (not a one-date cross-section), the series must share
+    one supported frequency (``requested``, or the detected one), and the longest must be long
+    enough for the features' windows plus the time split's test windows, counted in periods.
+
+    Returns:
+        The failures (each with its numbers in the summary) and the data's frequency (None when
+        it is unknown or mixed).
+    """
+    detection = freq.detect(frame["ticker"], frame["date"])
+    counts = detection.series["dates"]
+    need = history.min_dates(test_fraction, n_windows)
+    if counts.max() < 2:
+        dates = pd.unique(frame["date"])
+        shown = ", ".join(f"{pd.Timestamp(d):%Y-%m-%d}" for d in dates[:3]) + (" ..." if len(dates) > 3 else "")
+        return [Failure(TIME_SERIES, "", np.empty(0, np.int64), summary=(
+            f"each of the {len(counts):,} ticker(s) has a single date ({shown}): a cross-section, not prices "
+            "over time"), fix=(
+            f"Supply each ticker's prices over time: the model needs at least {need} consecutive dates of one "
+            "ticker (business days, days, weeks or months). A snapshot of many tickers on one date is not "
+            "something a forecaster can learn from."))], None
+    why = freq.problem(detection, requested)
+    if why is not None or (requested is None and detection.frequency is None):
+        return [Failure(FREQUENCY, "date", np.empty(0, np.int64), summary=why or "no supported frequency",
+                        fix=freq.fix(detection))], None
+    frequency = requested or detection.frequency
+    assert frequency is not None
+    return _history_failures(frame, detection, frequency, test_fraction, n_windows), frequency
+
+
+def _history_failures(frame: pd.DataFrame, detection: freq.Detection, frequency: freq.Frequency,
+                      test_fraction: float, n_windows: int) -> list[Failure]:
+    """A failure when no ticker is long enough for the model at ``frequency`` (before gaps)."""
+    codes, _ = pd.factorize(frame["ticker"], sort=True)
+    day = frame["date"].to_numpy("datetime64[D]")
+    order = np.lexsort((day, codes))
+    codes, day = codes[order], day[order]
+    first = np.ones(len(day), dtype=bool)
+    first[1:] = codes[1:] != codes[:-1]
+    position = np.arange(len(day)) - np.maximum.accumulate(np.where(first, np.arange(len(day)), 0))
+    feature_dates = len(np.unique(day[position >= history.MIN_HISTORY - 1]))
+    need = history.min_feature_dates(test_fraction, n_windows)
+    if feature_dates >= need:
+        return []
+    spacing = freq.spacing(frequency)
+    longest = detection.series["dates"].idxmax()
+    total = history.min_dates(test_fraction, n_windows)
+    return [Failure(HISTORY, "", np.empty(0, np.int64), summary=(
+        f"at {frequency.value} frequency the longest ticker ({longest}) has "
+        f"{int(detection.series['dates'].max())} dates, which leave {feature_dates} date(s) with complete "
+        f"features; the model needs {need}: {history.MIN_HISTORY} {spacing.period}s of history before the "
+        f"first, then {n_windows} test window(s) over the last {test_fraction:.0%} and "
+        f"{history.MIN_TRAIN_DATES} dates to train on"), fix=(
+        f"Supply at least {total} consecutive {spacing.period}s of prices for a ticker (about "
+        f"{total / spacing.periods_per_year:.1f} years at this frequency), or lower n_windows or test_fraction."))]
+
+
+def check_split_parameters(test_fraction: float, n_windows: int) -> None:
+    """The time split's parameters, checked where validate counts dates with them."""
+    if not 0 < test_fraction < 1:
+        raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction}.",
+                          "Use e.g. 0.2 to hold out the last fifth of the dates.")
+    if n_windows < 1:
+        raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
+
+
+def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 100, frequency: str = freq.AUTO,
+                   test_fraction: float = 0.2, n_windows: int = 3) -> tuple[pd.DataFrame, dict]:
+    """Parse and validate raw prices, and check they can feed the model.
 
     Args:
         raw_df: Frame from ingest: date, ticker, price (any raw types), maybe other columns.
         date_format: strptime format of string dates; empty tries ISO 8601, then one inferred format.
         min_rows: Fewest rows accepted (at least 1).
+        frequency: ``auto`` (detect from the dates) or business, daily, weekly, monthly.
+        test_fraction: The time split's held-out share of dates (train's parameter).
+        n_windows: The time split's number of test windows (train's parameter).
 
     Returns:
         The validated frame (date datetime64[ns], ticker str, price float64; exact duplicates
-        kept) and the schema diff (``diff["valid"]`` is True).
+        kept) and the schema diff (``diff["valid"]`` is True; ``diff["frequency"]`` is the data's).
 
     Raises:
+        ConfigError: An unknown frequency, or split parameters out of range.
         SchemaValidationError: With ``diff`` when a column is missing or any check fails.
     """
+    requested = freq.parse(frequency)
+    check_split_parameters(test_fraction, n_windows)
     raw = raw_df.reset_index(drop=True)
     columns = schema_diff.column_diff(raw)
     if columns["missing"]:
@@ -218,6 +307,10 @@ def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 
     except pa.errors.SchemaErrors as errors:
         failures += _schema_failures(errors, unparsed)
         validated = None
+    found = None
+    if not failures:  # dates and prices are known good: check what the later stages need
+        more, found = series_failures(validated, requested, test_fraction, n_windows)
+        failures += more
     if failures:
         report = schema_diff.build(raw, columns, failures, [], min_rows, date_format)
         raise schema_diff.to_error(report)
@@ -232,9 +325,9 @@ def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 
         notes.append(f"Columns not in the schema were dropped: {', '.join(columns['unexpected'])}.")
     for note in notes:
         log.warning(note)
-    report = schema_diff.build(raw, columns, [], notes, min_rows, date_format)
+    report = schema_diff.build(raw, columns, [], notes, min_rows, date_format, found.value if found else "")
     return validated.reset_index(drop=True), report
 
 
-__all__ = ["CODE_FILES", "DuplicateAnalysis", "SchemaValidationError", "analyse_duplicates",
+__all__ = ["CODE_FILES", "MAX_PRICE", "MIN_PRICE", "DuplicateAnalysis", "check_split_parameters", "series_failures", "SchemaValidationError", "analyse_duplicates",
            "parse_frame", "price_schema", "validate_frame"]
