@@ -71,8 +71,7 @@ def validate_command(
         raise fail(exc) from exc
     _show(diff, report_out)
     warnings = f" with {len(diff['warnings'])} warning(s)" if diff["warnings"] else ""
-    console.print(f"[bold green]valid[/]: {diff['rows']['found']:,} {diff['frequency']} rows match the price "
-                  f"schema{warnings}.")
+    console.print(f"[bold green]valid[/]: {diff['rows']['found']:,} rows match the price schema{warnings}.")
 
 
 def _validate(source, config, fmt, date_column, ticker_column, price_column, date_format,

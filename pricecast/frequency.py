@@ -99,6 +99,11 @@ def steps(frequency: Frequency | str, before: np.ndarray, after: np.ndarray) -> 
     return (second.astype("datetime64[M]") - first.astype("datetime64[M]")).astype(np.int64)
 
 
+def same_step(first: Frequency | str, second: Frequency | str) -> bool:
+    """Whether one period of each is the same length: business and calendar days are both a day."""
+    return spacing(first).business_days == spacing(second).business_days
+
+
 def max_gap_periods(frequency: Frequency | str, max_gap_days: int) -> int:
     """``max_gap_days`` (business days) in whole periods of ``frequency``, at least one.
 
@@ -230,4 +235,4 @@ def describe(frequency: Frequency | str) -> str:
 
 
 __all__ = ["AUTO", "CHOICES", "SPACINGS", "Detection", "Frequency", "Spacing", "classify", "describe", "detect",
-           "fix", "max_gap_periods", "parse", "problem", "resolve", "spacing", "steps"]
+           "fix", "max_gap_periods", "same_step", "parse", "problem", "resolve", "spacing", "steps"]

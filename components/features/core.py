@@ -248,9 +248,11 @@ def features_from_prices(
 
 def _check_frequency(series: pd.DataFrame, frequency: freq.Frequency) -> None:
     """The series' dates must be spaced at the model's frequency: a model of monthly returns
-    fed daily closes would forecast a month from twenty days without any error."""
+    fed daily closes would forecast a month from twenty days without any error. Business and
+    calendar days both step one day: a short window cannot always tell them apart (a holiday-free
+    stretch, a window shifted past a halt), and the clean rules of either fit the other."""
     detection = freq.detect(series["ticker"], series["date"])
-    if detection.frequency is frequency:
+    if detection.frequency is not None and freq.same_step(detection.frequency, frequency):
         return
     found = (f"{detection.frequency.value}" if detection.frequency is not None else
              f"{float(detection.series['median_days'].iloc[0]):g} days apart (median), no supported frequency")
