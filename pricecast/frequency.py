@@ -170,7 +170,7 @@ def detect(tickers: Sequence[str] | pd.Series | np.ndarray, dates: pd.Series | n
     counts = np.bincount(codes, minlength=n)
     kinds = [classify(m, w) for m, w in zip(median, weekend, strict=True)]
     series = pd.DataFrame({"dates": counts, "median_days": median, "weekend_share": weekend,
-                           "frequency": pd.Series(kinds, dtype=object)}, index=pd.Index(names, name="ticker"))
+                           "frequency": np.array(kinds, dtype=object)}, index=pd.Index(names, name="ticker"))
     found = {k for k in kinds if k is not None}
     return Detection(series, found.pop() if len(found) == 1 else None)
 

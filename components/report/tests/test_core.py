@@ -194,3 +194,17 @@ def test_the_report_lists_the_alerts_right_after_the_verdict(evaluated) -> None:
     calm, _, _ = render_report(summary, decision, info.to_dict(), [], monitoring.Thresholds())
     assert "## Alerts" in calm and "the candidate is within them, no alert" in calm
     assert "## Alerts" not in render_report(summary, decision, info.to_dict())[0]
+
+
+def test_the_report_names_the_frequency_and_the_horizon_it_forecasts(evaluated) -> None:
+    features, split, good, _, info = evaluated
+    summary = aggregate([evaluate_window(features, split, i, good) for i in range(len(split.windows))])
+    decision = gate(summary.candidate, reference_for(summary))
+    daily, _, _ = render_report(summary, decision, info.to_dict())
+    assert "- **frequency**: business (one price a business day)" in daily
+    assert "Price forecasts for the next trading day;" in daily
+
+    monthly, page, _ = render_report(summary, decision, {**info.to_dict(), "frequency": "monthly"})
+    assert "- **frequency**: monthly (one price a month)" in monthly
+    assert "Price forecasts for the next month;" in monthly and "on the next month's log return" in monthly
+    assert "<p>Price forecasts for the next month;" in page

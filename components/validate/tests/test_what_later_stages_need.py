@@ -1,0 +1,80 @@
+"""validate fails fast on what clean, features and train need, with the numbers (issue 13)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from components.validate.core import validate_frame
+from components.validate.diff import FREQUENCY, HISTORY, PRICE_RANGE, TIME_SERIES, render_markdown
+from pricecast.errors import ConfigError, SchemaValidationError
+from tests.support.prices import price_frame
+
+
+def _raw(frame: pd.DataFrame, date_format: str = "%Y-%m-%d") -> pd.DataFrame:
+    """As a CSV gives it: dates as text."""
+    return frame.assign(date=frame["date"].dt.strftime(date_format))
+
+
+def _failure(info: pytest.ExceptionInfo, label: str) -> dict:
+    return next(c for c in info.value.diff["checks"] if c["check"] == label)
+
+
+def test_ten_years_of_monthly_closes_dated_like_jan_1_2000_pass_as_monthly():
+    raw = _raw(price_frame("monthly", tickers=5, periods=120, start="2000-01-01"), "%b %-d %Y")
+    assert raw["date"].iloc[0] == "Jan 1 2000"
+    validated, diff = validate_frame(raw, "%b %d %Y")
+    assert diff["valid"] and diff["frequency"] == "monthly" and len(validated) == 600
+    assert "**frequency:** monthly" in render_markdown(diff)
+
+
+def test_too_short_for_the_model_at_its_frequency_is_refused_up_front_with_the_numbers():
+    raw = _raw(price_frame("monthly", tickers=5, periods=24, start="2000-01-01"))
+    with pytest.raises(SchemaValidationError) as info:
+        validate_frame(raw, n_windows=3, test_fraction=0.2)
+    check = _failure(info, HISTORY)
+    assert check["summary"] == (
+        "at monthly frequency the longest ticker (S00) has 24 dates, which leave 4 date(s) with complete "
+        "features; the model needs 13: 21 months of history before the first, then 3 test window(s) over "
+        "the last 20% and 2 dates to train on")
+    assert check["fix"].startswith("Supply at least 33 consecutive months of prices for a ticker (about 2.8 years")
+    # Fewer test windows need fewer dates: the same file is long enough for one window.
+    assert validate_frame(raw, n_windows=1, test_fraction=0.2)[1]["frequency"] == "monthly"
+
+
+def test_a_cross_section_of_many_tickers_on_one_date_is_refused():
+    raw = pd.DataFrame({"date": "2024-03-28", "ticker": [f"T{i:03d}" for i in range(300)],
+                        "price": [10.0 + i for i in range(300)]})
+    with pytest.raises(SchemaValidationError) as info:
+        validate_frame(raw)
+    check = _failure(info, TIME_SERIES)
+    assert check["summary"] == ("each of the 300 ticker(s) has a single date (2024-03-28): a cross-section, not "
+                                "prices over time")
+    assert "at least 33 consecutive dates of one ticker" in check["fix"]
+
+
+def test_mixed_frequencies_and_a_contradicted_frequency_are_refused():
+    mixed = pd.concat([price_frame("monthly", tickers=1, periods=60),
+                       price_frame("weekly", tickers=1, periods=60).assign(ticker="W")], ignore_index=True)
+    with pytest.raises(SchemaValidationError) as info:
+        validate_frame(_raw(mixed))
+    assert _failure(info, FREQUENCY)["summary"] == "the tickers have different frequencies: monthly: S00; weekly: W"
+
+    monthly = _raw(price_frame("monthly", tickers=2, periods=60))
+    with pytest.raises(SchemaValidationError) as info:
+        validate_frame(monthly, frequency="business")
+    assert _failure(info, FREQUENCY)["summary"] == "frequency business was asked for, but S00, S01 are monthly"
+    assert validate_frame(monthly, frequency="monthly")[1]["frequency"] == "monthly"
+    with pytest.raises(ConfigError, match="Unknown frequency"):
+        validate_frame(monthly, frequency="yearly")
+
+
+def test_prices_beyond_the_float_safe_range_are_refused_with_a_rescaling_fix():
+    frame = price_frame("business", tickers=2, periods=60)
+    ok = _raw(frame.assign(price=frame["price"] * 1e297))  # about 1e299: inside
+    assert validate_frame(ok)[1]["valid"]
+    too_big = _raw(frame.assign(price=frame["price"] * 1e299))
+    with pytest.raises(SchemaValidationError) as info:
+        validate_frame(too_big)
+    check = _failure(info, PRICE_RANGE)
+    assert check["failing_rows"] == 120 and check["fix"].startswith("Rescale the prices")
