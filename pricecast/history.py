@@ -1,9 +1,9 @@
 """How much history the model needs: one rule that validate checks up front and train applies.
 
 A feature row needs :data:`MIN_HISTORY` consecutive prices of its ticker (the longest rolling
-window of returns plus the price before it); the time-ordered split then holds out the last
-``test_fraction`` of the feature dates as ``n_windows`` test windows and needs two dates left to
-train on. Counted in periods of the data's frequency, so ten years of monthly closes are 120.
+window of returns plus the price before it), and a next price to be scored against; the
+time-ordered split then holds out the last ``test_fraction`` of those feature dates as
+``n_windows`` test windows and needs two dates left to train on. Counted in periods of the data's frequency, so ten years of monthly closes are 120.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def min_feature_dates(test_fraction: float, n_windows: int) -> int:
 
 def min_dates(test_fraction: float, n_windows: int) -> int:
     """The fewest consecutive dates one ticker needs for the model: history, then feature dates."""
-    return MIN_HISTORY - 1 + min_feature_dates(test_fraction, n_windows)
+    return MIN_HISTORY + min_feature_dates(test_fraction, n_windows)  # the last date has no next one
 
 
 __all__ = ["FEATURE_WINDOW", "MIN_HISTORY", "MIN_TRAIN_DATES", "min_dates", "min_feature_dates", "split_fits",

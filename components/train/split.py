@@ -69,7 +69,9 @@ def _iso(ts: pd.Timestamp) -> str:
 
 
 def time_split(features_df: pd.DataFrame, test_fraction: float = 0.2, n_windows: int = 3) -> Split:
-    """Hold out the last ``test_fraction`` of the unique dates as ``n_windows`` consecutive windows.
+    """Hold out the last ``test_fraction`` of the scorable dates as ``n_windows`` consecutive windows.
+
+    Scorable dates are the unique dates of rows with a target (a next-period return).
 
     Args:
         features_df: The features stage's output.
@@ -87,11 +89,13 @@ def time_split(features_df: pd.DataFrame, test_fraction: float = 0.2, n_windows:
                           "Use e.g. 0.2 to hold out the last fifth of the dates.")
     if n_windows < 1:
         raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
-    dates = np.sort(pd.unique(features_df["date"]))
+    # Dates with a next-period return to score: a segment's last date has none, and a last test
+    # window holding only the final date would leave evaluate nothing to score.
+    dates = np.sort(pd.unique(features_df.loc[features_df[TARGET].notna(), "date"]))
     n_test = history.test_dates(len(dates), test_fraction)
     if not history.split_fits(len(dates), test_fraction, n_windows):
         raise ConfigError(
-            f"{len(dates)} feature dates cannot hold {n_windows} test windows over the last "
+            f"{len(dates)} feature dates with a next-period return cannot hold {n_windows} test windows over the last "
             f"{test_fraction:.0%} and still leave dates to train on (at least "
             f"{history.min_feature_dates(test_fraction, n_windows)} are needed).",
             "Ingest more dates, or lower n_windows or test_fraction.",

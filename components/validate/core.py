@@ -245,7 +245,9 @@ def _history_failures(frame: pd.DataFrame, detection: freq.Detection, frequency:
     first = np.ones(len(day), dtype=bool)
     first[1:] = codes[1:] != codes[:-1]
     position = np.arange(len(day)) - np.maximum.accumulate(np.where(first, np.arange(len(day)), 0))
-    feature_dates = len(np.unique(day[position >= history.MIN_HISTORY - 1]))
+    last = np.ones(len(day), dtype=bool)  # a ticker's last date has no next-period return to score
+    last[:-1] = codes[1:] != codes[:-1]
+    feature_dates = len(np.unique(day[(position >= history.MIN_HISTORY - 1) & ~last]))
     need = history.min_feature_dates(test_fraction, n_windows)
     if feature_dates >= need:
         return []
@@ -255,7 +257,7 @@ def _history_failures(frame: pd.DataFrame, detection: freq.Detection, frequency:
     return [Failure(HISTORY, "", np.empty(0, np.int64), summary=(
         f"at {frequency.value} frequency the longest ticker ({longest}) has "
         f"{int(detection.series['dates'].max())} dates, which leave {feature_dates} date(s) with complete "
-        f"features; the model needs {need}: {history.MIN_HISTORY} {spacing.period}s of history before the "
+        f"features and a next {spacing.period} to score; the model needs {need}: {history.MIN_HISTORY} {spacing.period}s of history before the "
         f"first, then {n_windows} test window(s) over the last {test_fraction:.0%} and "
         f"{history.MIN_TRAIN_DATES} dates to train on"), fix=(
         f"Supply at least {total} consecutive {spacing.period}s of prices for a ticker (about "

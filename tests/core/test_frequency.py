@@ -72,4 +72,4 @@ def test_history_is_the_time_splits_own_rule():
         least = history.min_feature_dates(test_fraction, n_windows)
         assert history.split_fits(least, test_fraction, n_windows)
         assert not history.split_fits(least - 1, test_fraction, n_windows)
-    assert history.min_dates(0.2, 3) == 20 + 13
+    assert history.min_dates(0.2, 3) == 21 + 13

@@ -34,10 +34,10 @@ def test_too_short_for_the_model_at_its_frequency_is_refused_up_front_with_the_n
         validate_frame(raw, n_windows=3, test_fraction=0.2)
     check = _failure(info, HISTORY)
     assert check["summary"] == (
-        "at monthly frequency the longest ticker (S00) has 24 dates, which leave 4 date(s) with complete "
-        "features; the model needs 13: 21 months of history before the first, then 3 test window(s) over "
-        "the last 20% and 2 dates to train on")
-    assert check["fix"].startswith("Supply at least 33 consecutive months of prices for a ticker (about 2.8 years")
+        "at monthly frequency the longest ticker (S00) has 24 dates, which leave 3 date(s) with complete "
+        "features and a next month to score; the model needs 13: 21 months of history before the first, "
+        "then 3 test window(s) over the last 20% and 2 dates to train on")
+    assert check["fix"].startswith("Supply at least 34 consecutive months of prices for a ticker (about 2.8 years")
     # Fewer test windows need fewer dates: the same file is long enough for one window.
     assert validate_frame(raw, n_windows=1, test_fraction=0.2)[1]["frequency"] == "monthly"
 
@@ -50,7 +50,7 @@ def test_a_cross_section_of_many_tickers_on_one_date_is_refused():
     check = _failure(info, TIME_SERIES)
     assert check["summary"] == ("each of the 300 ticker(s) has a single date (2024-03-28): a cross-section, not "
                                 "prices over time")
-    assert "at least 33 consecutive dates of one ticker" in check["fix"]
+    assert "at least 34 consecutive dates of one ticker" in check["fix"]
 
 
 def test_mixed_frequencies_and_a_contradicted_frequency_are_refused():
