@@ -56,6 +56,15 @@ def evaluate(
         log.warning("Active model %s uses other features (%s); comparing with the naive forecast only.",
                     active_mv.version, ", ".join(active_mv.features))
         active_mv = None
+    candidate_frequency = info.get("frequency", "business")
+    if active_mv is not None:
+        # Business and calendar-day models share their features but not their data: a gate
+        # against a model of another frequency would compare forecasts of different horizons.
+        active_frequency = (store.read_metadata(active_mv.version) or {}).get("frequency", "business")
+        if active_frequency != candidate_frequency:
+            log.warning("Active model %s forecasts %s data, the candidate %s; comparing with the naive "
+                        "forecast only.", active_mv.version, active_frequency, candidate_frequency)
+            active_mv = None
     if active_mv is None:
         log.info("No comparable active model in %s: first run, the naive forecast is the reference.",
                  store.store_url)
