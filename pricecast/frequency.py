@@ -198,8 +198,11 @@ def problem(detection: Detection, requested: Frequency | None = None) -> str | N
     return None
 
 
-def fix(detection: Detection) -> str:
+def fix(detection: Detection, requested: Frequency | None = None) -> str:
     """What to do about :func:`problem`."""
+    if requested is not None and detection.frequency not in (None, requested) and not detection.mixed:
+        return (f"Pass --frequency {detection.frequency.value} (frequency: in a config), what the dates are, "
+                "or auto to detect it.")
     if detection.mixed:
         return "Run each frequency separately (one file per frequency), or resample the series to one frequency."
     return (f"Supply prices at one of the supported frequencies ({', '.join(f.value for f in Frequency)}), "

@@ -229,7 +229,7 @@ def series_failures(frame: pd.DataFrame, requested: freq.Frequency | None, test_
     why = freq.problem(detection, requested)
     if why is not None or (requested is None and detection.frequency is None):
         return [Failure(FREQUENCY, "date", np.empty(0, np.int64), summary=why or "no supported frequency",
-                        fix=freq.fix(detection))], None
+                        fix=freq.fix(detection, requested))], None
     frequency = requested or detection.frequency
     assert frequency is not None
     return _history_failures(frame, detection, frequency, test_fraction, n_windows), frequency

@@ -64,6 +64,7 @@ def test_mixed_frequencies_and_a_contradicted_frequency_are_refused():
     with pytest.raises(SchemaValidationError) as info:
         validate_frame(monthly, frequency="business")
     assert _failure(info, FREQUENCY)["summary"] == "frequency business was asked for, but S00, S01 are monthly"
+    assert _failure(info, FREQUENCY)["fix"].startswith("Pass --frequency monthly (frequency: in a config)")
     assert validate_frame(monthly, frequency="monthly")[1]["frequency"] == "monthly"
     with pytest.raises(ConfigError, match="Unknown frequency"):
         validate_frame(monthly, frequency="yearly")
