@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: run test venv test-prereqs compile bench clean help
+.PHONY: run test venv test-prereqs cluster-tools compile bench clean help
 
 help:
 	@echo "make run   - set up and run the whole pipeline locally (kfp.local)"
@@ -28,7 +28,12 @@ run: $(STAMP)
 test-prereqs:
 	@bash scripts/test-prereqs.sh
 
-test: $(STAMP) test-prereqs
+# The control plane, kwok, skaffold, kubectl and helm the cluster tests run, built once per pinned
+# version into .cache/cluster (tools/cluster/versions.env; without Go the cluster tests skip).
+cluster-tools:
+	@bash tools/cluster/build.sh
+
+test: $(STAMP) test-prereqs cluster-tools
 	$(BIN)/python -m pytest
 
 compile: $(STAMP)
@@ -38,4 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py
 
 clean:
-	rm -rf .pricecast logs .pytest_cache
+	rm -rf .pricecast logs .pytest_cache  # .cache/cluster (Go builds) is kept: rm -rf .cache to rebuild

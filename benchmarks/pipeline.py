@@ -34,7 +34,8 @@ FLOOR = r"""
 import json, resource, sys, time
 import numpy as np
 import pandas as pd
-from components.features.core import FEATURE_COLUMNS, build_features
+from pricecast.columns import FEATURE_COLUMNS
+from components.features.core import build_features
 from components.ingest.core import SourceSpec
 from components.ingest.generator import generate_prices
 from components.train.core import time_split, train_model

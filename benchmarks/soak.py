@@ -125,7 +125,7 @@ def soak(rate: float = 500.0, requests: int = 30_000, threads: int = 16, warmup:
         Counts, latency percentiles (scheduled and service), RSS before/after/peak and the
         server's own request counts.
     """
-    from components.features.core import FEATURE_COLUMNS
+    from pricecast.columns import FEATURE_COLUMNS
 
     store_url = f"file://{tempfile.mkdtemp(prefix='pricecast-soak-')}/store"
     publish_model(store_url, "v1", seed=21)

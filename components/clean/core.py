@@ -45,8 +45,6 @@ log = logging.getLogger("components.clean")
 
 MAD_TO_SIGMA = 1.4826  # MAD x 1.4826 estimates the standard deviation of normal data
 MIN_RETURNS_FOR_OUTLIERS = 20
-CLEAN_COLUMNS = ("date", "ticker", "price", "log_return", "segment", "clipped")
-OUTLIER_BOUNDS_KEY = "outlier_bounds"  # where model_info (and a model's metadata.json) keeps them
 _DAY_BITS = 21  # 2^21 days (5,700 years) of calendar fit below the ticker code in a sort key
 
 
@@ -221,4 +219,4 @@ def clean_prices(
     return clean, report
 
 
-__all__ = ["CLEAN_COLUMNS", "MAD_TO_SIGMA", "OUTLIER_BOUNDS_KEY", "MIN_RETURNS_FOR_OUTLIERS", "CleanReport", "clean_prices"]
+__all__ = ["MAD_TO_SIGMA", "MIN_RETURNS_FOR_OUTLIERS", "CleanReport", "clean_prices"]

@@ -44,9 +44,9 @@ def drift(
 
     from components.drift import core
     from pricecast import frames
-    from pricecast.alerts import emit, raised_again
-    from pricecast.drift import DriftThresholds
-    from pricecast.monitoring import drift_alerts
+    from pricecast.monitoring.alerts import emit, raised_again
+    from pricecast.monitoring.checks import drift_alerts
+    from pricecast.monitoring.drift import DriftThresholds
     from pricecast.stage import STAGES, code_fingerprint, mode_for, run_stage
 
     def compute(ctx) -> None:

@@ -3,7 +3,7 @@
 The reference is the training window recorded in train's ``model_info`` (``training_window``
 start and end dates); the current window is what came after it (the test period) or, with
 ``current_days``, the last N dates of the data. Only returns-based features are compared:
-:data:`DRIFT_FEATURES` leaves out the calendar features, which are functions of the date and
+:data:`pricecast.columns.DRIFT_FEATURES` leaves out the calendar features, which are functions of the date and
 "drift" with the season by construction.
 """
 
@@ -14,12 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from components.features.core import FEATURE_COLUMNS
-from pricecast.drift import PROFILE_KEY, DriftReport, DriftThresholds, drift_report
+from pricecast.columns import DRIFT_FEATURES
 from pricecast.errors import ConfigError
-
-CALENDAR_PREFIXES = ("dow_", "month_")
-DRIFT_FEATURES: list[str] = [c for c in FEATURE_COLUMNS if not c.startswith(CALENDAR_PREFIXES)]
+from pricecast.monitoring.drift import PROFILE_KEY, DriftReport, DriftThresholds, drift_report
 
 
 def training_window(model_info: Mapping[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp]:

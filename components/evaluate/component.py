@@ -32,10 +32,9 @@ def evaluate(
 
     import pandas as pd
 
-    from components.evaluate import core, metrics
-    from components.features.core import FEATURE_COLUMNS
-    from components.train import split as split_module
-    from pricecast import logs, modelio
+    from components.evaluate import core
+    from pricecast import forecast_metrics, logs, modelio, time_split
+    from pricecast.columns import FEATURE_COLUMNS
     from pricecast.registry import RegistryStore
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
@@ -70,7 +69,7 @@ def evaluate(
                  store.store_url)
 
     def compute(ctx):
-        the_split = split_module.Split.from_dict(info["split"])
+        the_split = time_split.Split.from_dict(info["split"])
         dates = the_split.window(window)
         # Only the window's rows: the target is already a column, so nothing else is needed.
         features_df = pd.read_parquet(features.path, filters=[("date", ">=", dates.start),
@@ -94,7 +93,7 @@ def evaluate(
         inputs={"features": features.path, "model": model.path, "model_info": model_info.path},
         outputs={"window_result": window_result.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, metrics.__file__, split_module.__file__),
+        code=code_fingerprint(core.__file__, forecast_metrics.__file__, time_split.__file__),
         mode=mode_for("evaluate", force_from),
         store_url=store_url or None,
     )

@@ -1,61 +1,26 @@
 """Evaluate: score the candidate, the naive last-value forecast and the active model on one test window.
 
 Every forecaster is scored on the same rows (dated inside the window, with a known next-day
-return) in price space; see :mod:`components.evaluate.metrics`. The result also carries a small
+return) in price space; see :mod:`pricecast.forecast_metrics`. The result also carries a small
 sample for the report's plots: one ticker's forecasts against the actual prices and a strided
 sample of the candidate's percentage errors.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from components.evaluate.metrics import ForecastMetrics, forecast_metrics
-from collections.abc import Sequence
-
-from components.features.core import FEATURE_COLUMNS, TARGET
-from components.train.split import Split, window_mask
+from pricecast.columns import FEATURE_COLUMNS, TARGET
 from pricecast.errors import ConfigError
+from pricecast.forecast_metrics import WindowResult, forecast_metrics
+from pricecast.time_split import Split, window_mask
 
 SAMPLE_ROWS = 250
 RESIDUAL_SAMPLE = 2000
-
-
-@dataclasses.dataclass(frozen=True)
-class WindowResult:
-    """The scores of one test window, and what the report plots from it."""
-
-    window_index: int
-    start: str
-    end: str
-    n: int
-    candidate: ForecastMetrics
-    naive: ForecastMetrics
-    active: ForecastMetrics | None
-    active_version: str | None
-    sample_ticker: str
-    sample: list[dict[str, Any]]
-    residuals_pct: list[float]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["candidate"] = self.candidate.to_dict()
-        data["naive"] = self.naive.to_dict()
-        data["active"] = self.active.to_dict() if self.active else None
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> WindowResult:
-        return cls(**{
-            **data,
-            "candidate": ForecastMetrics.from_dict(data["candidate"]),
-            "naive": ForecastMetrics.from_dict(data["naive"]),
-            "active": ForecastMetrics.from_dict(data["active"]) if data.get("active") else None,
-        })
 
 
 def evaluate_window(

@@ -13,50 +13,29 @@ group's first row.
 Windows count periods of the data's frequency (:mod:`pricecast.frequency`): ``ret_mean_20`` is
 20 days of daily closes or 20 months of monthly ones, and ``target`` is the next period's return.
 The calendar features are the ones that carry information at that frequency
-(:func:`feature_columns`): weekday and month for daily data, the month alone for weekly and
-monthly closes, whose weekday never changes.
+(:func:`pricecast.columns.feature_columns`): weekday and month for daily data, the month alone
+for weekly and monthly closes, whose weekday never changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 import pandas as pd
 
-from components.clean.core import CLEAN_COLUMNS, clean_prices
 from pricecast import frequency as freq
-from pricecast import history
-from pricecast.errors import ConfigError, SchemaValidationError
+from pricecast.columns import (
+    CLEAN_COLUMNS,
+    FEATURE_COLUMNS,
+    LONG_WINDOW,
+    RETURN_LAGS,
+    SHORT_WINDOW,
+    TARGET,
+    feature_columns,
+)
+from pricecast.errors import SchemaValidationError
+from pricecast.history import MIN_HISTORY  # LONG_WINDOW returns need one price more
 
-RETURN_LAGS = 5
-SHORT_WINDOW = 5
-LONG_WINDOW = history.FEATURE_WINDOW
-
-FEATURE_COLUMNS: list[str] = [
-    *(f"ret_lag_{k}" for k in range(RETURN_LAGS)),
-    f"ret_mean_{SHORT_WINDOW}",
-    f"ret_mean_{LONG_WINDOW}",
-    f"ret_vol_{SHORT_WINDOW}",
-    f"ret_vol_{LONG_WINDOW}",
-    f"price_vs_ma_{LONG_WINDOW}",
-    "dow_sin",
-    "dow_cos",
-    "month_sin",
-    "month_cos",
-]
-# LONG_WINDOW returns need LONG_WINDOW + 1 prices: the first price of a segment has no return.
-MIN_HISTORY: int = history.MIN_HISTORY
-TARGET = "target"
-CALENDAR_FEATURES = {"dow": ("dow_sin", "dow_cos"), "month": ("month_sin", "month_cos")}
-
-
-def feature_columns(frequency: freq.Frequency | str = freq.Frequency.BUSINESS) -> list[str]:
-    """The model's inputs at ``frequency``: :data:`FEATURE_COLUMNS` (business and calendar days),
-    without the weekday features at weekly and monthly frequency."""
-    kept = freq.spacing(frequency).calendar_features
-    dropped = {c for kind, names in CALENDAR_FEATURES.items() if kind not in kept for c in names}
-    return [c for c in FEATURE_COLUMNS if c not in dropped]
+__all__ = ["FEATURE_COLUMNS", "MIN_HISTORY", "TARGET", "build_features", "feature_columns"]
 
 # Weekday (Monday = 0, period 7 so weekend data also fits) and month on the unit circle: Friday
 # sits next to Monday and December next to January.
@@ -193,93 +172,3 @@ def build_features(clean_df: pd.DataFrame, frequency: freq.Frequency | str = fre
     out = {name: clean_df[name].array.take(keep) for name in clean_df.columns}
     out.update((c, columns[c]) for c in (TARGET, *names))
     return pd.DataFrame(out, copy=False)
-
-
-def features_from_prices(
-    dates: Sequence[object] | pd.Series | np.ndarray,
-    prices: Sequence[float] | pd.Series | np.ndarray,
-    ticker: str = "SERIES",
-    outlier_bounds: Mapping[str, Sequence[float] | None] | None = None,
-    frequency: freq.Frequency | str = freq.Frequency.BUSINESS,
-) -> pd.DataFrame:
-    """One ticker's recent closes -> the clean stage's transform -> :func:`build_features`.
-
-    This is the serving path: the model server calls it per request, so it runs exactly the code
-    the pipeline ran on the training data (``clean_prices`` with its default gap and outlier
-    rules, then the same features).
-
-    Args:
-        dates: Close dates, oldest first (anything :func:`pandas.to_datetime` reads).
-        prices: Closing prices, one per date, all > 0.
-        ticker: Name of the series: it picks the ticker's entry in ``outlier_bounds``.
-        outlier_bounds: The training run's clipping bounds per ticker (the clean stage's
-            artifact, stored with the model). With the ticker's entry, its returns are clipped
-            exactly as in training; without it, the bounds are estimated from this window.
-        frequency: The model's frequency: the dates must be spaced at it.
-
-    Returns:
-        The feature rows of the series; the last row is the latest date, the one to forecast from.
-
-    Raises:
-        ConfigError: Fewer than :data:`MIN_HISTORY` prices, or a long gap leaves fewer than
-            :data:`MIN_HISTORY` consecutive prices before the last date.
-        SchemaValidationError: Dates and prices differ in length, a date does not parse, dates
-            are not strictly increasing, are spaced at another frequency than ``frequency``, or a
-            price is not a finite positive number.
-    """
-    if len(prices) < MIN_HISTORY:
-        raise ConfigError(
-            f"{len(prices)} prices were given; the features need at least MIN_HISTORY={MIN_HISTORY} "
-            "consecutive closes.",
-            f"Send the last {MIN_HISTORY} or more closing prices, oldest first.",
-        )
-    validated = _validated_series(dates, prices, ticker)
-    _check_frequency(validated, freq.Frequency(frequency))
-    clean, _ = clean_prices(validated, bounds=outlier_bounds, frequency=frequency)
-    features = build_features(clean, frequency)
-    if features.empty or features["date"].iloc[-1] != validated["date"].iloc[-1]:
-        raise ConfigError(
-            f"A gap in the dates leaves fewer than MIN_HISTORY={MIN_HISTORY} consecutive closes before "
-            "the last date.",
-            f"Send at least {MIN_HISTORY} closes with no long gap before the date to forecast from.",
-        )
-    return features
-
-
-def _check_frequency(series: pd.DataFrame, frequency: freq.Frequency) -> None:
-    """The series' dates must be spaced at the model's frequency: a model of monthly returns
-    fed daily closes would forecast a month from twenty days without any error. Business and
-    calendar days both step one day: a short window cannot always tell them apart (a holiday-free
-    stretch, a window shifted past a halt), and the clean rules of either fit the other."""
-    detection = freq.detect(series["ticker"], series["date"])
-    if detection.frequency is not None and freq.same_step(detection.frequency, frequency):
-        return
-    found = (f"{detection.frequency.value}" if detection.frequency is not None else
-             f"{float(detection.series['median_days'].iloc[0]):g} days apart (median), no supported frequency")
-    raise SchemaValidationError(
-        f"The dates are {found}, but this model forecasts {freq.describe(frequency)}.",
-        f"Send one close per {freq.spacing(frequency).period}, oldest first, as the model was trained on.",
-    )
-
-
-def _validated_series(dates: object, prices: object, ticker: str) -> pd.DataFrame:
-    """What the validate stage guarantees, checked for one series coming from a request."""
-    price = np.asarray(prices, dtype=np.float64)
-    if len(dates) != len(price):  # type: ignore[arg-type]
-        raise SchemaValidationError(
-            f"{len(dates)} dates but {len(price)} prices were given.",  # type: ignore[arg-type]
-            "Send one date per price.",
-        )
-    try:  # numpy parses ISO strings, dates and timestamps far faster than pandas' general parser
-        day = np.asarray(dates, dtype="datetime64[D]")
-    except (ValueError, TypeError) as exc:
-        raise SchemaValidationError(f"A date could not be read ({exc}).", "Send ISO dates (YYYY-MM-DD).") from exc
-    if np.isnat(day).any():
-        raise SchemaValidationError("A date is missing.", "Send one ISO date (YYYY-MM-DD) per price.")
-    if not (np.isfinite(price).all() and (price > 0).all()):
-        raise SchemaValidationError("Every price must be a finite number above zero.",
-                                    "Remove or correct the non-positive or missing prices.")
-    if not (np.diff(day) > np.timedelta64(0)).all():
-        raise SchemaValidationError("Dates must be strictly increasing with no repeats.",
-                                    "Send the closes oldest first, one per date.")
-    return pd.DataFrame({"date": day.astype("datetime64[ns]"), "ticker": ticker, "price": price})

@@ -54,25 +54,25 @@ def report(
     from collections import namedtuple
     from pathlib import Path
 
-    from components.evaluate import core as evaluate_core
-    from components.evaluate import metrics as metrics_module
     from components.report import core, render
-    from pricecast import monitoring, storage
-    from pricecast.alerts import emit, raised_again
+    from components.report.summary import GateResult, Summary
+    from pricecast import forecast_metrics, storage
+    from pricecast.monitoring import checks, thresholds
+    from pricecast.monitoring.alerts import emit, raised_again
     from pricecast.settings import get_settings
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
     rendered = {}
 
     def compute(ctx):
-        results = [evaluate_core.WindowResult.from_dict(json.loads(Path(a.path).read_text()))
+        results = [forecast_metrics.WindowResult.from_dict(json.loads(Path(a.path).read_text()))
                    for a in window_results]
         info = json.loads(Path(model_info.path).read_text())
         pooled = core.aggregate(results)
         decision = core.gate(pooled.candidate, core.reference_for(pooled), max_degradation, main_metric)
         limits = core.accuracy_limits(min_directional_accuracy, max_mape)
         alerts = core.accuracy_alerts(pooled.candidate, limits, info["version"], decision.verdict)
-        md, page, plots = core.render_report(pooled, decision, info, alerts, limits)
+        md, page, plots = render.render_report(pooled, decision, info, alerts, limits)
         rendered.update(md=md, html=page, plots=plots)
         Path(report_md.path).write_text(md)
         Path(report_html.path).write_text(page)
@@ -98,23 +98,24 @@ def report(
                 "model_info": model_info.path},
         outputs={"report_md": report_md.path, "report_html": report_html.path, "summary": summary.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, render.__file__, metrics_module.__file__, monitoring.__file__),
+        code=code_fingerprint(core.__file__, render.__file__, forecast_metrics.__file__, thresholds.__file__,
+                              checks.__file__),
         mode=mode_for("report", force_from),
         store_url=store_url or None,
     )
 
     # Everything below reads the summary JSON, so a restored checkpoint behaves like a fresh run.
     doc = json.loads(Path(summary.path).read_text())
-    pooled = core.Summary.from_dict(doc["summary"])
-    decision = core.GateResult.from_dict(doc["gate"])
+    pooled = Summary.from_dict(doc["summary"])
+    decision = GateResult.from_dict(doc["gate"])
     # .get: a summary restored by `--from promote` may predate the accuracy limits.
     alerts = raised_again(doc.get("alerts", []))
-    limits = monitoring.Thresholds(**doc["accuracy_limits"]) if doc.get("accuracy_limits") else None
+    limits = thresholds.Thresholds(**doc["accuracy_limits"]) if doc.get("accuracy_limits") else None
     emit(alerts, source="report")
     for name, forecaster in (("candidate", pooled.candidate), ("naive", pooled.naive), ("active", pooled.active)):
         if forecaster is None:
             continue
-        for metric in metrics_module.METRICS:
+        for metric in forecast_metrics.METRICS:
             value = forecaster.get(metric)
             if value is not None:
                 metrics.log_metric(f"{name}_{metric}", float(value))
@@ -124,7 +125,7 @@ def report(
     metrics.log_metric("accuracy_alerts", len(alerts))
 
     if not rendered:
-        md, page, plots = core.render_report(pooled, decision, doc["model_info"], alerts, limits)
+        md, page, plots = render.render_report(pooled, decision, doc["model_info"], alerts, limits)
         rendered.update(md=md, html=page, plots=plots)
     files = {"report.md": rendered["md"].encode(), "report.html": rendered["html"].encode(),
              **rendered["plots"], "summary.json": Path(summary.path).read_bytes()}

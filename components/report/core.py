@@ -1,4 +1,4 @@
-"""Report: pool the test windows, apply the promotion gate, and render a report a person reads.
+"""Report: pool the test windows and apply the promotion gate (``render`` draws the report).
 
 The gate rule: the candidate passes when its main metric is no more than ``max_degradation``
 worse than the reference's. The reference is the active model when the registry has one (scored
@@ -9,87 +9,24 @@ the naive forecast never predicts a direction, so on a first run that metric is 
 coin flip (0.5).
 
 The gate is relative; :func:`accuracy_alerts` adds the absolute limits of
-:class:`pricecast.monitoring.Thresholds`, so a candidate that beats a bad reference but is bad
+:class:`pricecast.monitoring.thresholds.Thresholds`, so a candidate that beats a bad reference but is bad
 itself still reaches a person (an alert, never a failed run).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Any, Literal
 
-from components.evaluate.core import WindowResult
-from components.evaluate.metrics import HIGHER_IS_BETTER, METRICS, ForecastMetrics, format_metric, pool
-from components.report.render import render_report
-from pricecast import monitoring
-from pricecast.alerts import Alert
+from components.report.summary import GateResult, ReferenceKind, Summary
 from pricecast.errors import ConfigError, RegistryError
+from pricecast.forecast_metrics import HIGHER_IS_BETTER, METRICS, ForecastMetrics, WindowResult, format_metric, pool
+from pricecast.monitoring import checks
+from pricecast.monitoring.alerts import Alert
+from pricecast.monitoring.thresholds import Thresholds, thresholds_from
 
 COIN_FLIP = 0.5
-ReferenceKind = Literal["active", "naive"]
 
-__all__ = ["GateResult", "Summary", "accuracy_alerts", "accuracy_limits", "aggregate", "format_metric", "gate",
-           "reference_for", "render_report"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Summary:
-    """Metrics over all test windows (pooled by rows) and per window."""
-
-    candidate: ForecastMetrics
-    naive: ForecastMetrics
-    active: ForecastMetrics | None
-    active_version: str | None
-    windows: tuple[WindowResult, ...]
-
-    @property
-    def rows(self) -> int:
-        return self.candidate.n
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "candidate": self.candidate.to_dict(),
-            "naive": self.naive.to_dict(),
-            "active": self.active.to_dict() if self.active else None,
-            "active_version": self.active_version,
-            "windows": [w.to_dict() for w in self.windows],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Summary:
-        return cls(
-            candidate=ForecastMetrics.from_dict(data["candidate"]),
-            naive=ForecastMetrics.from_dict(data["naive"]),
-            active=ForecastMetrics.from_dict(data["active"]) if data.get("active") else None,
-            active_version=data.get("active_version"),
-            windows=tuple(WindowResult.from_dict(w) for w in data["windows"]),
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class GateResult:
-    """The gate's decision and the sentence that explains it."""
-
-    passed: bool
-    reason: str
-    reference_kind: ReferenceKind
-    metric: str
-    candidate_value: float | None
-    reference_value: float | None
-    threshold: float | None
-    max_degradation: float
-
-    @property
-    def verdict(self) -> str:
-        return "promote" if self.passed else "reject"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "verdict": self.verdict}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GateResult:
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+__all__ = ["accuracy_alerts", "accuracy_limits", "aggregate", "gate", "reference_for"]
 
 
 def aggregate(window_results: list[WindowResult]) -> Summary:
@@ -179,17 +116,17 @@ def gate(
     ), threshold)
 
 
-def accuracy_limits(min_directional_accuracy: float, max_mape: float) -> monitoring.Thresholds:
+def accuracy_limits(min_directional_accuracy: float, max_mape: float) -> Thresholds:
     """The report stage's parameters as thresholds; 0 turns a limit off (KFP has no null parameter).
 
     Raises:
         ConfigError: A limit out of range, e.g. a directional accuracy above 1 or a negative MAPE.
     """
-    return monitoring.thresholds_from({"min_directional_accuracy": min_directional_accuracy or None,
+    return thresholds_from({"min_directional_accuracy": min_directional_accuracy or None,
                                        "max_mape": max_mape or None}, " of the report stage")
 
 
-def accuracy_alerts(candidate: ForecastMetrics, limits: monitoring.Thresholds, version: str,
+def accuracy_alerts(candidate: ForecastMetrics, limits: Thresholds, version: str,
                     verdict: str) -> list[Alert]:
     """HIGH alerts for a candidate under the minimum directional accuracy or over the maximum MAPE.
 
@@ -199,5 +136,5 @@ def accuracy_alerts(candidate: ForecastMetrics, limits: monitoring.Thresholds, v
         version: The candidate's version, named in the message and the labels.
         verdict: The gate's verdict, a label: a promoted candidate needs the alert most.
     """
-    alerts = monitoring.accuracy_alerts(limits, candidate.to_dict(), what=f"Candidate {version}")
+    alerts = checks.accuracy_alerts(limits, candidate.to_dict(), what=f"Candidate {version}")
     return [a.model_copy(update={"labels": {"model_version": version, "verdict": verdict}}) for a in alerts]

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from components.evaluate.metrics import METRICS, ForecastMetrics, format_metric
+from components.report.summary import GateResult, Summary
 from pricecast import frequency as freq
+from pricecast.forecast_metrics import METRICS, ForecastMetrics, format_metric
 
 if TYPE_CHECKING:
-    from components.report.core import GateResult, Summary
-    from pricecast.alerts import Alert
-    from pricecast.monitoring import Thresholds
+    from pricecast.monitoring.alerts import Alert
+    from pricecast.monitoring.thresholds import Thresholds
 
 FORECAST_PLOT = "forecast_vs_actual.png"
 RESIDUAL_PLOT = "residuals.png"

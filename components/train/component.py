@@ -44,11 +44,10 @@ def train(
     import json
     from pathlib import Path
 
-    from components.clean.core import OUTLIER_BOUNDS_KEY
-    from components.evaluate import metrics
-    from components.train import core, split
-    from pricecast import frames
+    from components.train import core
+    from pricecast import forecast_metrics, frames, time_split
     from pricecast import frequency as freq
+    from pricecast.columns import OUTLIER_BOUNDS_KEY
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
     def compute(ctx):
@@ -71,7 +70,7 @@ def train(
         inputs={"features": features.path, "outlier_bounds": outlier_bounds.path},
         outputs={"model": model.path, "model_info": model_info.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, split.__file__, metrics.__file__, freq.__file__),
+        code=code_fingerprint(core.__file__, time_split.__file__, forecast_metrics.__file__, freq.__file__),
         mode=mode_for("train", force_from),
         store_url=store_url or None,
     )

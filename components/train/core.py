@@ -1,6 +1,6 @@
-"""Train: a scaled ridge regression of the next-day log return on the features.
+"""Train: a scaled ridge regression of the next-period log return on the features.
 
-The model is fitted on the training rows of a time-ordered split (:mod:`components.train.split`,
+The model is fitted on the training rows of a time-ordered split (:mod:`pricecast.time_split`,
 re-exported here) and described by a :class:`TrainInfo`: what it saw, when, how well it fits,
 and the sha256 of its bytes.
 """
@@ -18,14 +18,13 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from components.evaluate.metrics import forecast_metrics
-from components.features.core import FEATURE_COLUMNS, TARGET, feature_columns
-from components.drift.core import DRIFT_FEATURES
-from components.train.split import Split, Window, target_dates, time_split, train_mask, window_mask
 from pricecast import frequency as freq
 from pricecast import modelio, storage
-from pricecast.drift import reference_profile
+from pricecast.columns import DRIFT_FEATURES, FEATURE_COLUMNS, TARGET, feature_columns
 from pricecast.errors import ConfigError
+from pricecast.forecast_metrics import forecast_metrics
+from pricecast.monitoring.drift import reference_profile
+from pricecast.time_split import Split, Window, target_dates, time_split, train_mask, window_mask
 
 FRAMEWORK = "sklearn"
 # The features-frame columns that the split and the fit read (daily data; see training_columns).

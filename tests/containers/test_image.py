@@ -47,9 +47,9 @@ def test_python3_is_the_venv_with_the_project_installed(image: str) -> None:
 # is a submodule. Prints {statement: error} for the ones that fail.
 _IMPORT_EVERYTHING = r"""
 import ast, importlib, json, pathlib
-import pricecast, components, serving, pipelines
+import pricecast, components, serving, pipelines, cli
 names = set()
-for pkg in (pricecast, components, serving, pipelines):
+for pkg in (pricecast, components, serving, pipelines, cli):
     for path in pathlib.Path(pkg.__path__[0]).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):

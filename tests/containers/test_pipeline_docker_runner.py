@@ -14,7 +14,7 @@ import pytest
 from kfp import components, dsl, local
 from typer.testing import CliRunner
 
-from pricecast.cli import app
+from cli.app import app
 from pricecast.registry import RegistryStore
 from pricecast.settings import get_settings
 from tests.support.seaweed import SeaweedS3, seaweedfs

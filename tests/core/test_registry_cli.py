@@ -8,8 +8,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+from cli.app import app
 from pricecast import registry
-from pricecast.cli import app
 from pricecast.registry import RegistryStore
 from tests.core.support import mv
 

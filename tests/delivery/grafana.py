@@ -13,7 +13,7 @@ import requests
 
 from tests.delivery.chart import ROOT
 
-DASHBOARD = ROOT / "monitoring" / "dashboards" / "pricecast.json"
+DASHBOARD = ROOT / "delivery" / "monitoring" / "dashboards" / "pricecast.json"
 # `X or vector(0)`: Grafana then shows 0 instead of "No data" before the first event (right for a
 # stat panel), but the query returns data whether or not X finds its series.
 FALLBACK = re.compile(r"\s+or\s+vector\(0\)")

@@ -99,7 +99,7 @@ def test_standin_unknown_selector_has_no_traffic(prom: Prometheus) -> None:
 def _cli(*args: str):
     from typer.testing import CliRunner
 
-    from pricecast.cli import app
+    from cli.app import app
 
     return CliRunner().invoke(app, ["canary", "analyze", *args])
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from pricecast.cli import app
+from cli.app import app
 from tests.delivery.chart import by_kind_name, container_env, deep_merge, manifests, scenario_values
 
 STABLE, CANARY = ("Deployment", "pricecast-stable"), ("Deployment", "pricecast-canary")

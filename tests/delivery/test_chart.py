@@ -127,7 +127,7 @@ def test_canary_10_ships_monitoring_for_kube_prometheus_stack() -> None:
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert dashboard["metadata"]["annotations"]["grafana_folder"] == "MLOps"
     shipped = json.loads(dashboard["data"]["pricecast.json"])
-    assert shipped == json.loads((ROOT / "monitoring/dashboards/pricecast.json").read_text())
+    assert shipped == json.loads((ROOT / "delivery/monitoring/dashboards/pricecast.json").read_text())
     # The dashboard and rules are not server pods: the Service must not select them.
     assert dashboard["metadata"]["labels"]["app.kubernetes.io/component"] == "monitoring"
 

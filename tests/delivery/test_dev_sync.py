@@ -63,7 +63,7 @@ def test_synced_server_code_is_live_after_the_sync_hook(tmp_path: Path) -> None:
            "SYNC_MARKER": str(marker)}
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "pricecast.cli_serve", "serve", "--store", store, "--version", "v1",
+            [sys.executable, "-m", "cli.serve", "serve", "--store", store, "--version", "v1",
              "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
             cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

@@ -6,15 +6,15 @@ import subprocess
 
 import pytest
 
-from monitoring import build
-from monitoring.dashboards import pricecast as dashboard_code
+from delivery.monitoring import build
+from delivery.monitoring.dashboards import pricecast as dashboard_code
 from tests.delivery import grafana
 from tests.delivery.chart import ROOT
 from tests.delivery.standin_exporter import Track, exporters
 from tests.support.prometheus import prometheus_server
 
-RULES = ROOT / "monitoring" / "alerts" / "pricecast.rules.yaml"
-RULE_TESTS = ROOT / "monitoring" / "alerts" / "pricecast.rules.test.yaml"
+RULES = ROOT / "delivery" / "monitoring" / "alerts" / "pricecast.rules.yaml"
+RULE_TESTS = ROOT / "delivery" / "monitoring" / "alerts" / "pricecast.rules.test.yaml"
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess:
@@ -59,7 +59,7 @@ def test_every_alert_has_severity_priority_and_an_action() -> None:
 
 
 def test_generated_files_are_up_to_date() -> None:
-    assert build.stale() == [], "run: python -m monitoring.build"
+    assert build.stale() == [], "run: python -m delivery.monitoring.build"
 
 
 def test_dashboard_covers_what_operators_need() -> None:

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pricecast import cli_kfp
+from cli import cluster
 from tests.kfp_api.standin_kfp_api import StandinKfpApi, standin_kfp_api
 
 
@@ -32,7 +32,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def cli() -> typer.Typer:
     app = typer.Typer()
-    cli_kfp.register(app)
+    cluster.register(app)
     return app
 
 

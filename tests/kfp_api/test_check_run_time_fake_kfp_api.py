@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
-from pricecast.cli import app
-from pricecast.monitoring import BREACH_EXIT_CODE, kfp_run_time
+from cli.app import app
+from pricecast.monitoring.checks import BREACH_EXIT_CODE, kfp_run_time
 from tests.kfp_api.standin_kfp_api import StandinKfpApi
 
 runner = CliRunner()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pricecast.cli_kfp import kfp_cron
+from cli.cluster import kfp_cron
 from pricecast.errors import ConfigError
 from tests.kfp_api.standin_kfp_api import StandinKfpApi
 

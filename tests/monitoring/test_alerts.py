@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from pricecast.alerts import Alert, at_least, emit, raised_again, redact
+from pricecast.monitoring.alerts import Alert, at_least, emit, raised_again, redact
 from pricecast.settings import Settings
 from tests.monitoring.support import webhook_receiver
 

@@ -10,9 +10,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from components.drift.core import DRIFT_FEATURES
-from pricecast import cli_monitor, frames
-from pricecast.monitoring import BREACH_EXIT_CODE
+from cli import monitor
+from pricecast import frames
+from pricecast.columns import DRIFT_FEATURES
+from pricecast.monitoring.checks import BREACH_EXIT_CODE
 from pricecast.settings import Settings, reload_settings
 from pricecast.stage import run_stage
 from tests.monitoring.support import features_frame, webhook_receiver
@@ -20,9 +21,9 @@ from tests.monitoring.support import features_frame, webhook_receiver
 
 @pytest.fixture
 def cli(isolated_store: Settings) -> typer.Typer:
-    """An app with only the check group, as cli.py assembles it (``register(app)``)."""
+    """An app with only the check group, as cli/app.py assembles it (``register(app)``)."""
     app = typer.Typer()
-    cli_monitor.register(app)
+    monitor.register(app)
 
     @app.callback()
     def main() -> None:  # a group, so `check` is a subcommand as in the real CLI

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from components.drift.core import DRIFT_FEATURES
-from pricecast.drift import (
+from pricecast.columns import DRIFT_FEATURES
+from pricecast.errors import ConfigError
+from pricecast.monitoring.drift import (
     DriftThresholds,
     LiveDriftMonitor,
     drift_gauge,
@@ -21,7 +22,6 @@ from pricecast.drift import (
     psi,
     reference_profile,
 )
-from pricecast.errors import ConfigError
 from tests.monitoring.support import features_frame
 
 RNG = np.random.default_rng(7)
@@ -167,7 +167,7 @@ def test_live_monitor_never_fails_the_request_when_publishing_fails(caplog: pyte
 
 
 def test_the_server_reads_the_profile_stored_with_the_model(tmp_path) -> None:
-    from pricecast.drift import PROFILE_KEY, read_reference_profile
+    from pricecast.monitoring.drift import PROFILE_KEY, read_reference_profile
     from pricecast.registry import RegistryStore
 
     store = RegistryStore(f"file://{tmp_path / 'store'}")

@@ -15,16 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pricecast import monitoring
+from pricecast.monitoring import checks
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 RUNBOOK = README[README.index("## Runbook"):]
-RULES = ROOT / "monitoring" / "alerts" / "pricecast.rules.yaml"
-PIPELINE_ALERTS = {monitoring.ACCURACY_LOW, monitoring.FORECAST_ERROR_HIGH, monitoring.FEATURE_DRIFT,
-                   monitoring.FEATURE_SHIFT_KS, monitoring.PIPELINE_SLOW, monitoring.DATA_STALE}
-# Command modules the CLI assembles (pricecast/cli.py's _COMMAND_MODULES once wired).
-COMMAND_MODULES = ("pricecast.cli_pipeline", "pricecast.cli_data", "pricecast.cli_monitor", "pricecast.cli_canary")
+RULES = ROOT / "delivery" / "monitoring" / "alerts" / "pricecast.rules.yaml"
+PIPELINE_ALERTS = {checks.ACCURACY_LOW, checks.FORECAST_ERROR_HIGH, checks.FEATURE_DRIFT,
+                   checks.FEATURE_SHIFT_KS, checks.PIPELINE_SLOW, checks.DATA_STALE}
 
 
 def prometheus_alerts() -> set[str]:
@@ -91,18 +89,14 @@ def help_options(help_text: str) -> set[str]:
 def helps() -> dict[str, dict]:
     """``--help`` of every runbook command: exit code and page, from a subprocess."""
     commands = [list(path) for path in runbook_commands()]
-    # In a subprocess: registering command groups must not change the app other tests import.
-    # A wide terminal, so rich never wraps or shortens an option's name.
+    # In a subprocess with a wide terminal, so rich never wraps or shortens an option's name.
     script = f"""
-import importlib, json, sys
+import json
 from typer.testing import CliRunner
-from pricecast import cli
-for name in {COMMAND_MODULES!r}:
-    if name not in cli._COMMAND_MODULES:
-        importlib.import_module(name).register(cli.app)
+from cli.app import app
 results = {{}}
 for command in {commands!r}:
-    done = CliRunner().invoke(cli.app, [*command, "--help"])
+    done = CliRunner().invoke(app, [*command, "--help"])
     results[" ".join(command)] = {{"exit_code": done.exit_code, "output": done.output}}
 print(json.dumps(results))
 """

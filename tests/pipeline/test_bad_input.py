@@ -136,7 +136,7 @@ def test_cli_run_exit_code_and_message_on_bad_source(trained_copy, tmp_path):
     bad.write_bytes(_csv(_good_frame().drop(columns=["price"])))
     env = {**os.environ, "PRICECAST_STORE_URL": f"file://{store}", "PRICECAST_LOG_DIR": str(tmp_path / "logs"),
            "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-m", "pricecast.cli", "run", "--source", str(bad), "--tickers", "4"],
+    proc = subprocess.run([sys.executable, "-m", "cli", "run", "--source", str(bad), "--tickers", "4"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "what to do" in proc.stderr and "price" in proc.stderr

@@ -68,7 +68,7 @@ def test_local_pipeline_leaves_source_retries_to_ingest_itself(tmp_path):
 
 
 def test_alert_thresholds_default_to_the_monitoring_ones_and_reach_their_stages():
-    from pricecast.monitoring import Thresholds
+    from pricecast.monitoring.thresholds import Thresholds
 
     spec = _docs(COMPILED_PATH)[0]
     limits = Thresholds()
@@ -91,8 +91,8 @@ def test_every_pipeline_parameter_can_come_from_a_run_config_and_validate_ignore
     # One config file serves `pricecast run --config` and `pricecast validate --config`: every
     # pipeline parameter is a run-config key, and each is either an ingest option or a key that
     # ingest knows belongs to a later stage (so validate does not call it a typo).
+    from cli.pipeline import RUN_PARAMETERS
     from components.ingest.core import PIPELINE_KEYS, SourceSpec
-    from pricecast.cli_pipeline import RUN_PARAMETERS
 
     parameters = set(_docs(COMPILED_PATH)[0]["root"]["inputDefinitions"]["parameters"]) - {"force_from"}
     assert parameters == set(RUN_PARAMETERS)

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from pipelines.local_run import run_local
-from pricecast import monitoring, registry, storage
+from pricecast import registry, storage
+from pricecast.monitoring import checks
 from pricecast.registry import RegistryStore
 from tests.monitoring.support import webhook_receiver
 
@@ -28,7 +29,7 @@ def test_first_run_promotes_then_rerun_recomputes_nothing(trained, trained_copy,
     first = trained.outcome
     assert first.decision == "promoted", first.reason
     # Within the default accuracy and run-time thresholds (drift on this small universe may alert).
-    assert {a.name for a in first.alerts} <= {monitoring.FEATURE_DRIFT, monitoring.FEATURE_SHIFT_KS}
+    assert {a.name for a in first.alerts} <= {checks.FEATURE_DRIFT, checks.FEATURE_SHIFT_KS}
     assert "naive" in first.reason  # the first model is gated against the naive baseline
     reg = RegistryStore().load()
     assert reg.active == first.version
@@ -92,15 +93,15 @@ def test_cli_run_over_its_limits_alerts_the_webhook_and_still_succeeds(trained_c
                "PRICECAST_ALERT_WEBHOOK_URL": receiver.url, "COLUMNS": "200"}
         args = ["--tickers", str(SMALL["tickers"]), "--days", str(SMALL["days"]), "--n-windows", str(SMALL["n_windows"]),
                 "--max-run-time-s", "0.001", "--min-directional-accuracy", "0.99"]
-        proc = subprocess.run([sys.executable, "-m", "pricecast.cli", "run", *args],
+        proc = subprocess.run([sys.executable, "-m", "cli", "run", *args],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     sent = {body["source"]: body["alerts"] for body in receiver.bodies}
     assert {"report", "run"} <= set(sent) <= {"drift", "report", "run"}, receiver.bodies
     [accuracy] = sent["report"]
-    assert (accuracy["severity"], accuracy["name"], accuracy["threshold"]) == ("HIGH", monitoring.ACCURACY_LOW, 0.99)
+    assert (accuracy["severity"], accuracy["name"], accuracy["threshold"]) == ("HIGH", checks.ACCURACY_LOW, 0.99)
     [slow] = sent["run"]
-    assert (slow["severity"], slow["name"], slow["threshold"]) == ("MEDIUM", monitoring.PIPELINE_SLOW, 0.001)
+    assert (slow["severity"], slow["name"], slow["threshold"]) == ("MEDIUM", checks.PIPELINE_SLOW, 0.001)
     assert slow["value"] > 1 and "over 0.001s" in slow["message"]
     stage = slow["labels"]["slowest_stage"]
     assert (logs / f"{stage}.log").exists() and f"logs/{stage}.log" in slow["suggested_action"]

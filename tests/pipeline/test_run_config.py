@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pricecast.cli_pipeline import load_run_config
+from cli.pipeline import load_run_config
 from pricecast.errors import ConfigError
 from pricecast.registry import RegistryStore
 
@@ -59,7 +59,7 @@ def test_run_with_a_config_maps_columns_dates_and_encoding_end_to_end(isolated_s
                                "  encoding: latin-1\n")
     env = {**os.environ, "PRICECAST_STORE_URL": isolated_store.store_url,
            "PRICECAST_LOG_DIR": str(isolated_store.log_dir), "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-m", "pricecast.cli", "run", "--config", str(config)],
+    proc = subprocess.run([sys.executable, "-m", "cli", "run", "--config", str(config)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "verdict:" in proc.stdout

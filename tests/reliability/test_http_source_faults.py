@@ -148,7 +148,7 @@ def test_the_cli_exits_3_with_the_problem_and_the_fix_on_a_truncated_source(fast
     server = breaking_server("truncated")
     env = {**os.environ, "COLUMNS": "200"}
 
-    proc = subprocess.run([sys.executable, "-m", "pricecast.cli", "validate", "--input", server.url],
+    proc = subprocess.run([sys.executable, "-m", "cli", "validate", "--input", server.url],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
 
     assert proc.returncode == 3, proc.stdout + proc.stderr

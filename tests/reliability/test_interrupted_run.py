@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 
 def _start(workdir: Path, env: dict[str, str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "pricecast.cli", "run", "--tickers", str(SMALL["tickers"]),
+    cmd = [sys.executable, "-m", "cli", "run", "--tickers", str(SMALL["tickers"]),
            "--days", str(SMALL["days"]), "--n-windows", str(SMALL["n_windows"])]
     return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)  # its own group: signals reach its task processes too

@@ -21,7 +21,7 @@ from typing import Literal
 
 import pytest
 
-from components.features.core import FEATURE_COLUMNS
+from pricecast.columns import FEATURE_COLUMNS
 from tests.serving.util import metric_value
 from tests.support.server import model_file, publish_model, running_server
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from components.features.core import FEATURE_COLUMNS
+from pricecast.columns import FEATURE_COLUMNS
 from tests.serving.util import metric_value
 from tests.support.server import publish_model, running_server
 

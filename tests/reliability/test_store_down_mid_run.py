@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from components.features.core import FEATURE_COLUMNS
 from pipelines.local_run import PipelineFailed, run_local
 from pricecast import storage
+from pricecast.columns import FEATURE_COLUMNS
 from tests.reliability.support import (
     SMALL,
     PipelineProcess,

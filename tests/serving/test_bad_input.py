@@ -9,7 +9,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from components.features.core import FEATURE_COLUMNS, MIN_HISTORY
+from components.features.core import MIN_HISTORY
+from pricecast.columns import FEATURE_COLUMNS
 from serving.model import load_model
 from tests.serving.util import MODEL, V1, V2
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pricecast.cli_serve import MULTIPROC_ENV, _prepare_multiprocess_dir
+from cli.serve import MULTIPROC_ENV, _prepare_multiprocess_dir
 from tests.support.server import REPO
 
 
@@ -20,7 +20,7 @@ def _forget_multiproc_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_an_invalid_option_is_a_clean_error_with_what_to_do() -> None:
-    run = subprocess.run([sys.executable, "-m", "pricecast.cli_serve", "serve", "--track", "blue"],
+    run = subprocess.run([sys.executable, "-m", "cli.serve", "serve", "--track", "blue"],
                          capture_output=True, text=True, cwd=REPO, timeout=120)
     assert run.returncode == 2
     assert "Invalid server setting track" in run.stderr and "what to do" in run.stderr

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from components.features.core import FEATURE_COLUMNS
+from pricecast.columns import FEATURE_COLUMNS
 
 
 def _drift_scores(text: str) -> dict[str, float]:

@@ -8,8 +8,8 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from components.features.core import FEATURE_COLUMNS
 from pricecast import modelio, registry
+from pricecast.columns import FEATURE_COLUMNS
 from pricecast.errors import ModelIntegrityError, ModelNotFoundError
 from serving.model import fold_linear_pipeline, load_model
 from tests.support.server import model_file, publish_model

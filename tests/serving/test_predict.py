@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from fastapi.testclient import TestClient
 
-from components.features.core import FEATURE_COLUMNS
 from pricecast import modelio
+from pricecast.columns import FEATURE_COLUMNS
 from serving.main import create_app
 from serving.model import load_model
 from serving.settings import ServerSettings

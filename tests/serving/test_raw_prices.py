@@ -9,7 +9,9 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from components.clean.core import clean_prices
-from components.features.core import FEATURE_COLUMNS, build_features, features_from_prices
+from components.features.core import build_features
+from pricecast.columns import FEATURE_COLUMNS
+from serving.features import features_from_prices
 from tests.serving.util import V1
 from tests.support.server import publish_model
 
@@ -72,7 +74,7 @@ def _with_spike(history: pd.DataFrame, at: int, jump: float) -> pd.DataFrame:
 
 def test_a_spike_in_a_short_window_is_clipped_with_the_training_bounds_bit_for_bit(
         store_url: str, make_client: Any) -> None:
-    from components.clean.core import OUTLIER_BOUNDS_KEY
+    from pricecast.columns import OUTLIER_BOUNDS_KEY
 
     acme = _with_spike(_history("ACME", 5), at=150, jump=1.4)
     _, report = clean_prices(acme)  # what the clean stage stored with the model
@@ -91,7 +93,7 @@ def test_a_spike_in_a_short_window_is_clipped_with_the_training_bounds_bit_for_b
 
 
 def test_a_ticker_training_never_saw_gets_bounds_from_its_window(store_url: str, make_client: Any) -> None:
-    from components.clean.core import OUTLIER_BOUNDS_KEY
+    from pricecast.columns import OUTLIER_BOUNDS_KEY
 
     _, report = clean_prices(_history("ACME", 5))
     publish_model(store_url, "v1", metadata={OUTLIER_BOUNDS_KEY: report.bounds_document()})
@@ -106,7 +108,7 @@ def test_a_ticker_training_never_saw_gets_bounds_from_its_window(store_url: str,
 
 def test_a_monthly_model_serves_monthly_closes_and_refuses_daily_ones_naming_both(
         store_url: str, make_client: Any) -> None:
-    from components.features.core import feature_columns
+    from pricecast.columns import feature_columns
     from tests.support.prices import price_frame
 
     monthly_features = feature_columns("monthly")

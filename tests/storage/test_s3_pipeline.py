@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.app import app
 from pipelines.local_run import run_local
 from pricecast import storage
-from pricecast.cli import app
 from pricecast.registry import RegistryStore
 from tests.support.seaweed import SeaweedS3
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.app import app
 from pricecast import storage
-from pricecast.cli import app
 from pricecast.errors import StorageError
 
 runner = CliRunner()

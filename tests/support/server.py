@@ -5,7 +5,7 @@
         srv.metrics()                       # the /metrics text
 
 The server is started the way the container starts it (the ``pricecast serve`` command, run as
-``python -m pricecast.cli_serve serve``), in its own process group so workers die with it.
+``python -m cli.serve serve``), in its own process group so workers die with it.
 ``publish_model`` puts a small trained model in a store's registry for the server to load.
 """
 
@@ -129,7 +129,7 @@ def running_server(
     for attempt in range(3):  # a free port can be taken between choosing and binding it
         port = free_port()
         log_path = log_dir / f"server-{port}.log"
-        cmd = [sys.executable, "-m", "pricecast.cli_serve", "serve", "--store", store_url, "--version", version,
+        cmd = [sys.executable, "-m", "cli.serve", "serve", "--store", store_url, "--version", version,
                "--track", track, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         with log_path.open("wb") as log_file:
             proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
@@ -184,7 +184,7 @@ def publish_model(
     from pricecast import modelio, registry, storage
 
     if features is None:
-        from components.features.core import FEATURE_COLUMNS
+        from pricecast.columns import FEATURE_COLUMNS
 
         features = FEATURE_COLUMNS
     rng = np.random.default_rng(seed)
@@ -195,7 +195,7 @@ def publish_model(
     store = registry.RegistryStore(store_url)
     import pandas as pd
 
-    from pricecast.drift import reference_profile
+    from pricecast.monitoring.drift import reference_profile
 
     # Like the train stage: a decile profile of the training inputs, for live drift.
     profile = reference_profile(pd.DataFrame(x, columns=list(features)), list(features))

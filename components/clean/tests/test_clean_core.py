@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.clean.core import CLEAN_COLUMNS, MAD_TO_SIGMA, clean_prices
+from components.clean.core import MAD_TO_SIGMA, clean_prices
 from components.clean.tests.conftest import random_walk, validated
+from pricecast.columns import CLEAN_COLUMNS
 from pricecast.errors import ConfigError, DataFormatError
 
 

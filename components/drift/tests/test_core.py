@@ -7,7 +7,7 @@ import pytest
 
 from components.drift import core
 from components.drift.tests.support import model_info_for, regime_features
-from components.features.core import FEATURE_COLUMNS
+from pricecast.columns import FEATURE_COLUMNS
 from pricecast.errors import ConfigError
 
 

@@ -9,13 +9,14 @@ from pathlib import Path
 from kfp import dsl
 
 from components.evaluate.component import evaluate
-from components.features.core import FEATURE_COLUMNS, build_features
+from components.features.core import build_features
 from components.features.tests.support import (
     clean_frame,
     local_component,
     write_parquet,
 )
 from components.train.core import time_split, train_model
+from pricecast.columns import FEATURE_COLUMNS
 from pricecast.registry import ModelVersion, RegistryStore, now_iso, register
 from pricecast.settings import Settings, get_settings
 

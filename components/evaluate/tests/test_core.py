@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from components.evaluate.core import SAMPLE_ROWS, WindowResult, evaluate_window
-from components.evaluate.metrics import forecast_metrics, pool
+from components.evaluate.core import SAMPLE_ROWS, evaluate_window
 from components.features.core import build_features
 from components.features.tests.support import clean_frame
 from components.train.core import time_split, train_model, window_mask
 from pricecast.errors import ConfigError
+from pricecast.forecast_metrics import WindowResult, forecast_metrics, pool
 
 PRICE = np.array([100.0, 200.0])
 ACTUAL = np.log([1.10, 0.90])  # next prices 110 and 180

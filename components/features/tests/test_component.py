@@ -9,8 +9,9 @@ import pandas as pd
 from kfp import dsl
 
 from components.features.component import features
-from components.features.core import FEATURE_COLUMNS, build_features
+from components.features.core import build_features
 from components.features.tests.support import clean_frame, local_component, write_parquet
+from pricecast.columns import FEATURE_COLUMNS
 from pricecast.settings import get_settings
 
 

@@ -1,4 +1,8 @@
-"""Unit and property tests of the feature transform: values, no look-ahead, boundaries, serving identity."""
+"""Unit and property tests of the feature transform: values, no look-ahead, boundaries.
+
+The serving identity (raw prices -> the same rows) is tested with the serving path, in
+tests/serving/test_features_from_prices.py.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.clean.core import clean_prices
-from components.features.core import (
-    FEATURE_COLUMNS,
-    MIN_HISTORY,
-    build_features,
-    features_from_prices,
-)
+from components.features.core import MIN_HISTORY, build_features
 from components.features.tests.support import clean_frame
-from pricecast.errors import ConfigError, SchemaValidationError
+from pricecast.columns import FEATURE_COLUMNS
+from pricecast.errors import SchemaValidationError
 
 FRAME = clean_frame(n_tickers=3, n_days=90, seed=7, gaps={"T001": 50})
 FEATURES = build_features(FRAME)
@@ -108,51 +107,6 @@ def test_windows_restart_after_a_gap_and_never_span_tickers() -> None:
         )
 
 
-@pytest.mark.parametrize("gap_before_window", [False, True])
-def test_features_from_prices_equals_the_training_rows_bit_for_bit(gap_before_window: bool) -> None:
-    """Training/serving identity: the pipeline's clean + features on the full history give the
-    very numbers the server computes from the last closes alone."""
-    one = FRAME[FRAME["ticker"] == "T002"][["date", "ticker", "price"]].reset_index(drop=True)
-    if gap_before_window:  # a long halt 40 rows before the end: a new segment starts there
-        one.loc[50:, "date"] = one.loc[50:, "date"] + pd.Timedelta(days=30)
-    training = build_features(clean_prices(one)[0])
-    recent = one.iloc[-30:]
-    served = features_from_prices(recent["date"].astype(str), recent["price"].tolist(), ticker="T002")
-    trained = training.set_index("date").loc[served["date"]]
-    assert len(served) == 30 - MIN_HISTORY + 1
-    np.testing.assert_array_equal(served[FEATURE_COLUMNS].to_numpy(), trained[FEATURE_COLUMNS].to_numpy())
-    assert served["date"].iloc[-1] == one["date"].iloc[-1]
-
-
-def test_features_from_prices_needs_min_history_prices() -> None:
-    one = FRAME[FRAME["ticker"] == "T000"].iloc[:MIN_HISTORY]
-    assert len(features_from_prices(one["date"], one["price"])) == 1
-    with pytest.raises(ConfigError, match=f"MIN_HISTORY={MIN_HISTORY}"):
-        features_from_prices(one["date"].iloc[1:], one["price"].iloc[1:])
-
-
-def test_features_from_prices_refuses_a_long_gap_right_before_the_last_date() -> None:
-    dates = list(pd.bdate_range("2021-01-01", periods=MIN_HISTORY))
-    dates[-1] = dates[-2] + pd.Timedelta(days=60)
-    with pytest.raises(ConfigError, match="gap"):
-        features_from_prices(dates, np.linspace(10, 11, MIN_HISTORY))
-
-
-@pytest.mark.parametrize(
-    ("dates", "prices", "message"),
-    [
-        (pd.bdate_range("2021-01-01", periods=MIN_HISTORY)[::-1], np.ones(MIN_HISTORY), "increasing"),
-        (pd.bdate_range("2021-01-01", periods=MIN_HISTORY), [1.0] * (MIN_HISTORY - 1) + [0.0], "above zero"),
-        (pd.bdate_range("2021-01-01", periods=MIN_HISTORY), [1.0] * (MIN_HISTORY - 1) + [np.nan], "above zero"),
-        (["not a date"] * MIN_HISTORY, np.ones(MIN_HISTORY), "date could not be read"),
-        (pd.bdate_range("2021-01-01", periods=MIN_HISTORY + 1), np.ones(MIN_HISTORY), "one date per price"),
-    ],
-)
-def test_features_from_prices_names_bad_request_data(dates, prices, message: str) -> None:
-    with pytest.raises(SchemaValidationError, match=message):
-        features_from_prices(dates, prices)
-
-
 def test_unsorted_or_incomplete_input_is_refused_with_the_fix() -> None:
     with pytest.raises(SchemaValidationError, match="sorted by \\(ticker, date\\)"):
         build_features(FRAME.sample(frac=1.0, random_state=0))
@@ -169,7 +123,7 @@ def test_empty_and_too_short_inputs_give_empty_frames_with_all_columns() -> None
 
 # --------------------------------------------------------------------------- frequency (issue 13)
 def test_daily_data_keeps_the_served_feature_list_and_weekly_monthly_drop_the_weekday():
-    from components.features.core import feature_columns
+    from pricecast.columns import feature_columns
 
     assert feature_columns("business") == feature_columns("daily") == FEATURE_COLUMNS  # served format unchanged
     for frequency in ("weekly", "monthly"):
@@ -179,7 +133,8 @@ def test_daily_data_keeps_the_served_feature_list_and_weekly_monthly_drop_the_we
 
 
 def test_monthly_features_are_month_of_year_and_windows_count_months():
-    from components.features.core import feature_columns
+    from components.clean.core import clean_prices
+    from pricecast.columns import feature_columns
     from tests.support.prices import price_frame
 
     frame = price_frame("monthly", tickers=1, periods=40, start="2000-01-01")
@@ -192,17 +147,3 @@ def test_monthly_features_are_month_of_year_and_windows_count_months():
     np.testing.assert_allclose([first["month_sin"], first["month_cos"]], [np.sin(2 * np.pi * 8 / 12), np.cos(2 * np.pi * 8 / 12)])
     assert first["target"] == pytest.approx(np.log(frame["price"].iloc[21] / frame["price"].iloc[20]))
 
-
-def test_served_raw_prices_must_be_spaced_at_the_models_frequency():
-    from tests.support.prices import price_frame
-
-    monthly = price_frame("monthly", tickers=1, periods=30)
-    served = features_from_prices(monthly["date"], monthly["price"], "S00", frequency="monthly")
-    trained = build_features(clean_prices(monthly, frequency="monthly")[0], "monthly")
-    np.testing.assert_array_equal(served.iloc[-1, 3:].to_numpy(float), trained.iloc[-1, 3:].to_numpy(float))
-    with pytest.raises(SchemaValidationError, match=r"The dates are monthly, but this model forecasts business "
-                                                    r"\(one price a business day\)"):
-        features_from_prices(monthly["date"], monthly["price"], "S00")
-    weekly = price_frame("weekly", tickers=1, periods=30)
-    with pytest.raises(SchemaValidationError, match="The dates are weekly, but this model forecasts monthly"):
-        features_from_prices(weekly["date"], weekly["price"], "S00", frequency="monthly")

@@ -27,7 +27,9 @@ from components.features.tests.support import (
 from components.report.component import report
 from components.train.component import train
 from components.train.core import time_split, train_model
-from pricecast import monitoring, storage
+from pricecast import storage
+from pricecast.monitoring import checks
+from pricecast.monitoring.thresholds import Thresholds
 from pricecast.settings import Settings, get_settings, reload_settings
 from tests.monitoring.support import WebhookReceiver, webhook_receiver
 
@@ -146,14 +148,14 @@ def test_an_accuracy_breach_alerts_the_webhook_and_the_report_but_never_fails_th
     # The gate still decides: an accuracy alert is not a rejection and not a failed stage.
     assert verdict == again == summary["verdict"] == "promote"
     [stored] = summary["alerts"]
-    assert (stored["severity"], stored["name"]) == ("HIGH", monitoring.ACCURACY_LOW)
+    assert (stored["severity"], stored["name"]) == ("HIGH", checks.ACCURACY_LOW)
     assert summary["accuracy_limits"] == {"min_directional_accuracy": 0.99, "max_mape": 5.0}
     assert metrics.metadata["accuracy_alerts"] == 1
 
     # Both calls posted, the second from the restored checkpoint.
     assert len(webhook.bodies) == 2 and all(body["source"] == "report" for body in webhook.bodies)
     [sent] = webhook.bodies[0]["alerts"]
-    assert (sent["severity"], sent["name"], sent["threshold"]) == ("HIGH", monitoring.ACCURACY_LOW, 0.99)
+    assert (sent["severity"], sent["name"], sent["threshold"]) == ("HIGH", checks.ACCURACY_LOW, 0.99)
     assert sent["suggested_action"] == stored["suggested_action"] and "pricecast registry rollback" in sent["suggested_action"]
     assert sent["labels"] == {"model_version": summary["version"], "verdict": "promote"}
     assert summary["version"] in sent["message"] and "PricecastDirectionalAccuracyLow" in webhook.bodies[0]["text"]
@@ -169,7 +171,7 @@ def test_a_candidate_within_the_default_limits_sends_nothing(
         scored, webhook: WebhookReceiver, tmp_path: Path, isolated_store: Settings) -> None:
     verdict, summary, metrics = _report_in_process(scored, tmp_path / "out")
     assert verdict == "promote" and summary["alerts"] == [] and webhook.attempts == 0
-    assert summary["candidate"]["directional_accuracy"] > monitoring.Thresholds().min_directional_accuracy
+    assert summary["candidate"]["directional_accuracy"] > Thresholds().min_directional_accuracy
     assert metrics.metadata["accuracy_alerts"] == 0
     report_md = storage.read_text(storage.join(isolated_store.store_url, "reports", "latest", "report.md"))
     assert "the candidate is within them, no alert" in report_md

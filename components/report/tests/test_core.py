@@ -9,21 +9,16 @@ import re
 import pytest
 
 from components.evaluate.core import evaluate_window
-from components.evaluate.metrics import ForecastMetrics
 from components.features.core import build_features
 from components.features.tests.support import clean_frame
-from components.report.core import (
-    Summary,
-    accuracy_alerts,
-    accuracy_limits,
-    aggregate,
-    gate,
-    reference_for,
-    render_report,
-)
+from components.report.core import accuracy_alerts, accuracy_limits, aggregate, gate, reference_for
+from components.report.render import render_report
+from components.report.summary import Summary
 from components.train.core import time_split, train_model
-from pricecast import monitoring
 from pricecast.errors import ConfigError, RegistryError
+from pricecast.forecast_metrics import ForecastMetrics
+from pricecast.monitoring import checks
+from pricecast.monitoring.thresholds import Thresholds
 
 
 def metrics(name: str, mape: float, da: float | None = 0.55, n: int = 100) -> ForecastMetrics:
@@ -153,7 +148,7 @@ def test_a_candidate_under_the_accuracy_limits_raises_high_alerts_with_what_to_d
     limits = accuracy_limits(min_directional_accuracy=0.5, max_mape=1.0)
     alerts = accuracy_alerts(metrics("candidate", 1.5, da=0.4), limits, "v7", "promote")
     assert [(a.severity, a.name) for a in alerts] == [
-        ("HIGH", monitoring.ACCURACY_LOW), ("HIGH", monitoring.FORECAST_ERROR_HIGH)]
+        ("HIGH", checks.ACCURACY_LOW), ("HIGH", checks.FORECAST_ERROR_HIGH)]
     low, error = alerts
     assert "Candidate v7" in low.message and "40.0%" in low.message and "50.0%" in low.message
     assert (low.value, low.threshold) == (0.4, 0.5) and (error.value, error.threshold) == (1.5, 1.0)
@@ -162,7 +157,7 @@ def test_a_candidate_under_the_accuracy_limits_raises_high_alerts_with_what_to_d
 
 
 def test_a_candidate_within_the_limits_raises_nothing_and_zero_turns_a_limit_off() -> None:
-    defaults = monitoring.Thresholds()
+    defaults = Thresholds()
     assert accuracy_limits(defaults.min_directional_accuracy, defaults.max_mape) == defaults
     assert accuracy_alerts(metrics("candidate", 1.0, da=0.55), defaults, "v7", "promote") == []
     off = accuracy_limits(min_directional_accuracy=0, max_mape=0)
@@ -191,7 +186,7 @@ def test_the_report_lists_the_alerts_right_after_the_verdict(evaluated) -> None:
     assert f"- HIGH PricecastDirectionalAccuracyLow: {alert.message} What to do: {alert.suggested_action}" in md
     assert "<h2>Alerts</h2>" in html and 'class="alert"' in html
 
-    calm, _, _ = render_report(summary, decision, info.to_dict(), [], monitoring.Thresholds())
+    calm, _, _ = render_report(summary, decision, info.to_dict(), [], Thresholds())
     assert "## Alerts" in calm and "the candidate is within them, no alert" in calm
     assert "## Alerts" not in render_report(summary, decision, info.to_dict())[0]
 

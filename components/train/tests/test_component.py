@@ -9,10 +9,11 @@ from typing import NamedTuple
 
 from kfp import dsl
 
-from components.features.core import FEATURE_COLUMNS, build_features
+from components.features.core import build_features
 from components.features.tests.support import clean_frame, local_component, write_outlier_bounds, write_parquet
 from components.train.component import train
 from pricecast import modelio, storage
+from pricecast.columns import FEATURE_COLUMNS
 from pricecast.settings import get_settings
 
 

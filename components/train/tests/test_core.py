@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.features.core import FEATURE_COLUMNS, build_features
+from components.features.core import build_features
 from components.features.tests.support import clean_frame
 from components.train.core import (
     Split,
@@ -24,6 +24,7 @@ from components.train.core import (
     window_mask,
 )
 from pricecast import modelio, storage
+from pricecast.columns import FEATURE_COLUMNS
 from pricecast.errors import ConfigError
 
 FEATURES = build_features(clean_frame(n_tickers=3, n_days=200, seed=11, ar=0.3, gaps={"T002": 120}))
@@ -162,7 +163,7 @@ def test_the_last_test_window_always_holds_a_row_to_score():
 
 def test_monthly_model_records_its_frequency_and_monthly_features():
     from components.clean.core import clean_prices
-    from components.features.core import feature_columns
+    from pricecast.columns import feature_columns
     from tests.support.prices import price_frame
 
     frame = price_frame("monthly", tickers=5, periods=120, start="2000-01-01")

@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from components.clean.core import clean_prices
 from components.evaluate.core import evaluate_window
-from components.features.core import FEATURE_COLUMNS, build_features, features_from_prices
+from components.features.core import build_features
 from components.features.tests.support import clean_frame
 from components.train.core import time_split, train_model
+from pricecast.columns import FEATURE_COLUMNS
 
 AR = 0.5
 
@@ -82,7 +84,11 @@ def test_direction_follows_the_latest_move_under_positive_autocorrelation(ar_mod
     flat = np.full(40, 100.0)
     up, down = flat.copy(), flat.copy()
     up[-1], down[-1] = 103.0, 97.0
-    predict = {name: model.predict(features_from_prices(dates, p)[FEATURE_COLUMNS].tail(1))[0]
-               for name, p in (("up", up), ("down", down), ("flat", flat))}
+    # The pipeline's clean + features on one series, as the server runs them on a request.
+    def latest_row(prices: np.ndarray) -> pd.DataFrame:
+        clean, _ = clean_prices(pd.DataFrame({"date": dates, "ticker": "SERIES", "price": prices}))
+        return build_features(clean)[FEATURE_COLUMNS].tail(1)
+
+    predict = {name: model.predict(latest_row(p))[0] for name, p in (("up", up), ("down", down), ("flat", flat))}
     assert predict["up"] > predict["flat"] > predict["down"]
     assert predict["up"] > 0 > predict["down"]

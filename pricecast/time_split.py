@@ -1,0 +1,150 @@
+"""The time-ordered split: training dates, then consecutive test windows. Never shuffled.
+
+The last ``test_fraction`` of the trading dates is held out and cut into ``n_windows``
+consecutive test windows. A training row must have its *target* (the next day's return) realised
+before the first test date, so the last pre-test row, whose label lives in the test period, is
+purged rather than leaked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pricecast import history
+from pricecast.columns import TARGET
+from pricecast.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """One test window: every row dated ``start`` to ``end``, both included."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Where training stops and the test windows lie (dates only, so it travels as JSON)."""
+
+    train_start: pd.Timestamp
+    test_start: pd.Timestamp
+    windows: tuple[Window, ...]
+    test_fraction: float
+    n_windows: int
+
+    def window(self, index: int) -> Window:
+        """Test window ``index``; a ConfigError names the valid range when it does not exist."""
+        if not 0 <= index < len(self.windows):
+            raise ConfigError(f"Test window {index} does not exist; the split has {len(self.windows)}.",
+                              f"Use a window index from 0 to {len(self.windows) - 1}.")
+        return self.windows[index]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "train_start": _iso(self.train_start),
+            "test_start": _iso(self.test_start),
+            "windows": [{"start": _iso(w.start), "end": _iso(w.end)} for w in self.windows],
+            "test_fraction": self.test_fraction,
+            "n_windows": self.n_windows,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Split:
+        return cls(
+            train_start=pd.Timestamp(data["train_start"]),
+            test_start=pd.Timestamp(data["test_start"]),
+            windows=tuple(Window(pd.Timestamp(w["start"]), pd.Timestamp(w["end"])) for w in data["windows"]),
+            test_fraction=float(data["test_fraction"]),
+            n_windows=int(data["n_windows"]),
+        )
+
+
+def _iso(ts: pd.Timestamp) -> str:
+    return pd.Timestamp(ts).strftime("%Y-%m-%d")
+
+
+def time_split(features_df: pd.DataFrame, test_fraction: float = 0.2, n_windows: int = 3) -> Split:
+    """Hold out the last ``test_fraction`` of the scorable dates as ``n_windows`` consecutive windows.
+
+    Scorable dates are the unique dates of rows with a target (a next-period return).
+
+    Args:
+        features_df: The features stage's output.
+        test_fraction: Share of the unique dates held out for testing, in (0, 1).
+        n_windows: Number of consecutive test windows the held-out dates are cut into.
+
+    Returns:
+        The split. Dates are sorted, never shuffled; windows differ in length by at most one date.
+
+    Raises:
+        ConfigError: The parameters are out of range or the data has too few dates for them.
+    """
+    if not 0 < test_fraction < 1:
+        raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction}.",
+                          "Use e.g. 0.2 to hold out the last fifth of the dates.")
+    if n_windows < 1:
+        raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
+    # Dates with a next-period return to score: a segment's last date has none, and a last test
+    # window holding only the final date would leave evaluate nothing to score.
+    dates = np.sort(pd.unique(features_df.loc[features_df[TARGET].notna(), "date"]))
+    n_test = history.test_dates(len(dates), test_fraction)
+    if not history.split_fits(len(dates), test_fraction, n_windows):
+        raise ConfigError(
+            f"{len(dates)} feature dates with a next-period return cannot hold {n_windows} test windows over the last "
+            f"{test_fraction:.0%} and still leave dates to train on (at least "
+            f"{history.min_feature_dates(test_fraction, n_windows)} are needed).",
+            "Ingest more dates, or lower n_windows or test_fraction.",
+        )
+    test_dates = dates[len(dates) - n_test:]
+    chunks = np.array_split(test_dates, n_windows)
+    return Split(
+        train_start=pd.Timestamp(dates[0]),
+        test_start=pd.Timestamp(test_dates[0]),
+        windows=tuple(Window(pd.Timestamp(c[0]), pd.Timestamp(c[-1])) for c in chunks),
+        test_fraction=float(test_fraction),
+        n_windows=int(n_windows),
+    )
+
+
+def target_dates(features_df: pd.DataFrame) -> np.ndarray:
+    """The date each row's target is realised: the next date of its ticker and segment (else NaT).
+
+    Any row order. The features stage writes each ticker's rows together in date order, where
+    "the next date" is the next row; any other order is sorted by ticker, segment and date
+    first, and the answer put back in the rows' order.
+    """
+    dates = features_df["date"].to_numpy()
+    out = np.full(len(dates), np.datetime64("NaT"), dtype=dates.dtype)
+    if len(dates) < 2:
+        return out
+    codes, _ = pd.factorize(features_df["ticker"])
+    segment = features_df["segment"].to_numpy()
+    has_target = features_df[TARGET].notna().to_numpy()
+    # factorize numbers tickers by first appearance: grouped rows have non-decreasing codes.
+    grouped = bool(np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (dates[1:] > dates[:-1]))))
+    order = None if grouped else np.lexsort((dates, segment, codes))
+    if order is not None:
+        codes, segment, dates, has_target = codes[order], segment[order], dates[order], has_target[order]
+    same_group = (codes[1:] == codes[:-1]) & (segment[1:] == segment[:-1])
+    has_next = same_group & has_target[:-1]
+    out[:-1][has_next] = dates[1:][has_next]
+    if order is not None:
+        out[order] = out.copy()
+    return out
+
+
+def train_mask(features_df: pd.DataFrame, split: Split) -> np.ndarray:
+    """Rows to fit on: a known target realised before the first test date."""
+    return target_dates(features_df) < np.datetime64(split.test_start)
+
+
+def window_mask(features_df: pd.DataFrame, split: Split, window_index: int) -> np.ndarray:
+    """Rows dated inside test window ``window_index`` that have a target to score against."""
+    window = split.window(window_index)
+    dates = features_df["date"]
+    return ((dates >= window.start) & (dates <= window.end) & features_df[TARGET].notna()).to_numpy()

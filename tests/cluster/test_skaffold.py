@@ -1,0 +1,75 @@
+"""skaffold, built from its Go module, on this repository: diagnose, render for kind, build the
+image with the local Docker daemon, and deploy that image into the control plane.
+
+`skaffold dev`'s file sync copies into running containers, which kwok does not run: it stays
+documented (docs/delivery.md) and is exercised by the kind workflow, not here.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.cluster import REPO, Cluster, ensure_binaries
+from tests.support.docker import ensure_docker
+
+# No update check and no metrics upload: the tests reach nothing outside this machine.
+QUIET = "--update-check=false --interactive=false"
+
+
+@pytest.fixture(scope="module")
+def skaffold(kube_cluster: Cluster) -> Cluster:
+    ensure_binaries(("skaffold",))
+    return kube_cluster
+
+
+def run(cluster: Cluster, args: str, tmp: Path, **kw):
+    # skaffold keeps a global config (~/.skaffold/config): give it a scratch one.
+    return cluster.sh(f"skaffold {args} {QUIET} --config {tmp / 'skaffold-global.yaml'}", cwd=REPO,
+                      SKAFFOLD_COLLECT_METRICS="false", **kw)
+
+
+def test_diagnose_reads_this_repository(skaffold: Cluster, tmp_path: Path) -> None:
+    done = run(skaffold, "diagnose --yaml-only", tmp_path)
+    config = yaml.safe_load(done.stdout)
+    assert config["metadata"]["name"] == "pricecast"
+    assert config["build"]["artifacts"][0]["image"] == "pricecast"
+
+
+def test_render_for_kind_gives_the_dev_chart(skaffold: Cluster, tmp_path: Path) -> None:
+    done = run(skaffold, "render -p kind --digest-source=none --offline=true", tmp_path)
+    docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    assert "pricecast-stable" in deployments
+    container = deployments["pricecast-stable"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"].startswith("pricecast")
+    # values-dev.yaml's file-sync target is first on PYTHONPATH.
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    assert env.get("PYTHONPATH", "").startswith("/dev-src"), env
+
+
+@pytest.mark.docker
+def test_build_with_local_docker_then_deploy_into_the_control_plane(skaffold: Cluster, tmp_path: Path) -> None:
+    problem = ensure_docker()
+    assert problem is None, f"skaffold build needs the Docker engine: {problem}"
+    artifacts = tmp_path / "build.json"
+    run(skaffold, f"build --push=false --file-output {artifacts}", tmp_path, timeout=900)
+    (build,) = json.loads(artifacts.read_text())["builds"]
+    assert build["imageName"] == "pricecast"
+    tag = build["tag"]
+    skaffold.run("docker", "image", "inspect", tag)
+
+    skaffold.kubectl("delete", "namespace", "pricecast", "--ignore-not-found", "--wait=true", "--timeout", "120s",
+                     timeout=150)
+    try:
+        run(skaffold, f"deploy --build-artifacts {artifacts} --load-images=false --status-check=true", tmp_path,
+            timeout=600)
+        image = skaffold.kubectl("get", "deployment", "pricecast-stable", "-n", "pricecast", "-o",
+                                 "jsonpath={.spec.template.spec.containers[0].image}").stdout
+        assert image == tag
+        status = json.loads(skaffold.helm("status", "pricecast", "-n", "pricecast", "-o", "json").stdout)
+        assert status["info"]["status"] == "deployed"
+    finally:
+        run(skaffold, "delete", tmp_path, check=False)
