@@ -157,10 +157,21 @@ def detect(tickers: Sequence[str] | pd.Series | np.ndarray, dates: pd.Series | n
         A :class:`Detection`; its ``frequency`` is None when no series has a supported spacing
         or when series disagree (see ``mixed``).
     """
+    codes, names, day = sorted_series(tickers, dates)
+    return detect_sorted(codes, names, day)
+
+
+def sorted_series(tickers: Sequence[str] | pd.Series | np.ndarray,
+                  dates: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    """Rows ordered by (ticker, date): ticker codes (into the sorted names) and days."""
     codes, names = pd.factorize(pd.Series(tickers), sort=True)
     day = np.asarray(dates, dtype="datetime64[D]")
     order = np.lexsort((day, codes))
-    codes, day = codes[order], day[order]
+    return codes[order], pd.Index(names), day[order]
+
+
+def detect_sorted(codes: np.ndarray, names: pd.Index, day: np.ndarray) -> Detection:
+    """:func:`detect` on rows already ordered by :func:`sorted_series` (validate sorts once)."""
     gaps = (day[1:] - day[:-1]).astype(np.int64).astype(np.float64)
     same = (codes[1:] == codes[:-1]) & (gaps > 0)  # a repeated date (exact duplicate row) is no spacing
     weekday = (day.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
@@ -238,4 +249,4 @@ def describe(frequency: Frequency | str) -> str:
 
 
 __all__ = ["AUTO", "CHOICES", "SPACINGS", "Detection", "Frequency", "Spacing", "classify", "describe", "detect",
-           "fix", "max_gap_periods", "same_step", "parse", "problem", "resolve", "spacing", "steps"]
+           "detect_sorted", "fix", "max_gap_periods", "sorted_series", "same_step", "parse", "problem", "resolve", "spacing", "steps"]

@@ -214,7 +214,8 @@ def series_failures(frame: pd.DataFrame, requested: freq.Frequency | None, test_
         The failures (each with its numbers in the summary) and the data's frequency (None when
         it is unknown or mixed).
     """
-    detection = freq.detect(frame["ticker"], frame["date"])
+    codes, names, day = freq.sorted_series(frame["ticker"], frame["date"])  # sorted once for both checks
+    detection = freq.detect_sorted(codes, names, day)
     counts = detection.series["dates"]
     need = history.min_dates(test_fraction, n_windows)
     if counts.max() < 2:
@@ -232,16 +233,15 @@ def series_failures(frame: pd.DataFrame, requested: freq.Frequency | None, test_
                         fix=freq.fix(detection, requested))], None
     frequency = requested or detection.frequency
     assert frequency is not None
-    return _history_failures(frame, detection, frequency, test_fraction, n_windows), frequency
+    return _history_failures(codes, day, detection, frequency, test_fraction, n_windows), frequency
 
 
-def _history_failures(frame: pd.DataFrame, detection: freq.Detection, frequency: freq.Frequency,
+def _history_failures(codes: np.ndarray, day: np.ndarray, detection: freq.Detection, frequency: freq.Frequency,
                       test_fraction: float, n_windows: int) -> list[Failure]:
-    """A failure when no ticker is long enough for the model at ``frequency`` (before gaps)."""
-    codes, _ = pd.factorize(frame["ticker"], sort=True)
-    day = frame["date"].to_numpy("datetime64[D]")
-    order = np.lexsort((day, codes))
-    codes, day = codes[order], day[order]
+    """A failure when no ticker is long enough for the model at ``frequency`` (before gaps).
+
+    ``codes`` and ``day`` are the rows in (ticker, date) order (:func:`pricecast.frequency.sorted_series`).
+    """
     first = np.ones(len(day), dtype=bool)
     first[1:] = codes[1:] != codes[:-1]
     position = np.arange(len(day)) - np.maximum.accumulate(np.where(first, np.arange(len(day)), 0))
