@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from components.clean.core import clean_prices
 from components.evaluate.core import evaluate_window
 from components.features.core import build_features
-from components.report.core import aggregate, gate, reference_for, render_report
+from components.report.core import aggregate, gate, reference_for
+from components.report.render import render_report
 from components.train.core import time_split, train_model
 from components.validate.core import validate_frame
 from pricecast.errors import PricecastError
