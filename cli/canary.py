@@ -21,6 +21,7 @@ import yaml
 from rich.console import Console
 
 from cli.failures import fail
+from cli.options import StoreOpt
 from pricecast.errors import ConfigError, PricecastError
 
 console = Console()
@@ -75,6 +76,18 @@ def _apply(overlay_values: dict[str, Any], summary: str, values_file: Path, rele
                              "Read helm's message above; `helm history` shows the releases, `helm rollback` restores one.")
 
 
+def _pinned(version: str, store: str | None) -> str:
+    """``version``, with ``active`` resolved in the registry now: the pod template gets a concrete
+    version, so every pod of the track serves it and a later registry change does not leak in."""
+    if version != "active":
+        return version
+    from pricecast.registry import RegistryStore
+
+    pinned = RegistryStore(store).load().resolve("active").version
+    console.print(f"active is {pinned}: pinning it", soft_wrap=True, markup=False)
+    return pinned
+
+
 def _recorded_canary_version(values_file: Path) -> str:
     if not values_file.exists():
         return ""
@@ -101,7 +114,7 @@ def _stable_replicas(values_file: Path, release: str, namespace: str) -> tuple[i
 
 @canary_app.command("start")
 def start(
-    version: Annotated[str, typer.Option("--version", help="Registry version the canary serves.")],
+    version: Annotated[str, typer.Option("--version", help="Registry version the canary serves; 'active' is resolved to the version it names now.")],
     weight: Annotated[int, typer.Option("--weight", help="Percent of traffic for the canary (1-99).")] = 10,
     stable_replicas: Annotated[Optional[int], typer.Option("--stable-replicas", help="Scale stable to this many pods and size the canary for it (default: keep stable as it is).")] = None,
     values_file: ValuesFileOpt = DEFAULT_VALUES_FILE,
@@ -110,11 +123,13 @@ def start(
     chart: ChartOpt = "helm/pricecast",
     apply: ApplyOpt = ApplyMode.auto,
     timeout: TimeoutOpt = "5m",
+    store: StoreOpt = None,
 ) -> None:
     """Deploy VERSION as a canary next to stable with WEIGHT % of the traffic."""
     from pricecast.canary import release as rel
 
     try:
+        version = _pinned(version, store)
         if stable_replicas is not None:
             overlay = rel.start(version, weight, stable_replicas, scale_stable=True)
         else:
@@ -128,19 +143,20 @@ def start(
 
 @canary_app.command("promote")
 def promote(
-    version: Annotated[Optional[str], typer.Option("--version", help="The canary's version; default: the one `canary start` recorded.")] = None,
+    version: Annotated[Optional[str], typer.Option("--version", help="The canary's version ('active' is resolved); default: the one `canary start` recorded.")] = None,
     values_file: ValuesFileOpt = DEFAULT_VALUES_FILE,
     release: ReleaseOpt = "pricecast",
     namespace: NamespaceOpt = "pricecast",
     chart: ChartOpt = "helm/pricecast",
     apply: ApplyOpt = ApplyMode.auto,
     timeout: TimeoutOpt = "5m",
+    store: StoreOpt = None,
 ) -> None:
     """Make the canary's version stable and remove the canary track."""
     from pricecast.canary import release as rel
 
     try:
-        overlay = rel.promote(version or _recorded_canary_version(values_file))
+        overlay = rel.promote(_pinned(version or _recorded_canary_version(values_file), store))
         _apply(overlay.values, overlay.summary, values_file, release, namespace, chart, apply, timeout)
     except PricecastError as exc:
         raise fail(exc) from exc
@@ -168,6 +184,8 @@ def rollback(
 @canary_app.command("analyze")
 def analyze(
     prometheus: Annotated[str, typer.Option("--prometheus", help="Prometheus base URL, e.g. http://localhost:9090.")],
+    version: Annotated[Optional[str], typer.Option("--version", help="The canary's model version: only its traffic counts; default: the one `canary start` recorded.")] = None,
+    values_file: ValuesFileOpt = DEFAULT_VALUES_FILE,
     window: Annotated[str, typer.Option("--window", help="Traffic window of each check (PromQL duration).")] = "5m",
     interval: Annotated[str, typer.Option("--interval", help="Time between checks.")] = "30s",
     checks: Annotated[int, typer.Option("--checks", help="Checks in a full run.")] = 5,
@@ -184,8 +202,12 @@ def analyze(
     from pricecast.canary.prometheus import PrometheusClient
 
     try:
+        canary_version = version or _recorded_canary_version(values_file)
+        if not canary_version:
+            raise ConfigError(f"canary analyze needs the canary's model version, and {values_file} records none.",
+                              "Pass --version V (the version `pricecast canary start --version V` deployed).")
         try:
-            policy = analysis.Policy(window=window, interval_s=parse_seconds(interval), checks=checks,
+            policy = analysis.Policy(canary_version=canary_version, window=window, interval_s=parse_seconds(interval), checks=checks,
                                      failure_threshold=failure_threshold, min_success_rate=min_success_rate,
                                      max_p99_s=max_p99_ms / 1000, min_requests=min_requests,
                                      max_p99_ratio=max_p99_ratio, selector=selector)

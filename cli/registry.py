@@ -1,4 +1,4 @@
-"""``pricecast registry list|approve|rollback``: inspect and move the registry's active pointer."""
+"""``pricecast registry list|approve|rollback|resolve``: inspect and move the registry's active pointer."""
 
 from __future__ import annotations
 
@@ -78,6 +78,23 @@ def registry_rollback(
     except PricecastError as exc:
         raise fail(exc) from exc
     console.print(f"active: {before} -> [bold]{reg.active}[/]")
+
+
+@registry_app.command("resolve")
+def registry_resolve(
+    version: Annotated[str, typer.Argument(help="'active' or a version to check.")] = "active",
+    store: StoreOpt = None,
+) -> None:
+    """Print the concrete version VERSION names now, e.g. to pin a deployment to the active model.
+
+    helm install ... --set stable.modelVersion="$(pricecast registry resolve active)"
+    """
+    from pricecast.registry import RegistryStore
+
+    try:
+        print(RegistryStore(store).load().resolve(version).version)
+    except PricecastError as exc:
+        raise fail(exc) from exc
 
 
 def register(app: typer.Typer) -> None:

@@ -156,12 +156,15 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
                                         test_fraction=test_fraction, n_windows=n_windows, **common))
         # Validate resolves "auto" once; the later stages take its answer.
         data_frequency = validate_task.outputs["Output"]
-        clean_task = k8s(clean_op(validated=validate_task.outputs["validated"], max_gap_days=max_gap_days,
-                                  outlier_sigma=outlier_sigma, frequency=data_frequency, **common))
+        clean_task = k8s(clean_op(validated=validate_task.outputs["validated"],
+                                  max_gap_days=max_gap_days, outlier_sigma=outlier_sigma,
+                                  test_fraction=test_fraction, n_windows=n_windows, frequency=data_frequency,
+                                  **common))
         features_task = k8s(features_op(clean=clean_task.outputs["cleaned"], frequency=data_frequency, **common))
         train_task = k8s(train_op(features=features_task.outputs["features"],
-                                  outlier_bounds=clean_task.outputs["outlier_bounds"], test_fraction=test_fraction,
-                                  n_windows=n_windows, alpha=alpha, frequency=data_frequency, **common))
+                                  outlier_bounds=clean_task.outputs["outlier_bounds"],
+                                  split=clean_task.outputs["split"], alpha=alpha, frequency=data_frequency,
+                                  **common))
         # Requests below the limits: with limits alone Kubernetes requests 2 CPU / 4G per pod,
         # which a small kind node cannot schedule.
         for task in (validate_task, clean_task, features_task, train_task):

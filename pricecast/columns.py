@@ -1,9 +1,9 @@
 """The column names the stages and the model server hand each other: one home for the contract.
 
 clean writes :data:`CLEAN_COLUMNS` (and the clipping bounds train stores under
-:data:`OUTLIER_BOUNDS_KEY`); features adds :data:`TARGET` and :data:`FEATURE_COLUMNS`; train,
-evaluate, drift and the server read them. Each stage imports the names from here rather than from
-the stage that writes them, so no stage imports another.
+:data:`OUTLIER_BOUNDS_KEY`); features adds :data:`TARGET`, :data:`ACTUAL_RETURN` and
+:data:`FEATURE_COLUMNS`; train, evaluate, drift and the server read them. Each stage imports the
+names from here rather than from the stage that writes them, so no stage imports another.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ FEATURE_COLUMNS: list[str] = [
     "month_cos",
 ]
 TARGET = "target"
+# The next-day log return as it happened, unclipped: what forecasts are scored against. TARGET is
+# its clipped form, what the model is fitted to (a bad tick must not pull the fit).
+ACTUAL_RETURN = "actual_return"
 CALENDAR_FEATURES = {"dow": ("dow_sin", "dow_cos"), "month": ("month_sin", "month_cos")}
 
 

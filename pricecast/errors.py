@@ -67,6 +67,14 @@ class StorageError(PricecastError):
     http_status = 503
 
 
+class WriteOutcomeUnknownError(StorageError):
+    """A conditional write got no answer: the store may or may not have applied it.
+
+    Resending it blindly is wrong (a lost reply plus a resend reads as a conflict with our own
+    write), so the caller reads the document back and checks for its operation id.
+    """
+
+
 class RegistryError(PricecastError):
     """The model registry is missing, inconsistent, or the requested change is not allowed."""
 

@@ -166,19 +166,22 @@ class WindowResult:
     sample_ticker: str
     sample: list[dict[str, Any]]
     residuals_pct: list[float]
+    # The active model's last training date, when it falls inside this window: its rows up to
+    # that date (active_excluded_rows) are not scored, and the candidate is also scored on the
+    # rest (candidate_vs_active). None and 0 when the active model is out of sample throughout.
+    active_trained_until: str | None = None
+    active_excluded_rows: int = 0
+    candidate_vs_active: ForecastMetrics | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["candidate"] = self.candidate.to_dict()
-        data["naive"] = self.naive.to_dict()
-        data["active"] = self.active.to_dict() if self.active else None
+        for name in ("candidate", "naive", "active", "candidate_vs_active"):
+            metrics = getattr(self, name)
+            data[name] = metrics.to_dict() if metrics else None
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WindowResult:
-        return cls(**{
-            **data,
-            "candidate": ForecastMetrics.from_dict(data["candidate"]),
-            "naive": ForecastMetrics.from_dict(data["naive"]),
-            "active": ForecastMetrics.from_dict(data["active"]) if data.get("active") else None,
-        })
+        metrics = {name: ForecastMetrics.from_dict(data[name]) if data.get(name) else None
+                   for name in ("candidate", "naive", "active", "candidate_vs_active")}
+        return cls(**{**data, **metrics})

@@ -4,21 +4,28 @@ Layout in the model store (a ``file://`` directory or an ``s3://`` prefix)::
 
     registry.json                     this document (versions, active, events, revision)
     models/<version>/model.skops      the model bytes: immutable once written
-    models/<version>/metadata.json    features, training window, data hash, metrics, sha256
+    models/<version>/metadata.json    train's model_info: written once, its sha256 in the registry
 
 Model versions are immutable; only ``active`` moves. Rollback moves it back, never rewrites a
 model. Every change is a pure function ``Registry -> Registry`` applied by
 :meth:`RegistryStore.update` under optimistic concurrency (compare-and-swap on the document's
 ETag or, locally, under a file lock), re-read and re-applied on conflict: two pipelines
 promoting at once both land, in some order, and neither update is lost.
+
+Exactly once: each update carries an operation id, stamped on the event it adds. A conditional
+write whose reply was lost may have landed, and resending it answers 412 for our own write; so
+on any conflict or unanswered write the document is re-read, and an operation already in it is
+done, never applied a second time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -32,6 +39,7 @@ from pricecast.errors import (
     ModelNotFoundError,
     NothingToRollBackError,
     RegistryError,
+    WriteOutcomeUnknownError,
 )
 from pricecast.settings import get_settings
 
@@ -52,6 +60,8 @@ class ModelVersion(BaseModel):
     version: str
     created_at: str
     sha256: str = Field(description="sha256 of the model bytes; checked before every load.")
+    metadata_sha256: str = Field(default="", description="sha256 of metadata.json; checked when it is loaded "
+                                                         "('' for versions registered before it was recorded).")
     data_hash: str = Field(description="sha256 of the training features the model saw.")
     artifact: str = Field(description="Path of the model bytes relative to the store root.")
     framework: str = "sklearn"
@@ -70,6 +80,11 @@ class RegistryEvent(BaseModel):
     version: str
     reason: str = ""
     previous_active: str | None = None
+    op_id: str = Field(default="", description="The operation that wrote this event: how a retry knows it landed.")
+
+
+def new_op_id() -> str:
+    return uuid.uuid4().hex
 
 
 class Registry(BaseModel):
@@ -91,6 +106,10 @@ class Registry(BaseModel):
                 f"Model version {version!r} is not in the registry (known: {known}).",
                 "Run `pricecast registry list` to see the versions.",
             ) from None
+
+    def has_operation(self, op_id: str) -> bool:
+        """Whether the operation ``op_id`` is already recorded (so it must not be applied again)."""
+        return any(e.op_id == op_id for e in self.events)
 
     def active_version(self) -> ModelVersion | None:
         return self.versions.get(self.active) if self.active else None
@@ -153,6 +172,26 @@ def register(reg: Registry, candidate: ModelVersion) -> Registry:
                           reason=candidate.reason, previous_active=reg.active)
     active = candidate.version if candidate.decision == "promoted" else reg.active
     return _with_event(reg, event, versions=versions, active=active)
+
+
+def register_gated(reg: Registry, candidate: ModelVersion, compared_against: str | None) -> Registry:
+    """:func:`register`, with the gate's reference as a precondition of moving ``active``.
+
+    The gate compared ``candidate`` with ``compared_against`` (None: no model was active, the
+    naive forecast was the reference). If ``active`` has moved since (an operator's rollback, a
+    concurrent run's promotion), promoting would undo that change or ship a model never compared
+    with the one serving, so a ``promoted`` candidate is recorded ``pending`` with the reason.
+    Applied inside :meth:`RegistryStore.update`, this check is part of the compare-and-swap.
+    """
+    if candidate.decision != "promoted" or reg.active == compared_against or candidate.version in reg.versions:
+        return register(reg, candidate)
+    mover = next((e for e in reversed(reg.events) if e.version == reg.active), None)
+    how = f" ({mover.action} at {mover.at}: {mover.reason})" if mover and mover.reason else ""
+    reference = compared_against or "no active model (the naive forecast)"
+    reason = (f"{candidate.reason} Not promoted: the gate compared it with {reference}, but the active model is "
+              f"now {reg.active}{how}. Rerun the pipeline to gate it against {reg.active}, or approve it after "
+              f"review: `pricecast registry approve {candidate.version}`.").strip()
+    return register(reg, candidate.model_copy(update={"decision": "pending", "reason": reason}))
 
 
 def approve(reg: Registry, version: str) -> Registry:
@@ -219,7 +258,39 @@ def _nothing_to_roll_back(reg: Registry) -> NothingToRollBackError:
     )
 
 
+def _stamped(current: Registry, new: Registry, op_id: str) -> Registry:
+    """``new`` as the next revision, its added events carrying ``op_id``."""
+    added = new.events[len(current.events):]
+    if not added or new.events[:len(current.events)] != current.events:
+        raise RegistryError("A registry change must append its events to the log and keep the others.",
+                            "This is a bug in pricecast; report it with the command you ran.")
+    events = [*current.events, *(e.model_copy(update={"op_id": op_id}) for e in added)]
+    return new.model_copy(update={"revision": current.revision + 1, "events": events})
+
+
+def _metadata_document(text: str | bytes, version: str, url: str) -> dict[str, Any]:
+    """metadata.json parsed, or ModelIntegrityError when it is not a JSON object."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        document = exc
+    if not isinstance(document, dict):
+        raise ModelIntegrityError(f"The metadata of model {version} at {url} is not a JSON object.",
+                                  "The file was corrupted or replaced: roll back (`pricecast registry "
+                                  "rollback`) and retrain.")
+    return document
+
+
 # ---------------------------------------------------------------------- storage adapter
+@dataclasses.dataclass(frozen=True)
+class StoredModel:
+    """Where :meth:`RegistryStore.put_model` put a version and the hashes to register with it."""
+
+    artifact: str  # the model bytes, relative to the store root
+    sha256: str
+    metadata_sha256: str
+
+
 class RegistryStore:
     """Reads and atomically updates ``registry.json`` and the model files under ``store_url``."""
 
@@ -244,22 +315,40 @@ class RegistryStore:
     def load(self) -> Registry:
         return self._read()[0]
 
-    def update(self, change: Callable[[Registry], Registry]) -> Registry:
-        """Apply ``change`` with compare-and-swap, retrying on a concurrent writer."""
+    def update(self, change: Callable[[Registry], Registry], op_id: str | None = None) -> Registry:
+        """Apply ``change`` exactly once with compare-and-swap, retrying on a concurrent writer.
+
+        ``op_id`` (default: a fresh one) is stamped on the event the change adds. Before every
+        attempt the registry is re-read; when it already holds ``op_id`` an earlier attempt
+        landed (its reply was lost) and that registry is returned instead of applying again.
+        """
+        op_id = op_id or new_op_id()
+        unanswered: WriteOutcomeUnknownError | None = None
         for attempt in range(1, self.max_attempts + 1):
             current, token = self._read()
+            if current.has_operation(op_id):
+                # Worth a warning: a reply was lost on the way back, a network fault someone may chase.
+                log.warning("registry operation %s already landed (revision %d): not applied again",
+                            op_id, current.revision)
+                return current
             new = change(current)
             if new is current:
                 return current  # nothing to write: idempotent no-op
-            new = new.model_copy(update={"revision": current.revision + 1})
+            new = _stamped(current, new, op_id)
             try:
                 storage.compare_and_swap(self.url, new.model_dump_json(indent=2).encode(), token)
                 log.info("registry revision %d written (active=%s)", new.revision, new.active)
                 return new
+            except WriteOutcomeUnknownError as exc:
+                unanswered = exc  # maybe written: the next read says, by op_id
+                log.warning("registry write got no answer (attempt %d); reading it back", attempt)
             except ConcurrentUpdateError:
+                unanswered = None
                 delay = min(0.05 * 2 ** attempt, 1.0) * random.uniform(0.5, 1.0)
                 log.warning("registry changed concurrently (attempt %d); retrying in %.2fs", attempt, delay)
                 time.sleep(delay)
+        if unanswered is not None:
+            raise unanswered
         raise ConcurrentUpdateError(
             f"Could not update {self.url} after {self.max_attempts} attempts: other writers kept winning.",
             "Rerun the command; no partial change was written.",
@@ -273,21 +362,31 @@ class RegistryStore:
         return storage.join(self.store_url, "models", version, "metadata.json")
 
     def read_metadata(self, version: str) -> dict[str, Any] | None:
-        """``models/<version>/metadata.json`` (train's model_info), or None (logged) when unreadable.
+        """``models/<version>/metadata.json`` (train's model_info), or None (logged) when there is none.
 
-        For what only enriches serving (the live drift profile, the outlier bounds): a model
-        whose metadata is missing still serves, without them.
+        Only a missing file means "no metadata" (a version registered without it still serves,
+        without a drift profile or outlier bounds). Any other failure raises: a store blip must
+        not pass for "no metadata", or a server would serve for its whole life without the
+        training run's bounds.
+
+        Raises:
+            StorageError: The store could not be read (after its retries).
+            ModelIntegrityError: The file is not a JSON object.
         """
         url = self.metadata_url(version)
         try:
-            document = json.loads(storage.read_text(url))
-        except Exception as exc:  # noqa: BLE001 - optional: the caller says what it goes without
-            log.warning("Cannot read the metadata of %s at %s (%s).", version, url, exc)
+            text = storage.read_text(url)
+        except FileNotFoundError:
+            log.warning("Model %s has no metadata at %s.", version, url)
             return None
-        return document if isinstance(document, dict) else None
+        return _metadata_document(text, version, url)
 
-    def put_model(self, version: str, model_bytes: bytes, metadata: dict[str, Any]) -> str:
-        """Store the model bytes and metadata once; rewriting a version with other bytes fails."""
+    def put_model(self, version: str, model_bytes: bytes, metadata: dict[str, Any]) -> StoredModel:
+        """Store the model bytes and metadata.json once; what the registry records about them.
+
+        Both files are immutable: rewriting a version with other bytes fails, and a metadata.json
+        already there (a rerun) is kept as it is, so the sha256 the registry records stays true.
+        """
         url = self.model_url(version)
         sha = storage.sha256_bytes(model_bytes)
         if storage.exists(url):
@@ -295,8 +394,13 @@ class RegistryStore:
                 raise RegistryError(f"{url} exists with different bytes.", "Versions are immutable.")
         else:
             storage.write_bytes(url, model_bytes)
-        storage.write_text(self.metadata_url(version), json.dumps(metadata, indent=2, default=str))
-        return f"models/{version}/{MODEL_FILE}"
+        meta_url = self.metadata_url(version)
+        try:
+            document = storage.read_bytes(meta_url)
+        except FileNotFoundError:
+            document = json.dumps(metadata, indent=2, default=str).encode()
+            storage.write_bytes(meta_url, document)
+        return StoredModel(f"models/{version}/{MODEL_FILE}", sha, storage.sha256_bytes(document))
 
     def fetch_verified(self, mv: ModelVersion) -> bytes:
         """The model bytes of ``mv``, only after their sha256 matches the registry."""
@@ -316,3 +420,27 @@ class RegistryStore:
                 "The bytes were corrupted or replaced: roll back (`pricecast registry rollback`) and retrain.",
             )
         return data
+
+    def fetch_verified_metadata(self, mv: ModelVersion) -> dict[str, Any] | None:
+        """``mv``'s metadata.json, only after its sha256 matches the registry.
+
+        A version registered before the hash was recorded falls back to :meth:`read_metadata`.
+        """
+        if not mv.metadata_sha256:
+            return self.read_metadata(mv.version)
+        url = self.metadata_url(mv.version)
+        try:
+            data = storage.read_bytes(url)
+        except FileNotFoundError:
+            raise ModelIntegrityError(
+                f"The registry records metadata for {mv.version} but {url} is missing.",
+                "The store lost a file: roll back (`pricecast registry rollback`) and retrain.",
+            ) from None
+        actual = storage.sha256_bytes(data)
+        if actual != mv.metadata_sha256:
+            raise ModelIntegrityError(
+                f"Metadata of {mv.version} at {url} has sha256 {actual[:12]}…, the registry says "
+                f"{mv.metadata_sha256[:12]}…; refusing to use it.",
+                "The file was corrupted or replaced: roll back (`pricecast registry rollback`) and retrain.",
+            )
+        return _metadata_document(data, version=mv.version, url=url)

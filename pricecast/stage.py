@@ -4,12 +4,15 @@ A stage's KFP wrapper hands :func:`run_stage` its parameters, its input and outp
 ``compute`` callback that calls the pure core. The runner:
 
 1. logs start, parameters, end, elapsed time, rows in/out, and any exception with its traceback;
-2. derives a checkpoint key from the stage name, its code, its parameters and the sha256 of its
-   inputs, and, when ``<store>/checkpoints/<stage>/<key>/`` holds a complete checkpoint, restores
-   the outputs from it instead of recomputing (idempotent reruns);
+2. derives a checkpoint key from the stage name, its code (the import closure of its module and
+   the versions of the libraries that shape its output: :mod:`pricecast.fingerprint`), its
+   parameters and the sha256 of its inputs, and, when ``<store>/checkpoints/<stage>/<key>/``
+   holds a complete checkpoint, restores the outputs from it instead of recomputing (idempotent
+   reruns);
 3. after a successful compute, uploads the outputs and then, last, a manifest: a checkpoint
    without its manifest is incomplete and ignored, so a crash mid-upload is harmless;
-4. moves ``<store>/checkpoints/<stage>/LATEST`` to the new key: ``pricecast run --from STAGE``
+4. moves ``<store>/checkpoints/<stage>/LATEST`` to the key this run used, computed or restored
+   (data A, then B, then A again must leave A as LATEST): ``pricecast run --from STAGE``
    restores every earlier stage from its LATEST checkpoint ("reuse" mode). LATEST means "last
    good": a stage whose output is only good once a later stage accepts it (ingest's raw data,
    good once validate passes it) runs with ``advance_latest=False`` and that later stage calls
@@ -33,6 +36,7 @@ from typing import Any, Literal
 
 from pricecast import logs, storage
 from pricecast.errors import PricecastError
+from pricecast.fingerprint import code_fingerprint
 from pricecast.settings import get_settings
 
 STAGES: tuple[str, ...] = (
@@ -93,14 +97,6 @@ def path_digest(path: str | Path) -> str:
         digest.update(str(file.relative_to(path)).encode())
         digest.update(storage.sha256_file(file).encode())
     return digest.hexdigest()
-
-
-def code_fingerprint(*files: str | Path) -> str:
-    """Digest of the source files whose change must invalidate a stage's checkpoints."""
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(Path(file).read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def checkpoint_key(stage: str, code: str, params: Mapping[str, Any], inputs: Mapping[str, str]) -> str:
@@ -206,6 +202,10 @@ def run_stage(
         if mode in ("auto", "reuse") and key:
             manifest = _load_manifest(ckpt_url)
             if manifest and _restore_checkpoint(ckpt_url, outputs, manifest):
+                # A restore is this run's output as much as a compute is: LATEST must follow it,
+                # or data A, then B, then A again leaves `--from` resuming from B.
+                if advance_latest and mode == "auto":
+                    mark_latest(stage, key, store_url)
                 elapsed = time.perf_counter() - started
                 log.info(
                     "END %s: restored checkpoint %s (nothing recomputed) rows_in=%s rows_out=%s elapsed=%.3fs",

@@ -7,7 +7,10 @@ Rules every caller relies on:
   backoff (tenacity); errors a user must fix (credentials, missing bucket, store down after the
   retries) become a :class:`~pricecast.errors.StorageError` that says what to do.
 - :func:`compare_and_swap` gives optimistic concurrency for small shared documents (the
-  registry): S3 ``If-Match``/``If-None-Match`` conditional writes, or ``flock`` locally.
+  registry): S3 ``If-Match``/``If-None-Match`` conditional writes, or ``flock`` locally. It is
+  never retried here: a conditional PUT whose reply was lost may have been applied, so resending
+  it would answer 412 for our own write. It raises :class:`WriteOutcomeUnknownError` instead and
+  the caller (the registry, by its operation ids) finds out what happened.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from pricecast.errors import ConcurrentUpdateError, StorageError
+from pricecast.errors import ConcurrentUpdateError, StorageError, WriteOutcomeUnknownError
 from pricecast.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -158,16 +161,18 @@ def translate(exc: BaseException, url: str, action: str) -> StorageError:
     return StorageError(f"Could not {action} {url!r}: {exc}.", "See the log for the stack trace.")
 
 
-def _retrying(action: str, url_arg: int = 0):
+def _retrying(action: str, url_arg: int = 0, retry_transient: bool = True):
     """Decorator: retry transient errors with 0.5 s, 1 s, 2 s... backoff, then translate.
 
     ``url_arg`` is the position of the store URL among the arguments (messages name it).
+    ``retry_transient=False`` (conditional writes) raises :class:`WriteOutcomeUnknownError` on
+    the first transient error instead of resending.
     """
 
     def decorate(fn):
         def wrapper(*args: Any, **kwargs: Any):
             url = str(args[url_arg] if len(args) > url_arg else kwargs["url"])
-            attempts = get_settings().storage_retries + 1
+            attempts = get_settings().storage_retries + 1 if retry_transient else 1
             retrying = retry(
                 retry=retry_if_exception(_is_transient),
                 stop=stop_after_attempt(attempts),
@@ -191,6 +196,11 @@ def _retrying(action: str, url_arg: int = 0):
                 if _is_precondition_failed(exc):
                     raise ConcurrentUpdateError(
                         f"{url!r} changed while we were updating it.", "Retry the operation."
+                    ) from exc
+                if not retry_transient and _is_transient(exc):
+                    raise WriteOutcomeUnknownError(
+                        f"The store did not answer our {action} of {url!r} ({exc}); it may or may not have been applied.",
+                        "Read it back before writing again; pricecast's registry does this by operation id.",
                     ) from exc
                 raise translate(exc, url, action) from exc
 
@@ -257,8 +267,18 @@ def _local_tmp(dest: Path) -> Iterator[Path]:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable: without this a crash can bring the old name back."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_chunks(fh, data: bytes) -> None:
@@ -388,11 +408,14 @@ def _local_lock(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-@_retrying("update")
+@_retrying("update", retry_transient=False)
 def compare_and_swap(url: str, data: bytes, expected_token: str | None) -> None:
     """Write ``data`` only if ``url`` still has ``expected_token`` (None: must not exist).
 
-    Raises :class:`ConcurrentUpdateError` when another writer got there first.
+    Raises:
+        ConcurrentUpdateError: the document is not at ``expected_token`` (another writer, or our
+            own earlier attempt whose reply was lost: the caller must tell them apart).
+        WriteOutcomeUnknownError: no answer; the write may have landed. Never resent blindly.
     """
     if is_local(url):
         path = local_path(url)

@@ -1,9 +1,14 @@
 """The time-ordered split: training dates, then consecutive test windows. Never shuffled.
 
 The last ``test_fraction`` of the trading dates is held out and cut into ``n_windows``
-consecutive test windows. A training row must have its *target* (the next day's return) realised
-before the first test date, so the last pre-test row, whose label lives in the test period, is
-purged rather than leaked.
+consecutive test windows. The split is decided once, by the clean stage on the dates of the
+data, and travels downstream as JSON: clean estimates its outlier bounds from the returns dated
+before ``test_start`` only, train fits on rows whose target is realised before it, evaluate
+scores the windows. Nothing a test window holds can reach the fitted model.
+
+A training row must have its *target* (the next day's return) realised before the first test
+date, so the last pre-test row, whose label lives in the test period, is purged rather than
+leaked.
 """
 
 from __future__ import annotations
@@ -68,13 +73,11 @@ def _iso(ts: pd.Timestamp) -> str:
     return pd.Timestamp(ts).strftime("%Y-%m-%d")
 
 
-def time_split(features_df: pd.DataFrame, test_fraction: float = 0.2, n_windows: int = 3) -> Split:
-    """Hold out the last ``test_fraction`` of the scorable dates as ``n_windows`` consecutive windows.
-
-    Scorable dates are the unique dates of rows with a target (a next-period return).
+def time_split(frame: pd.DataFrame, test_fraction: float = 0.2, n_windows: int = 3) -> Split:
+    """Hold out the last ``test_fraction`` of the unique dates as ``n_windows`` consecutive windows.
 
     Args:
-        features_df: The features stage's output.
+        frame: Any frame with a ``date`` column: the clean stage passes the validated prices.
         test_fraction: Share of the unique dates held out for testing, in (0, 1).
         n_windows: Number of consecutive test windows the held-out dates are cut into.
 
@@ -89,16 +92,13 @@ def time_split(features_df: pd.DataFrame, test_fraction: float = 0.2, n_windows:
                           "Use e.g. 0.2 to hold out the last fifth of the dates.")
     if n_windows < 1:
         raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
-    # Dates with a next-period return to score: a segment's last date has none, and a last test
-    # window holding only the final date would leave evaluate nothing to score.
-    dates = np.sort(pd.unique(features_df.loc[features_df[TARGET].notna(), "date"]))
+    dates = np.sort(pd.unique(frame["date"]))
     n_test = history.test_dates(len(dates), test_fraction)
     if not history.split_fits(len(dates), test_fraction, n_windows):
         raise ConfigError(
-            f"{len(dates)} feature dates with a next-period return cannot hold {n_windows} test windows over the last "
-            f"{test_fraction:.0%} and still leave dates to train on (at least "
-            f"{history.min_feature_dates(test_fraction, n_windows)} are needed).",
-            "Ingest more dates, or lower n_windows or test_fraction.",
+            f"{len(dates)} dates cannot hold {n_windows} test windows over the last "
+            f"{test_fraction:.0%} and still leave dates to train on.",
+            "Ingest more days, or lower n_windows or test_fraction.",
         )
     test_dates = dates[len(dates) - n_test:]
     chunks = np.array_split(test_dates, n_windows)

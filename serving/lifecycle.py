@@ -5,6 +5,12 @@ writes one clear log line and counts ``pricecast_model_load_failures_total{reaso
 ready the holder retries every ``PRICECAST_LOAD_RETRY_S`` seconds, so a server started before
 the pipeline's first promotion becomes ready once the registry has a model. Once a model is
 loaded it stays: a version change is a new rollout (the version lives in the pod template).
+
+A model is published (ready, in the metrics) only after everything it is served with is set:
+the ``before_publish`` hooks (the training run's outlier bounds and drift profile from its
+metadata) run first, and a hook that fails makes the whole load fail and be retried. A server
+that answered ready while a store blip hid the bounds would clip raw prices differently from
+training for the life of the process.
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ class ModelHolder:
         self.model: LoadedModel | None = None
         self.reason = "The model has not been loaded yet."
         self.attempts = 0
-        # Called with the model after each successful load (e.g. to start live drift monitoring).
-        self.on_load: list[Callable[[LoadedModel], None]] = []
+        # Called with the loaded model before it is published; raising fails the load (retried).
+        self.before_publish: list[Callable[[LoadedModel], None]] = []
 
     @property
     def ready(self) -> bool:
@@ -47,6 +53,8 @@ class ModelHolder:
         self.attempts += 1
         try:
             model = load_model(self.store_url, self.pin)
+            for prepare in self.before_publish:
+                prepare(model)
         except Exception as exc:  # noqa: BLE001 - every failure must leave us alive and not ready
             reason = failure_reason(exc)
             self.reason = describe_failure(exc)
@@ -60,11 +68,6 @@ class ModelHolder:
         self.metrics.model_loaded(model.version, model.sha256, model.trained_at, PREDICT_ENDPOINTS)
         log.info("serving model %s (sha256 %s…, %d features, trained %s) loaded in %.3fs",
                  model.version, model.sha256[:12], model.n_features, model.trained_at, model.load_seconds)
-        for callback in self.on_load:
-            try:
-                callback(model)
-            except Exception:  # noqa: BLE001 - an optional add-on must never make a loaded model unready
-                log.exception("on-load hook %r failed; serving continues without it", callback)
         return True
 
     async def retry_until_loaded(self) -> None:

@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pricecast import __version__
 from pricecast.monitoring.drift import LiveDriftMonitor, gauge_sink, reference_profile_from
-from pricecast.registry import RegistryStore
 from pricecast.settings import get_settings
 from serving import openapi, routes
 from serving.asgi import PricecastApp
@@ -82,20 +81,28 @@ def create_app(settings: ServerSettings | None = None, store_url: str | None = N
     plane = DataPlane(settings, holder, metrics)
 
     def use_model_metadata(model: LoadedModel) -> None:
-        """What train stored with this version, read once: the live drift profile (watch live
-        inputs against it), the outlier bounds (clip raw prices as training did, no skew) and the
-        frequency (raw prices must be spaced at it)."""
-        metadata = RegistryStore(holder.store_url).read_metadata(model.version)
-        plane.outlier_bounds = outlier_bounds_from(metadata, model.version)
-        plane.frequency = frequency_from(metadata, model.version)
-        profile = reference_profile_from(metadata, model.version)
+        """What train stored with this version, read and verified with the model (its sha256 is
+        in the registry): the live drift profile (watch live inputs against it), the outlier
+        bounds (clip raw prices as training did, no skew) and the frequency (raw prices must be
+        spaced at it).
+
+        Runs before the model is published; an unreadable or tampered metadata file already
+        failed the load (retried). Nothing is set until everything is read, so a retry starts clean.
+        """
+        bounds = outlier_bounds_from(model.metadata, model.version)
+        frequency = frequency_from(model.metadata, model.version)
+        profile = reference_profile_from(model.metadata, model.version)
+        monitor = None
         if profile and settings.drift_window:
             monitor = LiveDriftMonitor(profile, model.features, window=settings.drift_window,
                                        every=settings.drift_every,
                                        sink=gauge_sink(metrics.drift_score, model.version, settings.track))
+        plane.outlier_bounds = bounds
+        plane.frequency = frequency
+        if monitor is not None:
             plane.input_observers.append(monitor.observe)
 
-    holder.on_load.append(use_model_metadata)
+    holder.before_publish.append(use_model_metadata)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -45,6 +45,8 @@ class LoadedModel:
     intercept: float
     load_seconds: float
     loader: str  # "linear" (read without sklearn) or "skops" (deserialized, then folded)
+    # metadata.json (train's model_info: drift profile, outlier bounds), verified like the bytes.
+    metadata: dict[str, Any] | None = None
 
     @property
     def n_features(self) -> int:
@@ -116,11 +118,12 @@ def load_model(store_url: str, pin: str = "active") -> LoadedModel:
     if not np.all(np.isfinite(form.weights)) or not np.isfinite(form.intercept):
         raise ModelIntegrityError(f"Model {mv.version} has non-finite coefficients.", "Retrain it.")
     features = _feature_list(mv, form.feature_names, form.weights.size)
+    metadata = store.fetch_verified_metadata(mv)  # sha256 checked like the bytes' (train's model_info)
     log.info("Loaded model %s (%s) with the %s loader.", mv.version, mv.sha256[:12], loader)
     return LoadedModel(
         version=mv.version, sha256=mv.sha256, trained_at=mv.created_at, features=features,
         weights=form.weights, intercept=form.intercept, load_seconds=time.perf_counter() - started,
-        loader=loader,
+        loader=loader, metadata=metadata,
     )
 
 

@@ -22,6 +22,11 @@ The rules, in order:
    The bounds each ticker got are in the report (``CleanReport.bounds``); train stores them with
    the model so the server clips a short window of raw prices exactly as training did
    (``clean_prices(..., bounds=...)``) instead of estimating a spread from a few weeks.
+   **Bounds come from the training dates only** (``fit_before``, the split's ``test_start``):
+   estimated over the whole history, a spike in a test window widened them and changed the
+   training rows. Test-window returns are still clipped with those bounds (the features there
+   are computed as the server would compute them); evaluate scores forecasts against the
+   unclipped next price.
 
 Everything is vectorized over all tickers at once (no per-ticker Python loops): ~1-2 s for 5 M rows.
 """
@@ -40,6 +45,7 @@ import pyarrow.compute as pc
 
 from pricecast import frequency as freq
 from pricecast.errors import ConfigError, DataFormatError
+from pricecast.time_split import Split, time_split
 
 log = logging.getLogger("components.clean")
 
@@ -62,6 +68,8 @@ class CleanReport:
     was_sorted: bool
     max_gap_days: int
     outlier_sigma: float
+    # Bounds were estimated from returns dated before this day (ISO); None = the whole history.
+    bounds_fit_before: str | None = None
     frequency: str = freq.Frequency.BUSINESS.value
     # Per ticker: (lower, upper) clipping bounds on log returns; NaN, NaN = not clipped. Large
     # (one entry per ticker), so not part of as_dict(): written as its own artifact.
@@ -81,7 +89,7 @@ class CleanReport:
 
     def bounds_document(self) -> dict[str, Any]:
         """The bounds as JSON-ready data: ``{"outlier_sigma": s, "tickers": {t: [lo, hi] | None}}``."""
-        return {"outlier_sigma": self.outlier_sigma,
+        return {"outlier_sigma": self.outlier_sigma, "fit_before": self.bounds_fit_before,
                 "tickers": {t: (None if np.isnan(lo) else [lo, hi]) for t, (lo, hi) in self.bounds.items()}}
 
     def _gap_words(self) -> str:
@@ -134,6 +142,7 @@ def _given_bounds(tickers: pd.Index, low: np.ndarray, high: np.ndarray,
 def clean_prices(
     validated_df: pd.DataFrame, max_gap_days: int = 5, outlier_sigma: float = 8.0,
     bounds: Mapping[str, Sequence[float] | None] | None = None,
+    fit_before: pd.Timestamp | None = None,
     frequency: freq.Frequency | str = freq.Frequency.BUSINESS,
 ) -> tuple[pd.DataFrame, CleanReport]:
     """Apply the rules in the module docstring to a validated price frame.
@@ -144,6 +153,8 @@ def clean_prices(
         outlier_sigma: Returns further than this many robust sigmas from the median are clipped.
         bounds: Clipping bounds to use instead of estimating them, per ticker (``[low, high]``,
             or None for "not clipped"), e.g. the training run's; tickers not named are estimated.
+        fit_before: Estimate bounds only from returns dated before this day (the split's
+            ``test_start``), so no test-window price moves them; None uses every return.
         frequency: The data's frequency: gaps are measured in its periods.
 
     Returns:
@@ -160,7 +171,8 @@ def clean_prices(
         empty = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "ticker": pd.Series(dtype="str"),
                               "price": pd.Series(dtype="float64"), "log_return": pd.Series(dtype="float64"),
                               "segment": pd.Series(dtype="int64"), "clipped": pd.Series(dtype="bool")})
-        return empty, CleanReport(0, 0, 0, 0, 0, 0, 0, True, max_gap_days, float(outlier_sigma), frequency.value)
+        return empty, CleanReport(0, 0, 0, 0, 0, 0, 0, True, max_gap_days, float(outlier_sigma),
+                                  frequency=frequency.value)
     codes, tickers = pd.factorize(validated_df["ticker"], sort=True)
     day_number = validated_df["date"].to_numpy("datetime64[ns]").astype("datetime64[D]").view(np.int64)
     price = validated_df["price"].to_numpy(np.float64)
@@ -193,7 +205,10 @@ def clean_prices(
     returns[0] = np.nan
     np.subtract(log_price[1:], log_price[:-1], out=returns[1:])
     returns[first | gap] = np.nan
-    ticker_low, ticker_high = _robust_bounds(returns, codes, len(tickers), outlier_sigma)
+    fit_returns = returns
+    if fit_before is not None:
+        fit_returns = np.where(day < np.datetime64(pd.Timestamp(fit_before), "D"), returns, np.nan)
+    ticker_low, ticker_high = _robust_bounds(fit_returns, codes, len(tickers), outlier_sigma)
     if bounds:
         ticker_low, ticker_high = _given_bounds(tickers, ticker_low, ticker_high, bounds)
     low, high = ticker_low[codes], ticker_high[codes]
@@ -213,10 +228,28 @@ def clean_prices(
         rows_in=rows_in, rows_out=rows, tickers=len(tickers), duplicates_dropped=int(rows_in - rows),
         gaps_found=int(gap.sum()), segments=int(len(tickers) + gap.sum()), returns_clipped=int(clipped.sum()),
         was_sorted=was_sorted, max_gap_days=max_gap_days, outlier_sigma=float(outlier_sigma), frequency=frequency.value,
+        bounds_fit_before=None if fit_before is None else f"{pd.Timestamp(fit_before):%Y-%m-%d}",
         bounds={str(t): (float(lo), float(hi)) for t, lo, hi in zip(tickers, ticker_low, ticker_high, strict=True)},
     )
     log.info("clean: %s.", report.summary())
     return clean, report
 
 
-__all__ = ["MAD_TO_SIGMA", "MIN_RETURNS_FOR_OUTLIERS", "CleanReport", "clean_prices"]
+def clean_for_training(
+    validated_df: pd.DataFrame, max_gap_days: int = 5, outlier_sigma: float = 8.0,
+    test_fraction: float = 0.2, n_windows: int = 3, frequency: freq.Frequency | str = freq.Frequency.BUSINESS,
+) -> tuple[pd.DataFrame, CleanReport, Split]:
+    """The clean stage: decide the time-ordered split on the data's dates, then clean with
+    outlier bounds estimated before its ``test_start`` (see :mod:`pricecast.split`), judging
+    gaps in periods of ``frequency``.
+
+    Raises:
+        ConfigError: Bad cleaning parameters, or too few dates for the split.
+    """
+    split = time_split(validated_df, test_fraction=test_fraction, n_windows=n_windows)
+    clean, report = clean_prices(validated_df, max_gap_days, outlier_sigma, fit_before=split.test_start,
+                                 frequency=frequency)
+    return clean, report, split
+
+
+__all__ = ["MAD_TO_SIGMA", "MIN_RETURNS_FOR_OUTLIERS", "CleanReport", "clean_for_training", "clean_prices"]

@@ -68,7 +68,7 @@ def drift(
         inputs={"features": features.path, "model_info": model_info.path},
         outputs={"drift_report": drift_report.path, "drift_markdown": drift_markdown.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, core.drift_report.__code__.co_filename),
+        code=code_fingerprint("components.drift.component"),
         # Until "drift" is in STAGES, checkpoints keyed on the inputs are always right ("auto").
         mode=mode_for("drift", force_from) if "drift" in STAGES else "auto",
         store_url=store_url or None,

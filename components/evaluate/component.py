@@ -33,7 +33,7 @@ def evaluate(
     import pandas as pd
 
     from components.evaluate import core
-    from pricecast import forecast_metrics, logs, modelio, time_split
+    from pricecast import logs, modelio, time_split
     from pricecast.columns import FEATURE_COLUMNS
     from pricecast.registry import RegistryStore
     from pricecast.stage import code_fingerprint, mode_for, run_stage
@@ -76,12 +76,20 @@ def evaluate(
                                                               ("date", "<=", dates.end)])
         candidate = modelio.loads(Path(model.path).read_bytes())
         active = modelio.loads(store.fetch_verified(active_mv)) if active_mv else None
+        trained_until = active_mv.training_window.get("end") if active_mv else None
         result = core.evaluate_window(features_df, the_split, window, candidate, active,
-                                      active_mv.version if active_mv else None, candidate_features)
+                                      active_mv.version if active_mv else None, trained_until,
+                                      candidate_features)
+        if result.active_excluded_rows:
+            log.warning("Active model %s was trained through %s, inside test window %d: its %d rows up to that "
+                        "date are not scored, and it is compared with the candidate on the other %d.",
+                        active_mv.version, trained_until, window, result.active_excluded_rows,
+                        result.n - result.active_excluded_rows)
         Path(window_result.path).write_text(json.dumps(result.to_dict(), indent=2))
         ctx.record(rows_in=len(features_df), rows_out=result.n, window=window,
                    candidate_mape=result.candidate.mape, naive_mape=result.naive.mape,
-                   active_mape=result.active.mape if result.active else None)
+                   active_mape=result.active.mape if result.active else None,
+                   active_excluded_rows=result.active_excluded_rows)
 
     run_stage(
         stage,
@@ -93,7 +101,7 @@ def evaluate(
         inputs={"features": features.path, "model": model.path, "model_info": model_info.path},
         outputs={"window_result": window_result.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, forecast_metrics.__file__, time_split.__file__),
+        code=code_fingerprint("components.evaluate.component"),
         mode=mode_for("evaluate", force_from),
         store_url=store_url or None,
     )

@@ -1,9 +1,18 @@
 """Evaluate: score the candidate, the naive last-value forecast and the active model on one test window.
 
 Every forecaster is scored on the same rows (dated inside the window, with a known next-day
-return) in price space; see :mod:`pricecast.forecast_metrics`. The result also carries a small
+return) in price space, against the next price as it happened (``actual_return``, unclipped:
+a forecast that missed a spike is scored as having missed it); see
+:mod:`pricecast.forecast_metrics`. The result also carries a small
 sample for the report's plots: one ticker's forecasts against the actual prices and a strided
 sample of the candidate's percentage errors.
+
+The active model is scored out of sample only. Its training window can reach into this run's
+test windows (another ``test_fraction``, a longer history), and scored on rows it was fitted on
+it would look better than it is, so an honest candidate would lose to an in-sample incumbent.
+Rows dated on or before the active model's last training date are left out of its score, and
+the candidate is also scored on exactly the active model's rows (``candidate_vs_active``), so
+the gate still compares like with like.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pricecast.columns import FEATURE_COLUMNS, TARGET
+from pricecast.columns import ACTUAL_RETURN, FEATURE_COLUMNS
 from pricecast.errors import ConfigError
 from pricecast.forecast_metrics import WindowResult, forecast_metrics
 from pricecast.time_split import Split, window_mask
@@ -30,6 +39,7 @@ def evaluate_window(
     model: Any,
     active_model: Any | None = None,
     active_version: str | None = None,
+    active_trained_until: str | pd.Timestamp | None = None,
     feature_names: Sequence[str] = tuple(FEATURE_COLUMNS),
 ) -> WindowResult:
     """Score the candidate, the naive forecast and (when given) the active model on one window.
@@ -42,6 +52,8 @@ def evaluate_window(
             next-period log returns.
         active_model: The registry's active model (same features), or None on a first run.
         active_version: The active model's version, recorded with its scores.
+        active_trained_until: The last date of the active model's training rows (its
+            ``training_window.end``); rows dated up to it are in-sample and not scored for it.
         feature_names: The candidate's inputs (model_info's ``features``; they depend on the
             data's frequency).
 
@@ -59,14 +71,25 @@ def evaluate_window(
             "with a next-day price to score against.",
             "Use fewer test windows (n_windows) or a larger test_fraction.",
         )
-    rows = features_df.loc[mask, ["date", "ticker", "price", TARGET]].reset_index(drop=True)
+    rows = features_df.loc[mask, ["date", "ticker", "price", ACTUAL_RETURN]].reset_index(drop=True)
     x = features_df.loc[mask, list(feature_names)].reset_index(drop=True)
-    price, target = rows["price"].to_numpy(), rows[TARGET].to_numpy()
+    price, target = rows["price"].to_numpy(), rows[ACTUAL_RETURN].to_numpy()
     predicted = np.asarray(model.predict(x), dtype=np.float64)
 
-    active = None
+    active, candidate_vs_active, excluded, trained_until = None, None, 0, None
     if active_model is not None:
-        active = forecast_metrics("active", price, target, np.asarray(active_model.predict(x), dtype=np.float64))
+        out_of_sample = np.ones(len(rows), dtype=bool)
+        if active_trained_until is not None:
+            out_of_sample = (rows["date"] > pd.Timestamp(active_trained_until)).to_numpy()
+        excluded = int((~out_of_sample).sum())
+        if excluded:
+            trained_until = f"{pd.Timestamp(active_trained_until):%Y-%m-%d}"
+        if out_of_sample.any():
+            p, t = price[out_of_sample], target[out_of_sample]
+            active = forecast_metrics("active", p, t, np.asarray(active_model.predict(x[out_of_sample]),
+                                                                 dtype=np.float64))
+            if excluded:
+                candidate_vs_active = forecast_metrics("candidate", p, t, predicted[out_of_sample])
     sample_ticker, sample = _forecast_sample(rows, predicted)
     return WindowResult(
         window_index=window_index,
@@ -80,6 +103,9 @@ def evaluate_window(
         sample_ticker=sample_ticker,
         sample=sample,
         residuals_pct=_residual_sample(price, target, predicted),
+        active_trained_until=trained_until,
+        active_excluded_rows=excluded,
+        candidate_vs_active=candidate_vs_active,
     )
 
 
@@ -93,7 +119,7 @@ def _forecast_sample(rows: pd.DataFrame, predicted: np.ndarray) -> tuple[str, li
     return ticker, [
         {"date": f"{pd.Timestamp(d):%Y-%m-%d}", "price": float(p), "actual": float(a),
          "forecast": float(f), "naive": float(p)}
-        for d, p, a, f in zip(forecast_date, price, price * np.exp(one[TARGET].to_numpy()),
+        for d, p, a, f in zip(forecast_date, price, price * np.exp(one[ACTUAL_RETURN].to_numpy()),
                               price * np.exp(predicted[picked]), strict=True)
     ]
 

@@ -46,7 +46,7 @@ def features(
         inputs={"clean": clean.path},
         outputs={"features": features.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, freq.__file__),
+        code=code_fingerprint("components.features.component"),
         mode=mode_for("features", force_from),
         store_url=store_url or None,
     )

@@ -24,6 +24,7 @@ import pandas as pd
 
 from pricecast import frequency as freq
 from pricecast.columns import (
+    ACTUAL_RETURN,
     CLEAN_COLUMNS,
     FEATURE_COLUMNS,
     LONG_WINDOW,
@@ -125,13 +126,15 @@ def build_features(clean_df: pd.DataFrame, frequency: freq.Frequency | str = fre
         The clean columns of every row whose feature windows are complete (at least
         :data:`MIN_HISTORY` prices of the same ticker and segment up to and including it), plus
         ``target`` (the next row's log return in the same ticker and segment; NaN on a segment's
-        last row, which is kept because it is the row a forecast starts from) and the features.
+        last row, which is kept because it is the row a forecast starts from), ``actual_return``
+        (the same return unclipped, from the prices) and the features.
     """
     _check_columns(clean_df)
     names = feature_columns(frequency)
     n = len(clean_df)
     if n == 0:
-        return clean_df.assign(**{TARGET: np.empty(0), **{c: np.empty(0) for c in names}})
+        return clean_df.assign(**{TARGET: np.empty(0), ACTUAL_RETURN: np.empty(0),
+                                  **{c: np.empty(0) for c in names}})
 
     starts = _group_starts(clean_df)
     idx = np.arange(n)
@@ -147,8 +150,11 @@ def build_features(clean_df: pd.DataFrame, frequency: freq.Frequency | str = fre
 
     target = np.full(n, np.nan)
     target[:-1] = returns[1:]  # NaN at the next group's start, so never crosses a boundary
+    log_price = np.log(price)
+    actual = np.full(n, np.nan)
+    actual[:-1] = np.where(np.isnan(target[:-1]), np.nan, log_price[1:] - log_price[:-1])
 
-    columns: dict[str, np.ndarray] = {TARGET: target[keep]}
+    columns: dict[str, np.ndarray] = {TARGET: target[keep], ACTUAL_RETURN: actual[keep]}
     for k in range(RETURN_LAGS):
         columns[f"ret_lag_{k}"] = returns[keep - k]
     for w in (SHORT_WINDOW, LONG_WINDOW):
@@ -170,5 +176,5 @@ def build_features(clean_df: pd.DataFrame, frequency: freq.Frequency | str = fre
     columns["month_cos"] = _MONTH_COS.take(month)
 
     out = {name: clean_df[name].array.take(keep) for name in clean_df.columns}
-    out.update((c, columns[c]) for c in (TARGET, *names))
+    out.update((c, columns[c]) for c in (TARGET, ACTUAL_RETURN, *names))
     return pd.DataFrame(out, copy=False)

@@ -74,7 +74,7 @@ def ingest(
 
     result = run_stage(
         "ingest", params=params, inputs={}, outputs={"raw": raw.path}, compute=compute,
-        code=code_fingerprint(*core.CODE_FILES), mode="force" if always_fetch else mode,
+        code=code_fingerprint("components.ingest.component"), mode="force" if always_fetch else mode,
         store_url=store_url or None,
         # Raw data is "last good" only once validate accepts it: validate moves ingest's LATEST,
         # so `--from validate` after a bad file resumes from the last file that passed.

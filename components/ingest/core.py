@@ -23,7 +23,6 @@ from pricecast.errors import ConfigError
 log = logging.getLogger("components.ingest")
 
 GENERATOR = "generator"
-CODE_FILES = tuple(str(Path(m.__file__)) for m in (fetch, generator, readers)) + (__file__,)
 # Keys a shared pipeline config may hold for later stages: ignored here, not typos.
 # (tests/pipeline/test_compiled.py checks that these plus SourceSpec cover every pipeline parameter.)
 PIPELINE_KEYS = frozenset({
@@ -212,5 +211,5 @@ def ingest_frame(spec: SourceSpec, store_url: str | None = None) -> Ingested:
     return Ingested(frame, info)
 
 
-__all__ = ["CODE_FILES", "GENERATOR", "Ingested", "SourceSpec", "checkpoint_params", "ingest_frame",
+__all__ = ["GENERATOR", "Ingested", "SourceSpec", "checkpoint_params", "ingest_frame",
            "load_source_spec", "map_columns", "read_config"]

@@ -17,7 +17,9 @@ def promote(
     Args:
         model: The trained model (skops bytes) from the train stage.
         model_info: Train's JSON record: version, sha256, data hash, features, training window.
-        summary: Report's JSON summary: metrics and the gate's reason.
+        summary: Report's JSON summary: metrics, the gate's reason and ``compared_against``, the
+            active version the gate compared with. A passing candidate becomes active only if
+            that is still the active version; else it is recorded pending, with the reason.
         passed: Whether the candidate passed the gate (the pipeline's dsl.If/Else decides).
         require_approval: Mark a passing candidate `pending` until `pricecast registry approve`.
         store_url: Model store URL (file:// or s3://); empty uses PRICECAST_STORE_URL.
@@ -44,7 +46,7 @@ def promote(
         decision = reg.versions[info["version"]].decision
         outcome["decision"] = decision
         ctx.record(version=info["version"], decision=decision, active=reg.active,
-                   registry=store.url, revision=reg.revision)
+                   compared_against=core.compared_against(summary_doc), registry=store.url, revision=reg.revision)
 
     run_stage(
         "promote",

@@ -37,8 +37,9 @@ def report(
         report_md: The report in Markdown (plots linked by file name; see the store copy).
         report_html: The report as one HTML file with the plots embedded.
         metrics: Pooled metrics of the candidate, the naive forecast and the active model.
-        summary: JSON: pooled and per-window metrics, the gate's decision, the model version and
-            the accuracy alerts.
+        summary: JSON: pooled and per-window metrics, the gate's decision, the model version,
+            ``compared_against`` (the active version the gate compared with; null: the naive
+            forecast) and the accuracy alerts.
         main_metric: Metric the gate compares: mae, rmse, mape or directional_accuracy.
         max_degradation: Tolerated relative degradation against the reference (0.1 = 10 %).
         min_directional_accuracy: Alert below this share of next-day moves called right (0 = off).
@@ -57,7 +58,7 @@ def report(
     from components.report import core, render
     from components.report.summary import GateResult, Summary
     from pricecast import forecast_metrics, storage
-    from pricecast.monitoring import checks, thresholds
+    from pricecast.monitoring import thresholds
     from pricecast.monitoring.alerts import emit, raised_again
     from pricecast.settings import get_settings
     from pricecast.stage import code_fingerprint, mode_for, run_stage
@@ -69,7 +70,7 @@ def report(
                    for a in window_results]
         info = json.loads(Path(model_info.path).read_text())
         pooled = core.aggregate(results)
-        decision = core.gate(pooled.candidate, core.reference_for(pooled), max_degradation, main_metric)
+        decision = core.decide(pooled, max_degradation, main_metric)
         limits = core.accuracy_limits(min_directional_accuracy, max_mape)
         alerts = core.accuracy_alerts(pooled.candidate, limits, info["version"], decision.verdict)
         md, page, plots = render.render_report(pooled, decision, info, alerts, limits)
@@ -83,6 +84,8 @@ def report(
             "candidate": pooled.candidate.to_dict(), "naive": pooled.naive.to_dict(),
             "active": pooled.active.to_dict() if pooled.active else None,
             "active_version": pooled.active_version,
+            # The model the verdict holds against: promote moves `active` only while it still is.
+            "compared_against": pooled.active_version,
             "summary": pooled.to_dict(), "model_info": info,
             "accuracy_limits": limits.model_dump(include={"min_directional_accuracy", "max_mape"}),
             "alerts": [a.model_dump() for a in alerts],
@@ -98,8 +101,7 @@ def report(
                 "model_info": model_info.path},
         outputs={"report_md": report_md.path, "report_html": report_html.path, "summary": summary.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, render.__file__, forecast_metrics.__file__, thresholds.__file__,
-                              checks.__file__),
+        code=code_fingerprint("components.report.component"),
         mode=mode_for("report", force_from),
         store_url=store_url or None,
     )

@@ -2,7 +2,9 @@
 
 The gate rule: the candidate passes when its main metric is no more than ``max_degradation``
 worse than the reference's. The reference is the active model when the registry has one (scored
-on the same rows), else the naive last-value forecast (a first run). For error metrics (mae,
+on the same rows, out of sample: when its training window reaches into the test windows, both
+are scored only on the dates after it, and the reason says so), else the naive last-value
+forecast (a first run, or an active model trained past every test date). For error metrics (mae,
 rmse, mape) lower is better: pass when candidate <= reference * (1 + max_degradation). For
 directional accuracy higher is better: pass when candidate >= reference * (1 - max_degradation);
 the naive forecast never predicts a direction, so on a first run that metric is compared with a
@@ -15,6 +17,7 @@ itself still reaches a person (an alert, never a failed run).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from components.report.summary import GateResult, ReferenceKind, Summary
@@ -26,7 +29,7 @@ from pricecast.monitoring.thresholds import Thresholds, thresholds_from
 
 COIN_FLIP = 0.5
 
-__all__ = ["accuracy_alerts", "accuracy_limits", "aggregate", "gate", "reference_for"]
+__all__ = ["accuracy_alerts", "accuracy_limits", "aggregate", "decide", "gate", "reference_for"]
 
 
 def aggregate(window_results: list[WindowResult]) -> Summary:
@@ -48,18 +51,47 @@ def aggregate(window_results: list[WindowResult]) -> Summary:
             "Rerun the pipeline so every window is compared with the same active model.",
         )
     active_version = active_versions.pop()
+    scored = [w for w in windows if w.active is not None]  # windows where the active model is out of sample
+    in_sample = any(w.active_excluded_rows for w in windows)
     return Summary(
         candidate=pool("candidate", [w.candidate for w in windows]),
         naive=pool("naive", [w.naive for w in windows]),
-        active=pool("active", [w.active for w in windows]) if active_version else None,  # type: ignore[misc]
+        active=pool("active", [w.active for w in scored]) if scored else None,  # type: ignore[misc]
         active_version=active_version,
         windows=windows,
+        candidate_vs_active=(pool("candidate", [w.candidate_vs_active or w.candidate for w in scored])
+                             if scored and in_sample else None),
     )
 
 
 def reference_for(summary: Summary) -> ForecastMetrics:
     """What the candidate must not be much worse than: the active model, else the naive forecast."""
     return summary.active if summary.active is not None else summary.naive
+
+
+def decide(summary: Summary, max_degradation: float = 0.10, metric: str = "mape") -> GateResult:
+    """:func:`gate` the candidate against :func:`reference_for` the summary, on the same rows.
+
+    When the active model's training window reached into the test windows, the comparison uses
+    only the dates after it (the candidate's ``candidate_vs_active``) and the reason says so; an
+    active model trained past every test date cannot be scored out of sample, so the naive
+    forecast is the reference and the reason says why.
+    """
+    reference = reference_for(summary)
+    candidate = summary.candidate_vs_active if reference is summary.active and summary.candidate_vs_active \
+        else summary.candidate
+    result = gate(candidate, reference, max_degradation, metric)
+    if not summary.active_excluded_rows:
+        return result
+    if summary.active is None:
+        note = (f" The active model {summary.active_version} was trained through {summary.active_trained_until}, "
+                "past every test date: scored in sample it would look better than it is, so the naive "
+                "forecast is the reference instead.")
+    else:
+        note = (f" The active model {summary.active_version} was trained through {summary.active_trained_until}, "
+                f"inside the test windows: both models are compared on the {summary.active.n} rows after it "
+                f"({summary.active_excluded_rows} in-sample rows left out).")
+    return dataclasses.replace(result, reason=result.reason + note)
 
 
 def gate(

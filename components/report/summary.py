@@ -21,10 +21,21 @@ class Summary:
     active: ForecastMetrics | None
     active_version: str | None
     windows: tuple[WindowResult, ...]
+    # The candidate on the active model's out-of-sample rows only; None when those are all rows.
+    candidate_vs_active: ForecastMetrics | None = None
 
     @property
     def rows(self) -> int:
         return self.candidate.n
+
+    @property
+    def active_excluded_rows(self) -> int:
+        """Test rows the active model was trained on, left out of its score."""
+        return sum(w.active_excluded_rows for w in self.windows)
+
+    @property
+    def active_trained_until(self) -> str | None:
+        return max((w.active_trained_until for w in self.windows if w.active_trained_until), default=None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,6 +44,7 @@ class Summary:
             "active": self.active.to_dict() if self.active else None,
             "active_version": self.active_version,
             "windows": [w.to_dict() for w in self.windows],
+            "candidate_vs_active": self.candidate_vs_active.to_dict() if self.candidate_vs_active else None,
         }
 
     @classmethod
@@ -43,6 +55,8 @@ class Summary:
             active=ForecastMetrics.from_dict(data["active"]) if data.get("active") else None,
             active_version=data.get("active_version"),
             windows=tuple(WindowResult.from_dict(w) for w in data["windows"]),
+            candidate_vs_active=(ForecastMetrics.from_dict(data["candidate_vs_active"])
+                                 if data.get("candidate_vs_active") else None),
         )
 
 

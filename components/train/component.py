@@ -11,10 +11,9 @@ from kfp.dsl import Artifact, Dataset, Input, Model, Output
 def train(
     features: Input[Dataset],
     outlier_bounds: Input[Artifact],
+    split: Input[Artifact],
     model: Output[Model],
     model_info: Output[Artifact],
-    test_fraction: float = 0.2,
-    n_windows: int = 3,
     alpha: float = 1.0,
     frequency: str = "auto",
     store_url: str = "",
@@ -26,12 +25,12 @@ def train(
         features: Parquet from the features stage.
         outlier_bounds: JSON from the clean stage: each ticker's clipping bounds, stored in
             model_info so the server cleans raw prices with the training run's bounds.
+        split: JSON from the clean stage: the time-ordered split (training dates, test windows)
+            the bounds were estimated under; the model is fitted on its training rows.
         model: The fitted sklearn pipeline as skops bytes (``model.skops``); metadata holds its
             framework, version, sha256, data hash, features and training window.
         model_info: JSON: version, sha256, data hash, features, training window, the split with
             its test windows, in-sample metrics (candidate and naive) and coefficients.
-        test_fraction: Share of the latest dates held out for testing.
-        n_windows: Number of consecutive test windows the held-out dates are cut into.
         alpha: Ridge L2 penalty on the standardized features.
         frequency: The data's frequency (validate's output), recorded in model_info; "auto"
             detects it from the features' dates.
@@ -45,7 +44,7 @@ def train(
     from pathlib import Path
 
     from components.train import core
-    from pricecast import forecast_metrics, frames, time_split
+    from pricecast import frames
     from pricecast import frequency as freq
     from pricecast.columns import OUTLIER_BOUNDS_KEY
     from pricecast.stage import code_fingerprint, mode_for, run_stage
@@ -55,7 +54,7 @@ def train(
         spacing = freq.resolve(frequency, keys["ticker"], keys["date"])
         # Not log_return or clipped: the split and the fit need nothing else, and 5 M rows are big.
         features_df = frames.read_frame(features.path, columns=core.training_columns(spacing))
-        the_split = core.time_split(features_df, test_fraction=test_fraction, n_windows=n_windows)
+        the_split = core.Split.from_dict(json.loads(Path(split.path).read_text(encoding="utf-8")))
         _, info = core.train_model(features_df, the_split, alpha=alpha, frequency=spacing)
         Path(model.path).write_bytes(info.model_bytes)
         description = info.to_dict()
@@ -66,11 +65,11 @@ def train(
 
     run_stage(
         "train",
-        params={"test_fraction": test_fraction, "n_windows": n_windows, "alpha": alpha, "frequency": frequency},
-        inputs={"features": features.path, "outlier_bounds": outlier_bounds.path},
+        params={"alpha": alpha, "frequency": frequency},
+        inputs={"features": features.path, "outlier_bounds": outlier_bounds.path, "split": split.path},
         outputs={"model": model.path, "model_info": model_info.path},
         compute=compute,
-        code=code_fingerprint(core.__file__, time_split.__file__, forecast_metrics.__file__, freq.__file__),
+        code=code_fingerprint("components.train.component"),
         mode=mode_for("train", force_from),
         store_url=store_url or None,
     )

@@ -101,7 +101,7 @@ def validate(
         inputs={"raw": raw.path},
         outputs={"validated": validated.path, "schema_diff": schema_diff.path, "schema_report": schema_report.path},
         compute=compute,
-        code=code_fingerprint(*core.CODE_FILES),
+        code=code_fingerprint("components.validate.component"),
         mode=mode_for("validate", force_from),
         store_url=store_url or None,
         keep_on_failure=("schema_diff", "schema_report"),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,7 +38,6 @@ from pricecast.errors import ConfigError, SchemaValidationError
 
 log = logging.getLogger("components.validate")
 
-CODE_FILES = (__file__, str(Path(schema_diff.__file__)), freq.__file__, history.__file__)
 # Prices the pipeline computes with safely: price-space metrics square errors and sum windows of
 # prices, which overflow (or vanish) beyond these. The model uses returns: rescaling loses nothing.
 MIN_PRICE, MAX_PRICE = 1e-300, 1e300
@@ -238,30 +236,32 @@ def series_failures(frame: pd.DataFrame, requested: freq.Frequency | None, test_
 
 def _history_failures(codes: np.ndarray, day: np.ndarray, detection: freq.Detection, frequency: freq.Frequency,
                       test_fraction: float, n_windows: int) -> list[Failure]:
-    """A failure when no ticker is long enough for the model at ``frequency`` (before gaps).
+    """A failure when the data is too short for the model at ``frequency`` (before gaps).
 
-    ``codes`` and ``day`` are the rows in (ticker, date) order (:func:`pricecast.frequency.sorted_series`).
+    The clean stage splits the distinct dates of all tickers (:mod:`pricecast.time_split`);
+    :func:`pricecast.history.model_fits` says whether that split can end in a verdict, and a
+    ticker must have the history for a training row before the test period. ``codes`` and ``day``
+    are the rows in (ticker, date) order (:func:`pricecast.frequency.sorted_series`).
     """
-    first = np.ones(len(day), dtype=bool)
-    first[1:] = codes[1:] != codes[:-1]
-    position = np.arange(len(day)) - np.maximum.accumulate(np.where(first, np.arange(len(day)), 0))
-    last = np.ones(len(day), dtype=bool)  # a ticker's last date has no next-period return to score
-    last[:-1] = codes[1:] != codes[:-1]
-    feature_dates = len(np.unique(day[(position >= history.MIN_HISTORY - 1) & ~last]))
-    need = history.min_feature_dates(test_fraction, n_windows)
-    if feature_dates >= need:
-        return []
     spacing = freq.spacing(frequency)
-    longest = detection.series["dates"].idxmax()
     total = history.min_dates(test_fraction, n_windows)
-    return [Failure(HISTORY, "", np.empty(0, np.int64), summary=(
-        f"at {frequency.value} frequency the longest ticker ({longest}) has "
-        f"{int(detection.series['dates'].max())} dates, which leave {feature_dates} date(s) with complete "
-        f"features and a next {spacing.period} to score; the model needs {need}: {history.MIN_HISTORY} {spacing.period}s of history before the "
-        f"first, then {n_windows} test window(s) over the last {test_fraction:.0%} and "
-        f"{history.MIN_TRAIN_DATES} dates to train on"), fix=(
-        f"Supply at least {total} consecutive {spacing.period}s of prices for a ticker (about "
-        f"{total / spacing.periods_per_year:.1f} years at this frequency), or lower n_windows or test_fraction."))]
+    fix = (f"Supply at least {total} consecutive {spacing.period}s of prices for a ticker (about "
+           f"{total / spacing.periods_per_year:.1f} years at this frequency), or lower n_windows or test_fraction.")
+    dates = np.unique(day)
+    if not history.model_fits(len(dates), test_fraction, n_windows):
+        return [Failure(HISTORY, "", np.empty(0, np.int64), fix=fix, summary=(
+            f"at {frequency.value} frequency the data has {len(dates)} distinct dates; the model needs {total}: "
+            f"{history.MIN_HISTORY + 1} {spacing.period}s before the test period ({history.MIN_HISTORY} of history "
+            f"for the first feature row, then its next {spacing.period}) and {n_windows} test window(s) over the "
+            f"last {test_fraction:.0%}, the last holding 2 dates (the final date has no next price to score)"))]
+    test_start = dates[len(dates) - history.test_dates(len(dates), test_fraction)]
+    before = np.bincount(codes[day < test_start], minlength=len(detection.series))
+    if before.max() >= history.MIN_HISTORY + 1:
+        return []
+    return [Failure(HISTORY, "", np.empty(0, np.int64), fix=fix, summary=(
+        f"at {frequency.value} frequency no ticker has the {history.MIN_HISTORY + 1} {spacing.period}s before the "
+        f"test period (from {pd.Timestamp(test_start):%Y-%m-%d}) that training needs; the longest has "
+        f"{int(before.max())} ({detection.series.index[int(before.argmax())]})"))]
 
 
 def check_split_parameters(test_fraction: float, n_windows: int) -> None:
@@ -331,5 +331,6 @@ def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 
     return validated.reset_index(drop=True), report
 
 
-__all__ = ["CODE_FILES", "MAX_PRICE", "MIN_PRICE", "DuplicateAnalysis", "check_split_parameters", "series_failures", "SchemaValidationError", "analyse_duplicates",
+__all__ = ["MAX_PRICE", "MIN_PRICE", "DuplicateAnalysis", "SchemaValidationError", "analyse_duplicates",
+           "check_split_parameters", "series_failures",
            "parse_frame", "price_schema", "validate_frame"]

@@ -6,8 +6,11 @@ code runs against a real Prometheus in tests and in ``pricecast canary analyze``
 
 Like Flagger's analysis, a run is a series of checks ``interval`` apart, each over the last
 ``window`` of traffic; the canary is rolled back as soon as ``failure_threshold`` checks fail.
-A check without enough canary traffic neither passes nor fails: it is "no data", and any such
-check turns a run that did not fail into ``inconclusive`` (run again once traffic flows).
+A check without enough evidence neither passes nor fails: it is "no data", and any such check
+turns a run that did not fail into ``inconclusive`` (run again once traffic flows). Evidence is
+the expected canary version's own traffic: every traffic query matches its ``model_version``
+(an older canary's requests must not vouch for a new one), the canary track must serve exactly
+that version, and a p99 latency must exist (a NaN p99 proves nothing about latency).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from enum import Enum
 PREDICT_ENDPOINTS = r".*(predict|infer).*"
 _DURATION = re.compile(r"^[0-9]+(ms|s|m|h)$")
 _SELECTOR = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*"\s*,?\s*)*$')
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a registry version; safe inside a PromQL string
 
 Sample = tuple[dict[str, str], float]
 QueryFn = Callable[[str], Sequence[Sample]]
@@ -42,8 +46,12 @@ EXIT_CODES = {Verdict.PROMOTE: 0, Verdict.ROLLBACK: 1, Verdict.INCONCLUSIVE: 75}
 
 @dataclass(frozen=True)
 class Policy:
-    """Thresholds and pacing of one analysis run (``ValueError`` on impossible settings)."""
+    """Thresholds and pacing of one analysis run (``ValueError`` on impossible settings).
 
+    ``canary_version`` is the model version the canary must serve: only its traffic counts.
+    """
+
+    canary_version: str
     window: str = "5m"
     interval_s: float = 30.0
     checks: int = 5
@@ -56,6 +64,8 @@ class Policy:
     selector: str = ""
 
     def __post_init__(self) -> None:
+        if not _VERSION.match(self.canary_version):
+            raise ValueError(f"canary_version {self.canary_version!r} is not a model version like 20240301-101500-ab12cd34.")
         if not _DURATION.match(self.window):
             raise ValueError(f"window {self.window!r} is not a Prometheus duration like 30s, 5m or 1h.")
         if self.checks < 1 or not 1 <= self.failure_threshold <= self.checks:
@@ -112,10 +122,15 @@ class Analysis:
 
 
 def queries(track: str, policy: Policy) -> dict[str, str]:
-    """The PromQL for one track: requests, 5xx responses, p99 latency and loaded model versions."""
+    """The PromQL for one track: requests, 5xx responses, p99 latency and loaded model versions.
+
+    The canary's traffic queries match ``model_version``; its versions query does not, so a
+    canary that also serves another version is seen.
+    """
     extra = policy.selector.strip().rstrip(",")
     info = f'track="{track}"' + (f",{extra}" if extra else "")
-    matchers = f'{info},endpoint=~"{policy.endpoints}"'
+    version = f',model_version="{policy.canary_version}"' if track == "canary" else ""
+    matchers = f'{info}{version},endpoint=~"{policy.endpoints}"'
     w = policy.window
     return {
         "requests": f"sum(increase(pricecast_requests_total{{{matchers}}}[{w}]))",
@@ -144,7 +159,11 @@ def track_stats(track: str, policy: Policy, query: QueryFn) -> TrackStats:
 
 
 def evaluate(canary: TrackStats, stable: TrackStats, policy: Policy) -> Check:
-    """Judge one check: enough canary traffic first, then success rate and latency."""
+    """Judge one check: enough canary traffic first, then success rate and latency, then evidence.
+
+    A failure found in the expected version's traffic fails the check; without one, the check
+    passes only with full evidence: the canary serves exactly ``policy.canary_version`` and has a p99.
+    """
     if canary.requests is None or canary.requests < policy.min_requests:
         seen = 0 if canary.requests is None else round(canary.requests)
         reason = f"canary answered {seen} predict requests in {policy.window}; need at least {policy.min_requests}"
@@ -158,7 +177,15 @@ def evaluate(canary: TrackStats, stable: TrackStats, policy: Policy) -> Check:
         if canary.p99_s > policy.max_p99_ratio * stable.p99_s:
             reasons.append(f"p99 {canary.p99_s * 1000:.1f} ms > {policy.max_p99_ratio:g} x stable's "
                            f"{stable.p99_s * 1000:.1f} ms")
-    return Check("fail" if reasons else "pass", tuple(reasons), canary, stable)
+    if reasons:
+        return Check("fail", tuple(reasons), canary, stable)
+    missing: list[str] = []
+    if canary.model_versions != (policy.canary_version,):
+        serves = ", ".join(canary.model_versions) or "no model"
+        missing.append(f"canary track serves {serves}; expected exactly {policy.canary_version}")
+    if canary.p99_s is None:
+        missing.append(f"no p99 latency for the canary in {policy.window}")
+    return Check("no_data" if missing else "pass", tuple(missing), canary, stable)
 
 
 def decide(checks: Sequence[Check], policy: Policy) -> Verdict:

@@ -32,7 +32,8 @@ def summary(result: Analysis) -> str:
     elif verdict is Verdict.PROMOTE:
         why = f"{len(result.checks)} checks with traffic, {result.failed} failed (threshold {p.failure_threshold})"
     else:
-        why = f"{result.no_data} of {len(result.checks)} checks had too little canary traffic; run again"
+        why = (f"{result.no_data} of {len(result.checks)} checks lacked evidence for {p.canary_version} "
+               "(too little traffic, another version on the canary track, or no p99); run again")
     return (f"verdict: {verdict.value.upper()} - {why}; thresholds: success >= {p.min_success_rate:.2%}, "
             f"p99 <= {p.max_p99_s * 1000:g} ms, >= {p.min_requests} requests per {p.window} "
             f"(exit {EXIT_CODES[verdict]})")

@@ -14,9 +14,14 @@ def bash_block(heading: str, index: int = 0, readme: Path = README) -> list[str]
     match = re.search(rf"^#+ {re.escape(heading)}\s*$", text, flags=re.M)
     if match is None:
         raise AssertionError(f"README.md has no heading {heading!r}")
-    rest = text[match.end():]
-    next_heading = re.search(r"^#{1,3} ", rest, flags=re.M)
-    section = rest[: next_heading.start()] if next_heading else rest
+    section_lines, in_fence = [], False
+    for line in text[match.end():].splitlines():
+        if line.startswith("```"):
+            in_fence = not in_fence
+        elif not in_fence and re.match(r"#{1,3} ", line):
+            break  # the next heading (a '# ' inside a code block is a shell comment)
+        section_lines.append(line)
+    section = "\n".join(section_lines) + "\n"
     blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
     if len(blocks) <= index:
         raise AssertionError(f"README.md's section {heading!r} has no bash block #{index}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pricecast.registry import ModelVersion, RegistryStore, register
+from pricecast.registry import ModelVersion, RegistryStore, register, rollback
 from tests.cluster.readme import bash_block, fill
 from tests.delivery.chart import CHART
 from tests.support.cluster import NEVER_READY_IMAGE, Cluster
@@ -82,8 +82,12 @@ def test_readme_canary_flow_with_helm_applying(crds_installed: Cluster, workspac
     """install → helm test → canary start V2 10 % → promote → start V3 → rollback, as the README
     shows them; `canary analyze` needs live traffic and runs in tests/delivery and the kind job."""
     v1, v2, v3 = VERSIONS
-    subs = {"<version from `pricecast registry list`>": v1, "V2": v2}
+    # The README pins the registry's active version at install time (`pricecast registry resolve
+    # active`): make it v1, as after an operator's rollback, so the install must resolve, not float.
+    RegistryStore(release_ns["PRICECAST_STORE_URL"]).update(lambda reg: rollback(reg, to=v1))
+    subs = {"V2": v2}
     steps = [fill(line, subs) for line in ship_it_lines() if "canary analyze" not in line]
+    assert any("pricecast registry resolve active" in line for line in steps if line.startswith("helm install"))
     cluster = crds_installed
     for line in steps:
         cluster.sh(line, cwd=workspace, **release_ns)

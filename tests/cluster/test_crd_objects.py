@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.delivery.chart import SCENARIOS, manifests, scenario_values
+from tests.delivery.chart import PINNED, SCENARIOS, manifests, scenario_values
 from tests.support.cluster import Cluster
 
 CRD_GROUPS = ("monitoring.coreos.com/", "gateway.networking.k8s.io/")
@@ -16,7 +16,7 @@ CRD_GROUPS = ("monitoring.coreos.com/", "gateway.networking.k8s.io/")
 
 def crd_objects() -> list[tuple[str, dict]]:
     objects = [(name, doc) for name in SCENARIOS for doc in manifests(scenario_values(name))]
-    objects += [("defaults", doc) for doc in manifests()]
+    objects += [("defaults", doc) for doc in manifests(PINNED)]
     return [(name, doc) for name, doc in objects if doc["apiVersion"].startswith(CRD_GROUPS)]
 
 

@@ -23,7 +23,7 @@ def built(cluster: Cluster, directory: Path) -> list[dict]:
 
 def applied_by(cluster: Cluster, objects: list[dict], manager: str) -> None:
     for obj in objects:
-        live = cluster.get(obj["kind"], obj["metadata"]["name"], "-n", obj["metadata"]["namespace"])
+        live = cluster.get(obj["kind"], obj["metadata"]["name"], "-n", obj["metadata"]["namespace"], "--show-managed-fields")
         managers = {(m["manager"], m["operation"]) for m in live["metadata"].get("managedFields", [])}
         assert (manager, "Apply") in managers, (obj["kind"], obj["metadata"]["name"], managers)
 

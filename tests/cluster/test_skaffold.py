@@ -15,20 +15,26 @@ import yaml
 from tests.support.cluster import REPO, Cluster, ensure_binaries
 from tests.support.docker import ensure_docker
 
-# No update check and no metrics upload: the tests reach nothing outside this machine.
 QUIET = "--update-check=false --interactive=false"
 
 
 @pytest.fixture(scope="module")
-def skaffold(kube_cluster: Cluster) -> Cluster:
-    ensure_binaries(("skaffold",))
+def skaffold(kube_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Cluster:
+    """The cluster, with skaffold built and a scratch HOME for its global config (~/.skaffold),
+    where metrics collection and update checks are off: the tests reach nothing off this machine."""
+    ensure_binaries(("skaffold", "helm3/helm"))
+    home = tmp_path_factory.mktemp("skaffold-home")
+    for key in ("collect-metrics", "update-check"):
+        kube_cluster.sh(f"skaffold config set --global {key} false", cwd=REPO, HOME=str(home))
+    kube_cluster.skaffold_home = home  # type: ignore[attr-defined]
     return kube_cluster
 
 
 def run(cluster: Cluster, args: str, tmp: Path, **kw):
-    # skaffold keeps a global config (~/.skaffold/config): give it a scratch one.
-    return cluster.sh(f"skaffold {args} {QUIET} --config {tmp / 'skaffold-global.yaml'}", cwd=REPO,
-                      SKAFFOLD_COLLECT_METRICS="false", **kw)
+    # skaffold 2.16 runs `helm version --client`, which Helm 4 refused ("unknown flag: --client"):
+    # it gets Helm 3 first on its PATH, as docs/delivery.md tells skaffold users.
+    helm3 = cluster.bin_dir / "helm3"
+    return cluster.sh(f'PATH="{helm3}:$PATH" skaffold {args} {QUIET}', cwd=REPO, HOME=str(cluster.skaffold_home), **kw)
 
 
 def test_diagnose_reads_this_repository(skaffold: Cluster, tmp_path: Path) -> None:

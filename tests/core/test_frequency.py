@@ -67,9 +67,11 @@ def test_steps_count_periods_and_gaps_are_judged_in_them():
     assert freq.max_gap_periods("weekly", 15) == 3
 
 
-def test_history_is_the_time_splits_own_rule():
+def test_history_builds_on_the_time_splits_own_rule():
     for test_fraction, n_windows in [(0.2, 3), (0.2, 1), (0.5, 4), (0.05, 2)]:
-        least = history.min_feature_dates(test_fraction, n_windows)
+        least = history.min_dates(test_fraction, n_windows)
+        assert history.model_fits(least, test_fraction, n_windows)
         assert history.split_fits(least, test_fraction, n_windows)
-        assert not history.split_fits(least - 1, test_fraction, n_windows)
-    assert history.min_dates(0.2, 3) == 21 + 13
+        assert not history.model_fits(least - 1, test_fraction, n_windows)
+    # 22 dates before the test period (21 of history, then the first target), 6 test dates.
+    assert history.min_dates(0.2, 3) == 28

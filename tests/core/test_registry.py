@@ -7,7 +7,14 @@ import multiprocessing as mp
 import pytest
 
 from pricecast import registry, storage
-from pricecast.errors import ModelIntegrityError, ModelNotFoundError, NothingToRollBackError, RegistryError
+from pricecast.errors import (
+    ConcurrentUpdateError,
+    ModelIntegrityError,
+    ModelNotFoundError,
+    NothingToRollBackError,
+    RegistryError,
+    WriteOutcomeUnknownError,
+)
 from pricecast.registry import RegistryStore
 from tests.core.support import mv, promoted
 
@@ -176,3 +183,135 @@ def test_concurrent_writers_lose_no_update(tmp_path):
         assert p.exitcode == 0
     reg = RegistryStore(url).load()
     assert len(reg.versions) == 30 and reg.revision == 30 and len(reg.events) == 30
+
+
+# --------------------------------------------------------------------------- exactly once
+def _conditional_write_that_lands_then(monkeypatch, failure: Exception) -> list[int]:
+    """storage.compare_and_swap whose first call writes and then fails as a lost reply does."""
+    real, calls = storage.compare_and_swap, []
+
+    def lossy(url: str, data: bytes, token: str | None) -> None:
+        calls.append(len(calls))
+        real(url, data, token)
+        if len(calls) == 1:
+            raise failure
+
+    monkeypatch.setattr(storage, "compare_and_swap", lossy)
+    return calls
+
+
+@pytest.mark.parametrize("failure", [
+    # the client library resent the PUT after the reset: 412, which reads as a concurrent writer
+    ConcurrentUpdateError("registry.json changed while we were updating it.", "Retry the operation."),
+    # no answer at all
+    WriteOutcomeUnknownError("The store did not answer our update of registry.json.", "Read it back."),
+])
+def test_a_rollback_whose_reply_was_lost_is_not_applied_twice(tmp_path, monkeypatch, failure):
+    store = RegistryStore(f"file://{tmp_path}")
+    for v in ("v1", "v2", "v3"):
+        store.update(lambda r, v=v: registry.register(r, mv(v)))
+    calls = _conditional_write_that_lands_then(monkeypatch, failure)
+
+    after = store.update(registry.rollback)
+
+    assert after.active == "v2"  # the old code applied it again: v3 -> v2 -> v1
+    assert len(calls) == 1, "nothing was written a second time"
+    assert store.load() == after and after.revision == 4
+    assert [(e.previous_active, e.version) for e in after.events if e.action == "rollback"] == [("v3", "v2")]
+
+
+def test_an_approval_whose_reply_was_lost_reports_success(tmp_path, monkeypatch):
+    store = RegistryStore(f"file://{tmp_path}")
+    store.update(lambda r: registry.register(r, mv("v1")))
+    store.update(lambda r: registry.register(r, mv("v2", "pending")))
+    _conditional_write_that_lands_then(monkeypatch, ConcurrentUpdateError("changed", "Retry."))
+
+    after = store.update(lambda r: registry.approve(r, "v2"))  # the old code raised "v2 is promoted, not pending"
+
+    assert (after.active, after.versions["v2"].decision, after.revision) == ("v2", "promoted", 3)
+
+
+def test_every_event_carries_the_id_of_the_operation_that_wrote_it(tmp_path):
+    store = RegistryStore(f"file://{tmp_path}")
+    store.update(lambda r: registry.register(r, mv("v1")), op_id="run-1:promote")
+    store.update(lambda r: registry.register(r, mv("v2")))
+    after = store.update(registry.rollback, op_id="operator:rollback:1")
+    ids = [e.op_id for e in after.events]
+    assert ids[0] == "run-1:promote" and ids[2] == "operator:rollback:1" and len(ids[1]) == 32
+    # The same operation again is recognised as done: no second rollback (which would fail here).
+    assert store.update(registry.rollback, op_id="operator:rollback:1") == after
+
+
+def test_a_store_that_never_answers_a_write_ends_in_the_unknown_outcome_error(tmp_path, monkeypatch):
+    store = RegistryStore(f"file://{tmp_path}", max_attempts=3)
+
+    def silent(url, data, token):
+        raise WriteOutcomeUnknownError("The store did not answer our update.", "Read it back.")
+
+    monkeypatch.setattr(storage, "compare_and_swap", silent)
+    with pytest.raises(WriteOutcomeUnknownError):
+        store.update(lambda r: registry.register(r, mv("v1")))
+    assert store.load().revision == 0
+
+
+# --------------------------------------------------------------------------- the gate as a precondition
+def test_promotion_moves_active_only_from_the_version_the_gate_compared_with():
+    reg = promoted("v1", "v2", "v3")
+    assert registry.register_gated(reg, mv("v4"), "v3").active == "v4"
+
+    rolled_back = registry.rollback(reg, reason="accuracy alert")  # an operator, during the run
+    after = registry.register_gated(rolled_back, mv("v4"), "v3")
+    assert after.active == "v2"
+    v4 = after.get("v4")
+    assert v4.decision == "pending" and after.events[-1].action == "register"
+    assert "the gate compared it with v3, but the active model is now v2 (rollback at" in v4.reason
+    assert "accuracy alert" in v4.reason and "`pricecast registry approve v4`" in v4.reason
+
+
+def test_two_runs_gated_against_the_same_model_cannot_both_promote():
+    reg = promoted("v1")
+    first = registry.register_gated(reg, mv("v2"), "v1")
+    second = registry.register_gated(first, mv("v3"), "v1")  # never compared with v2
+    assert first.active == second.active == "v2"
+    assert second.get("v3").decision == "pending" and "compared it with v1" in second.get("v3").reason
+
+
+def test_a_first_run_gated_against_the_naive_forecast_needs_an_empty_registry():
+    assert registry.register_gated(registry.Registry(), mv("v1"), None).active == "v1"
+    other_run_won = registry.register_gated(promoted("v0"), mv("v1"), None)
+    assert other_run_won.active == "v0" and "no active model (the naive forecast)" in other_run_won.get("v1").reason
+
+
+def test_rejections_and_reruns_are_recorded_whatever_the_active_model():
+    reg = promoted("v1", "v2")
+    assert registry.register_gated(reg, mv("v3", "rejected"), "v1").get("v3").decision == "rejected"
+    assert registry.register_gated(reg, mv("v2"), "v1") is reg  # a rerun of a recorded version changes nothing
+
+
+# --------------------------------------------------------------------------- metadata.json
+def test_metadata_is_written_once_and_its_hash_is_what_the_registry_records(tmp_path):
+    store = RegistryStore(f"file://{tmp_path}")
+    first = store.put_model("v1", b"model", {"features": ["a"], "run": 1})
+    metadata = tmp_path / "models" / "v1" / "metadata.json"
+    written = metadata.read_bytes()
+    again = store.put_model("v1", b"model", {"features": ["a"], "run": 2})  # a rerun: the old code rewrote it
+    assert metadata.read_bytes() == written and '"run": 1' in written.decode()
+    assert first == again and first.metadata_sha256 == storage.sha256_bytes(written)
+    assert first.sha256 == storage.sha256_bytes(b"model") and first.artifact == "models/v1/model.skops"
+
+
+def test_metadata_is_verified_on_load_like_the_model_bytes(tmp_path):
+    store = RegistryStore(f"file://{tmp_path}")
+    stored = store.put_model("v1", b"model", {"features": ["a"]})
+    record = mv("v1").model_copy(update={"sha256": stored.sha256, "metadata_sha256": stored.metadata_sha256})
+    assert store.fetch_verified_metadata(record) == {"features": ["a"]}
+
+    (tmp_path / "models" / "v1" / "metadata.json").write_text('{"features": ["b"]}')
+    with pytest.raises(ModelIntegrityError, match="refusing to use it") as tampered:
+        store.fetch_verified_metadata(record)
+    assert "roll back" in tampered.value.fix
+    (tmp_path / "models" / "v1" / "metadata.json").unlink()
+    with pytest.raises(ModelIntegrityError, match="is missing"):
+        store.fetch_verified_metadata(record)
+    # A version registered before the hash was recorded is read as before, unverified.
+    assert store.fetch_verified_metadata(record.model_copy(update={"metadata_sha256": ""})) is None

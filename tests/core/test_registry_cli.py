@@ -106,3 +106,18 @@ def test_a_refused_change_exits_6_with_problem_and_fix_and_changes_nothing(store
     assert result.exit_code == 6
     assert f"error: {problem}" in result.stderr and "what to do:" in result.stderr
     assert store.load() == before
+
+
+def test_resolve_prints_the_concrete_version_active_names(store):
+    result = run("resolve")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "v1\n"  # nothing else: it goes into --set stable.modelVersion="$(...)"
+    store.update(lambda r: registry.approve(r, "v3"))
+    assert run("resolve", "active").stdout == "v3\n"
+    assert run("resolve", "v1").stdout == "v1\n"
+
+
+def test_resolve_without_an_active_model_or_an_unknown_version_exits_6(isolated_store):
+    empty = run("resolve")
+    assert empty.exit_code == 6 and "The registry has no active model yet." in empty.stderr
+    assert empty.stdout == ""

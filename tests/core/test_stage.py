@@ -78,6 +78,24 @@ def test_a_checkpoint_becomes_latest_only_when_marked_good(isolated_store, tmp_p
     assert latest_checkpoint("ingest") == held.key
 
 
+def test_latest_follows_a_restored_checkpoint(isolated_store, tmp_path):
+    """Data A, then B, then A again: the third run restores A, and `--from` must resume from A."""
+    out, inp = tmp_path / "out.txt", tmp_path / "in.txt"
+    calls: list[int] = []
+
+    def run(data: str, mode: str = "auto"):
+        inp.write_text(data)
+        return run_stage("features", params={"out": str(out)}, inputs={"in": str(inp)}, outputs={"o": str(out)},
+                         compute=lambda ctx: (calls.append(1), out.write_text(inp.read_text())), mode=mode)
+
+    first_a, b, second_a = run("A"), run("B"), run("A")
+    assert (first_a.restored, b.restored, second_a.restored) == (False, False, True)
+    assert second_a.key == first_a.key and len(calls) == 2
+    assert latest_checkpoint("features") == first_a.key
+    resumed = run("ignored in reuse mode", mode="reuse")
+    assert resumed.restored and out.read_text() == "A"
+
+
 def test_directory_outputs_round_trip(isolated_store, tmp_path):
     out = tmp_path / "report"
 

@@ -16,6 +16,9 @@ SCENARIOS = {p.name.removesuffix("-values.yaml"): p for p in sorted((CHART / "ci
 SCENARIOS["skaffold-dev"] = CHART / "values-dev.yaml"
 KUBE_VERSIONS = ("1.30.0", "1.33.0")
 RELEASE, NAMESPACE = "pricecast", "pricecast"
+# The chart has no default model version (it must be pinned at deploy time); the smallest values
+# that render are this pin, the one k8s/serving carries for its overlays to replace.
+PINNED: dict[str, Any] = {"stable": {"modelVersion": "pin-a-registry-version"}}
 
 
 def scenario_values(name: str) -> dict[str, Any]:

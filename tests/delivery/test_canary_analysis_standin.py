@@ -26,7 +26,7 @@ CANARIES = {
 
 
 def _policy(scenario: str, **overrides: object) -> analysis.Policy:
-    settings = dict(window="10s", interval_s=0.5, checks=3, failure_threshold=2, min_success_rate=0.99,
+    settings = dict(canary_version="v2", window="10s", interval_s=0.5, checks=3, failure_threshold=2, min_success_rate=0.99,
                     max_p99_s=0.25, min_requests=50, selector=f'scenario="{scenario}"')
     return analysis.Policy(**{**settings, **overrides})
 
@@ -105,7 +105,7 @@ def _cli(*args: str):
 
 
 def test_standin_cli_analyze_exits_with_the_verdict_code(prom: Prometheus) -> None:
-    common = ["--prometheus", prom.url, "--window", "10s", "--interval", "500ms", "--checks", "2",
+    common = ["--prometheus", prom.url, "--version", "v2", "--window", "10s", "--interval", "500ms", "--checks", "2",
               "--failure-threshold", "1"]
     good = _cli(*common, "--selector", 'scenario="good"')
     assert good.exit_code == 0, good.output
@@ -123,7 +123,7 @@ def test_standin_cli_analyze_exits_with_the_verdict_code(prom: Prometheus) -> No
 
 
 def test_standin_cli_analyze_bad_selector_is_a_clean_config_error(prom: Prometheus) -> None:
-    result = _cli("--prometheus", prom.url, "--selector", "scenario=good")
+    result = _cli("--prometheus", prom.url, "--version", "v2", "--selector", "scenario=good")
     assert result.exit_code == 2
     assert "selector" in result.output and "Traceback" not in result.output
 
@@ -131,6 +131,7 @@ def test_standin_cli_analyze_bad_selector_is_a_clean_config_error(prom: Promethe
 def test_cli_analyze_unreachable_prometheus_is_a_source_error() -> None:
     from tests.support.prometheus import free_port
 
-    result = _cli("--prometheus", f"http://127.0.0.1:{free_port()}", "--checks", "1", "--failure-threshold", "1")
+    result = _cli("--prometheus", f"http://127.0.0.1:{free_port()}", "--version", "v2", "--checks", "1",
+                  "--failure-threshold", "1")
     assert result.exit_code == 3, result.output
     assert "did not answer" in result.output

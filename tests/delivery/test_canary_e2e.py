@@ -30,7 +30,7 @@ import pytest
 from pricecast.canary import analysis
 from pricecast.canary.prometheus import PrometheusClient
 from tests.delivery import grafana
-from tests.delivery.chart import manifests
+from tests.delivery.chart import PINNED, manifests
 from tests.support.prometheus import Prometheus, prometheus_server
 from tests.support.server import RunningServer, publish_model, running_server
 
@@ -129,7 +129,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 
 def _policy(scenario: str) -> analysis.Policy:
-    return analysis.Policy(window="10s", interval_s=1.0, checks=3, failure_threshold=2, min_success_rate=0.99,
+    return analysis.Policy(canary_version="v2", window="10s", interval_s=1.0, checks=3, failure_threshold=2, min_success_rate=0.99,
                            max_p99_s=0.25, min_requests=20, selector=f'scenario="{scenario}"')
 
 
@@ -163,8 +163,8 @@ def test_real_slow_canary_is_rolled_back(live: Live) -> None:
 def test_real_cli_analyze_exit_codes(live: Live) -> None:
     """`pricecast canary analyze` as a user runs it: the console script, exit code = verdict."""
     pricecast = str(Path(sys.executable).with_name("pricecast"))
-    common = [pricecast, "canary", "analyze", "--prometheus", live.prom.url, "--window", "10s", "--interval", "1s",
-              "--checks", "2", "--failure-threshold", "1", "--min-requests", "20"]
+    common = [pricecast, "canary", "analyze", "--prometheus", live.prom.url, "--version", "v2", "--window", "10s",
+              "--interval", "1s", "--checks", "2", "--failure-threshold", "1", "--min-requests", "20"]
     good = subprocess.run([*common, "--selector", 'scenario="good"'], capture_output=True, text=True, timeout=120)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "verdict: PROMOTE" in good.stdout
@@ -193,7 +193,7 @@ def test_real_every_dashboard_panel_returns_data(live: Live) -> None:
 
 def test_helm_test_pod_script_passes_against_the_real_server(live: Live, tmp_path: Path) -> None:
     """The `helm test` pod's script, taken from the rendered chart, run against a real server."""
-    pod = next(d for d in manifests() if d["kind"] == "Pod")
+    pod = next(d for d in manifests(PINNED) if d["kind"] == "Pod")
     container = pod["spec"]["containers"][0]
     assert container["command"] == ["python", "-c"]
     env = {**os.environ, "BASE_URL": live.stable.url, "MODEL_NAME": "pricecast"}

@@ -13,6 +13,9 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.app import app
+from pricecast import registry
+from pricecast.registry import RegistryStore
+from tests.core.support import mv
 from tests.delivery.chart import by_kind_name, container_env, deep_merge, manifests, scenario_values
 
 STABLE, CANARY = ("Deployment", "pricecast-stable"), ("Deployment", "pricecast-canary")
@@ -64,8 +67,25 @@ def test_promote_without_a_known_version_is_a_clean_error(tmp_path: Path) -> Non
     assert "needs the canary's model version" in result.output and "Traceback" not in result.output
 
 
-def test_start_refuses_active_and_bad_weights(tmp_path: Path) -> None:
-    assert _invoke("start", "--version", "active", "--values-file", str(tmp_path / "v.yaml")).exit_code == 2
+def test_start_and_promote_pin_active_to_the_version_it_names_now(tmp_path: Path, isolated_store) -> None:
+    values_file = str(tmp_path / "v.yaml")
+    nothing_active = _invoke("start", "--version", "active", "--values-file", values_file, "--apply", "never")
+    assert nothing_active.exit_code == 6 and "no active model" in nothing_active.output
+    store = RegistryStore()
+    store.update(lambda reg: registry.register(reg, mv("v7")))
+
+    started = _invoke("start", "--version", "active", "--values-file", values_file, "--apply", "never")
+    assert started.exit_code == 0, started.output
+    assert "active is v7: pinning it" in started.output
+    assert yaml.safe_load(Path(values_file).read_text())["canary"]["modelVersion"] == "v7"
+
+    store.update(lambda reg: registry.register(reg, mv("v8")))
+    promoted = _invoke("promote", "--version", "active", "--values-file", values_file, "--apply", "never")
+    assert promoted.exit_code == 0, promoted.output
+    assert yaml.safe_load(Path(values_file).read_text())["stable"]["modelVersion"] == "v8"
+
+
+def test_start_refuses_bad_weights(tmp_path: Path) -> None:
     bad = _invoke("start", "--version", "v2", "--weight", "0", "--values-file", str(tmp_path / "v.yaml"))
     assert bad.exit_code == 2 and "not between 1 and 99" in bad.output
 

@@ -9,7 +9,7 @@ import helm_python
 import pytest
 
 from tests.delivery.chart import (
-    CHART, KUBE_VERSIONS, ROOT, SCENARIOS, by_kind_name, container_env, deep_merge, manifests, render,
+    CHART, KUBE_VERSIONS, PINNED, ROOT, SCENARIOS, by_kind_name, container_env, deep_merge, manifests, render,
     scenario_values,
 )
 
@@ -33,7 +33,7 @@ def test_the_required_scenarios_exist() -> None:
 @pytest.mark.parametrize("kube", KUBE_VERSIONS)
 @pytest.mark.parametrize("scenario", [None, *SCENARIOS])
 def test_lint_strict_is_clean(scenario: str | None, kube: str) -> None:
-    values = scenario_values(scenario) if scenario else None
+    values = scenario_values(scenario) if scenario else PINNED  # the defaults need only a version
     report = helm_python.lint(CHART, values, strict=True, kube_version=f"v{kube}")
     problems = [m for m in report["messages"] if m["severity"] >= 2]  # 1 = info ("icon is recommended")
     assert report["errors"] == [] and problems == [], report
@@ -184,14 +184,14 @@ def test_fault_injection_reaches_only_the_track_it_is_set_on() -> None:
 
 def test_image_digest_wins_over_tag() -> None:
     digest = "sha256:" + "a" * 64
-    docs = by_kind_name(manifests({"image": {"repository": "ghcr.io/acme/pricecast", "digest": digest}}))
+    docs = by_kind_name(manifests(deep_merge(PINNED, {"image": {"repository": "ghcr.io/acme/pricecast", "digest": digest}})))
     assert docs[STABLE]["spec"]["template"]["spec"]["containers"][0]["image"] == f"ghcr.io/acme/pricecast@{digest}"
 
 
 def test_fullname_does_not_repeat_the_chart_name() -> None:
-    names = {d["metadata"]["name"] for d in manifests(None, release="prod")}
+    names = {d["metadata"]["name"] for d in manifests(PINNED, release="prod")}
     assert "prod-pricecast-stable" in names
-    assert "pricecast-stable" in {d["metadata"]["name"] for d in manifests(None, release="pricecast")}
+    assert "pricecast-stable" in {d["metadata"]["name"] for d in manifests(PINNED, release="pricecast")}
 
 
 @pytest.mark.parametrize("values, message", [
@@ -204,12 +204,41 @@ def test_fullname_does_not_repeat_the_chart_name() -> None:
 ])
 def test_schema_refuses_bad_values(values: dict[str, Any], message: str) -> None:
     with pytest.raises(helm_python.HelmValuesError, match=message):
+        render(deep_merge(PINNED, values))
+
+
+@pytest.mark.parametrize("values, message", [
+    ({}, "/stable/modelVersion"),  # no default: a version must be chosen at deploy time
+    ({"stable": {"modelVersion": "active"}}, "/stable/modelVersion"),
+    ({"stable": {"modelVersion": "v1"}, "canary": {"enabled": True, "modelVersion": "active"}}, "/canary/modelVersion"),
+    ({"stable": {"modelVersion": "active"}, "model": {"allowFloatingVersion": False}}, "/stable/modelVersion"),
+])
+def test_a_floating_or_missing_model_version_is_refused(values: dict[str, Any], message: str) -> None:
+    """`active` resolved by each pod at its own start gives a mixed fleet and never sees a rollback."""
+    with pytest.raises(helm_python.HelmValuesError, match=message):
         render(values)
+
+
+def test_every_pod_of_a_track_serves_the_version_in_its_template() -> None:
+    docs = by_kind_name(manifests(scenario_values("canary-10")))
+    assert container_env(docs[STABLE])["PRICECAST_MODEL_VERSION"] == "20250101-000000-1a2b3c4d"
+    assert container_env(docs[CANARY])["PRICECAST_MODEL_VERSION"] == "20250108-000000-5e6f7a8b"
+
+
+def test_only_an_explicit_development_switch_lets_a_track_float() -> None:
+    dev = scenario_values("skaffold-dev")
+    assert dev["model"]["allowFloatingVersion"] is True
+    assert container_env(by_kind_name(manifests(dev))[STABLE])["PRICECAST_MODEL_VERSION"] == "active"
+    floating_without_switch = deep_merge(dev, {"model": {"allowFloatingVersion": False}})
+    with pytest.raises(helm_python.HelmValuesError, match="/stable/modelVersion"):
+        render(floating_without_switch)
+    production = [name for name in SCENARIOS if name != "skaffold-dev"]
+    assert all(not scenario_values(name).get("model", {}).get("allowFloatingVersion") for name in production)
 
 
 def test_httproute_needs_a_gateway() -> None:
     with pytest.raises(helm_python.HelmRenderError, match="parentRefs needs at least one Gateway"):
-        render({"httpRoute": {"enabled": True}})
+        render(deep_merge(PINNED, {"httpRoute": {"enabled": True}}))
 
 
 def test_every_values_key_is_commented() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.delivery.chart import by_kind_name, manifests, scenario_values
+from tests.delivery.chart import by_kind_name, deep_merge, manifests, scenario_values
 from tests.support.docker import build_image, ensure_docker
 from tests.support.server import free_port, publish_model
 
@@ -66,7 +66,8 @@ def server(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     store = tmp_path_factory.mktemp("store") / "store"
     publish_model(f"file://{store}", "v1", seed=1)
     subprocess.run(["chmod", "-R", "a+rX", str(store)], check=True)  # readable by the pod's uid 1000
-    docs = by_kind_name(manifests(scenario_values("kind")))
+    # As the kind job installs it: its values, the version it trained pinned with --set.
+    docs = by_kind_name(manifests(deep_merge(scenario_values("kind"), {"stable": {"modelVersion": "v1"}})))
     deployment = docs[("Deployment", "pricecast-stable")]
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]

@@ -48,7 +48,8 @@ def test_skaffold_builds_dockerfile_base_and_deploys_the_chart_with_the_built_im
     for values_file in release["valuesFiles"]:
         assert (ROOT / values_file).exists(), values_file
     forward = SKAFFOLD["portForward"][0]
-    service_names = {d["metadata"]["name"] for d in manifests(release=release["name"]) if d["kind"] == "Service"}
+    service_names = {d["metadata"]["name"] for d in manifests(_skaffold_dev_values(), release=release["name"])
+                     if d["kind"] == "Service"}
     assert forward["resourceName"] in service_names and forward["port"] == 8080
 
 

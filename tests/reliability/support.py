@@ -3,8 +3,8 @@
 ``store_problems(store_url)`` is what "nothing half-written is visible" means here: every
 checkpoint that has its ``_MANIFEST.json`` (the marker written last) holds every file the
 manifest lists, with the listed sha256; ``registry.json`` parses; every registered model's bytes
-match the registry's sha256; no temporary file of an atomic write was left behind. It reads the
-store through :mod:`pricecast.storage`, so it checks ``file://`` and ``s3://`` stores alike.
+and metadata.json match the registry's sha256; no temporary file of an atomic write was left
+behind. It reads the store through :mod:`pricecast.storage`, so it checks ``file://`` and ``s3://`` stores alike.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def store_problems(store_url: str) -> list[str]:
     for mv in reg.versions.values():
         try:
             store.fetch_verified(mv)
+            store.fetch_verified_metadata(mv)
         except PricecastError as exc:
             problems.append(f"model {mv.version}: {exc.problem}")
     leftovers = [p for p in fs.find(path) if p.endswith(".tmp")]
@@ -169,7 +170,8 @@ class PipelineProcess:
 
 
 def assert_both_runs_recorded(store_url: str, runs: list[PipelineProcess], outcomes: list[dict[str, Any]]) -> None:
-    """Both runs' versions in the registry, two revisions, active = last promotion, store whole."""
+    """Both runs' versions in the registry, two revisions, active = last promotion, no two
+    promotions from the same active model, store whole."""
     versions = [run.trained_version() for run in runs]
     assert len(set(versions)) == 2, versions
     reg = registry(store_url)
@@ -177,6 +179,10 @@ def assert_both_runs_recorded(store_url: str, runs: list[PipelineProcess], outco
     assert reg.revision == 2 and len(reg.events) == 2, reg.events
     promoted = [e.version for e in reg.events if e.action == "promote"]
     assert reg.active == (promoted[-1] if promoted else None)
+    # The gate is a precondition: two runs gated against the same active model cannot both be
+    # promoted (the later one was never compared with the earlier); it waits as pending instead.
+    moved_from = [e.previous_active for e in reg.events if e.action == "promote"]
+    assert len(moved_from) == len(set(moved_from)), reg.events
     for run, outcome, version in zip(runs, outcomes, versions, strict=True):
         # Each run reports its own model, not whichever run registered last.
         assert outcome["version"] == version, (run.workdir, outcome["version"], version)

@@ -88,3 +88,72 @@ def test_fault_latency_delays_each_predict(make_client: Any, published: Any) -> 
     labels = {"endpoint": "/v1/models/{name}:predict", "model_version": "v1"}
     assert metric_value(text, "pricecast_request_duration_seconds_bucket", le="0.1", **labels) == 0
     assert metric_value(text, "pricecast_request_duration_seconds_count", **labels) == 1
+
+
+def _wait_ready(client: TestClient, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_a_store_blip_on_the_metadata_is_a_failed_load_retried_until_the_bounds_are_set(
+        make_client: Any, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pricecast.columns import OUTLIER_BOUNDS_KEY
+    from pricecast import storage
+    from pricecast.errors import StorageError
+
+    bounds = {"ACME": [-0.01, 0.01]}
+    publish_model(store_url, "v1", metadata={OUTLIER_BOUNDS_KEY: {"outlier_sigma": 8.0, "tickers": bounds}})
+    outage = [True]
+
+    def down_for_metadata(read: Any) -> Any:
+        def reader(url: str) -> Any:
+            if outage[0] and url.endswith("metadata.json"):
+                raise StorageError(f"The store did not answer for {url}.", "Check the store.")
+            return read(url)
+        return reader
+
+    # The server reads metadata.json as bytes to verify its sha256 (or as text for a version
+    # registered before the hash was recorded): the store is down for both.
+    monkeypatch.setattr(storage, "read_text", down_for_metadata(storage.read_text))
+    monkeypatch.setattr(storage, "read_bytes", down_for_metadata(storage.read_bytes))
+    client = make_client(load_retry_s=0.05)
+    not_ready = client.get("/readyz")
+    assert not_ready.status_code == 503 and "metadata.json" in not_ready.json()["reason"]
+    assert client.app.plane.outlier_bounds is None  # type: ignore[attr-defined]
+    text = client.get("/metrics").text
+    assert "pricecast_model_info{" not in text  # not published without its bounds
+    assert metric_value(text, "pricecast_model_load_failures_total", reason="storage", track="stable") >= 1
+
+    outage[0] = False
+    _wait_ready(client)
+    assert client.get("/readyz").json() == {"status": "ready", "model_version": "v1"}
+    assert client.app.plane.outlier_bounds == bounds  # type: ignore[attr-defined]
+
+
+def test_metadata_that_is_not_json_is_a_failed_load(make_client: Any, store_url: str) -> None:
+    """A metadata.json that is not JSON (here: truncated, and registered so, hash and all) fails
+    the load with a named error instead of serving without the training run's bounds."""
+    from pricecast.registry import RegistryStore
+    from pricecast import storage
+    from tests.support.server import model_file
+
+    publish_model(store_url, "v1")
+    path = model_file(store_url, "v1").with_name("metadata.json")
+    path.write_text("{truncated")
+    registry = RegistryStore(store_url)
+    reg = registry.load()
+    reg.versions["v1"].metadata_sha256 = storage.sha256_bytes(path.read_bytes())
+    storage.write_text(registry.url, reg.model_dump_json(indent=2))  # as if registered so
+    ready = make_client().get("/readyz")
+    assert ready.status_code == 503 and "not a JSON object" in ready.json()["reason"]
+
+
+def test_the_model_is_published_only_after_the_before_publish_hooks(store_url: str, published: Any) -> None:
+    from serving.lifecycle import ModelHolder
+    from serving.metrics import ServingMetrics
+
+    holder = ModelHolder(store_url, "v1", ServingMetrics("stable"))
+    seen_ready: list[bool] = []
+    holder.before_publish.append(lambda model: seen_ready.append(holder.ready))
+    assert holder.try_load() and seen_ready == [False] and holder.ready

@@ -8,7 +8,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pricecast import modelio, registry
+from pricecast import modelio, registry, storage
 from pricecast.columns import FEATURE_COLUMNS
 from pricecast.errors import ModelIntegrityError, ModelNotFoundError
 from serving.model import fold_linear_pipeline, load_model
@@ -129,3 +129,14 @@ def test_a_registry_feature_list_that_does_not_fit_the_model_is_refused(store_ur
     registry.RegistryStore(store_url).update(lambda reg: registry.register(reg, wrong))
     with pytest.raises(ModelIntegrityError, match="takes 3 inputs"):
         load_model(store_url, "v2")
+
+
+def test_tampered_metadata_is_refused_by_hash_and_nothing_is_served(store_url: str) -> None:
+    """metadata.json (the outlier bounds and drift profile the server uses) is verified like the bytes."""
+    publish_model(store_url, "v1", metadata={"outlier_bounds": {"AAA": [-0.1, 0.1]}})
+    loaded = load_model(store_url)
+    assert loaded.metadata is not None and loaded.metadata["outlier_bounds"] == {"AAA": [-0.1, 0.1]}
+    path = storage.local_path(registry.RegistryStore(store_url).metadata_url("v1"))
+    path.write_text(path.read_text().replace("0.1", "9.9"))  # wider bounds: raw spikes would pass unclipped
+    with pytest.raises(ModelIntegrityError, match="Metadata of v1 .* refusing to use it"):
+        load_model(store_url)

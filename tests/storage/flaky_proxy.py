@@ -5,6 +5,11 @@ SeaweedFS pod rolling, a load balancer with no ready backend). SeaweedFS cannot 
 that on cue, so this proxy does it: the first ``fail_first`` requests get a 503 with an S3 error
 body, every later request is forwarded byte for byte (the Host header included, so SigV4
 signatures stay valid) to the real server.
+
+``drop_reply`` adds the other fault of a network between client and store: a request that
+reaches the store and is applied, but whose reply never comes back (the connection resets
+first). For each matching request the proxy forwards it, reads the store's answer and then
+closes the client's connection without sending it.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
+import socket
+import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 _BODY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ServiceUnavailable</Code>'
          b"<Message>The store is restarting.</Message></Error>")
@@ -25,12 +32,16 @@ class FlakyProxy(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, upstream_port: int, fail_first: int) -> None:
+    def __init__(self, upstream_port: int, fail_first: int,
+                 drop_reply: Callable[[str, str, dict[str, str]], bool] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.upstream_port = upstream_port
         self.fail_first = fail_first
+        # (method, path, headers) -> drop this request's reply after forwarding it?
+        self.drop_reply = drop_reply
         self.requests = 0
         self.failed = 0
+        self.dropped: list[tuple[str, str, int]] = []  # (method, path, status the client never saw)
         self._lock = threading.Lock()
 
     @property
@@ -44,6 +55,10 @@ class FlakyProxy(http.server.ThreadingHTTPServer):
                 self.failed += 1
                 return True
             return False
+
+    def should_drop(self, method: str, path: str, headers: dict[str, str]) -> bool:
+        with self._lock:
+            return self.drop_reply is not None and self.drop_reply(method, path, headers)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -71,6 +86,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             data = resp.read()
         finally:
             upstream.close()
+        if self.server.should_drop(self.command, self.path, headers):
+            self.server.dropped.append((self.command, self.path, resp.status))
+            # Applied upstream, answered to no one: reset the client's connection (RST, no FIN).
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
         self.send_response(resp.status, resp.reason)
         for key, value in resp.getheaders():
             if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
@@ -84,9 +106,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def flaky_proxy(upstream_port: int, fail_first: int) -> Iterator[FlakyProxy]:
+def flaky_proxy(upstream_port: int, fail_first: int = 0,
+                drop_reply: Callable[[str, str, dict[str, str]], bool] | None = None) -> Iterator[FlakyProxy]:
     """Run a :class:`FlakyProxy` in a thread for the duration of the block."""
-    proxy = FlakyProxy(upstream_port, fail_first)
+    proxy = FlakyProxy(upstream_port, fail_first, drop_reply)
     thread = threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

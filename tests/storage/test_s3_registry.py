@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from pricecast import registry, storage
 from pricecast.errors import ModelIntegrityError
 from pricecast.registry import ModelVersion, RegistryStore
+from pricecast.settings import get_settings
+from tests.storage.flaky_proxy import FlakyProxy, flaky_proxy
 
 pytestmark = pytest.mark.s3
 
@@ -122,3 +126,98 @@ def test_a_writer_killed_mid_update_leaves_a_whole_registry(store_url: str) -> N
     # And the next writer carries on from it.
     after = RegistryStore(store_url).update(lambda reg: registry.register(reg, _version("next", b"n")))
     assert after.revision == survivor.revision + 1
+
+
+# --------------------------------------------------------------------------- lost replies
+def _drop_first_registry_write():
+    """A drop_reply rule: the first conditional PUT of registry.json is applied, its reply lost."""
+    state = {"dropped": False}
+
+    def rule(method: str, path: str, headers: dict[str, str]) -> bool:
+        conditional = any(k.lower() in ("if-match", "if-none-match") for k in headers)
+        if method == "PUT" and path.split("?")[0].endswith("/registry.json") and conditional and not state["dropped"]:
+            state["dropped"] = True
+            return True
+        return False
+
+    return rule
+
+
+@contextlib.contextmanager
+def _reply_of_one_registry_write_lost(seaweed, monkeypatch: pytest.MonkeyPatch) -> Iterator[FlakyProxy]:
+    """From here on, pricecast reaches SeaweedFS through a proxy that loses one registry write's reply."""
+    with flaky_proxy(seaweed.ports["s3"], drop_reply=_drop_first_registry_write()) as proxy:
+        monkeypatch.setenv("PRICECAST_S3_ENDPOINT_URL", proxy.endpoint_url)
+        get_settings.cache_clear()
+        try:
+            yield proxy
+        finally:
+            monkeypatch.setenv("PRICECAST_S3_ENDPOINT_URL", seaweed.endpoint_url)
+            get_settings.cache_clear()
+
+
+class _RegistryLog(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _promoted(store_url: str, *names: str) -> RegistryStore:
+    store = RegistryStore(store_url)
+    for name in names:
+        store.update(lambda reg, name=name: registry.register(reg, _version(name, name.encode())))
+    return store
+
+
+def test_a_rollback_whose_reply_is_lost_is_applied_once(store_url: str, seaweed, monkeypatch) -> None:
+    _promoted(store_url, "v1", "v2", "v3")
+    seen = _RegistryLog()
+    logging.getLogger("pricecast.registry").addHandler(seen)
+    try:
+        with _reply_of_one_registry_write_lost(seaweed, monkeypatch) as proxy:
+            after = RegistryStore(store_url).update(registry.rollback)
+    finally:
+        logging.getLogger("pricecast.registry").removeHandler(seen)
+
+    assert [(m, s) for m, _, s in proxy.dropped] == [("PUT", 200)], "the store applied a write nobody heard about"
+    assert after.active == "v2"  # the old code went on to v1: v3 -> v2 -> v1
+    final = RegistryStore(store_url).load()
+    assert final == after
+    rollbacks = [(e.previous_active, e.version) for e in final.events if e.action == "rollback"]
+    assert rollbacks == [("v3", "v2")] and final.revision == 4
+    assert any("already landed" in m for m in seen.messages), seen.messages  # found by its operation id
+
+
+def test_an_approval_whose_reply_is_lost_succeeds_once(store_url: str, seaweed, monkeypatch) -> None:
+    store = _promoted(store_url, "v1")
+    store.update(lambda reg: registry.register(reg, _version("v2", b"v2", "pending")))
+    with _reply_of_one_registry_write_lost(seaweed, monkeypatch) as proxy:
+        # The old code re-applied the approval, found v2 no longer pending and raised.
+        after = RegistryStore(store_url).update(lambda reg: registry.approve(reg, "v2"))
+
+    assert len(proxy.dropped) == 1
+    assert after.active == "v2" and after.versions["v2"].decision == "promoted"
+    assert [e.action for e in RegistryStore(store_url).load().events] == ["promote", "register", "approve"]
+
+
+# --------------------------------------------------------------------------- the gate as a precondition
+def test_an_operator_rollback_during_a_run_is_not_undone_by_its_promotion(store_url: str) -> None:
+    from components.promote.core import record_candidate
+
+    store = _promoted(store_url, "v1", "v2", "v3")
+    # The run's report gated the candidate against v3; then, mid-run, an operator rolls back.
+    summary = {"gate": {"passed": True, "reason": "Candidate MAPE 1.0% is within 1.1%: promote.", "metric": "mape"},
+               "candidate": {"mape": 1.0}, "compared_against": "v3"}
+    store.update(lambda reg: registry.rollback(reg, reason="bad v3"))
+    info = {"version": "v4", "sha256": storage.sha256_bytes(b"v4 bytes"), "features": []}
+
+    after = record_candidate(store, b"v4 bytes", info, summary, passed=True)
+
+    assert after.active == "v2", "the rollback stands"
+    v4 = after.get("v4")
+    assert v4.decision == "pending"
+    assert "compared it with v3, but the active model is now v2 (rollback at" in v4.reason and "bad v3" in v4.reason
+    assert RegistryStore(store_url).load() == after

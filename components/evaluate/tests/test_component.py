@@ -24,7 +24,7 @@ from pricecast.settings import Settings, get_settings
 def _activate(store_url: str, model_bytes: bytes, info) -> None:
     """Put a model in the registry as the active version, as the promote stage would."""
     store = RegistryStore(store_url)
-    artifact = store.put_model(info.version, model_bytes, info.to_dict())
+    artifact = store.put_model(info.version, model_bytes, info.to_dict()).artifact
     version = ModelVersion(version=info.version, created_at=now_iso(), sha256=info.sha256,
                            data_hash=info.data_hash, artifact=artifact, features=FEATURE_COLUMNS,
                            decision="promoted", reason="test")

@@ -96,6 +96,16 @@ def write_outlier_bounds(clean_df: pd.DataFrame, path: Path) -> str:
     return str(path)
 
 
+def write_split(frame: pd.DataFrame, path: Path, test_fraction: float = 0.2, n_windows: int = 3) -> str:
+    """The clean stage's split artifact for ``frame``'s dates (as train takes it); returns its path."""
+    import json
+
+    from pricecast.time_split import time_split
+
+    path.write_text(json.dumps(time_split(frame, test_fraction, n_windows).to_dict()), encoding="utf-8")
+    return str(path)
+
+
 def local_component(func):
     """``func`` as a lightweight component for the in-process local runner (kfp already installed)."""
     from kfp import dsl

@@ -44,8 +44,10 @@ def test_values_match_a_pandas_groupby_rolling_reference() -> None:
 
 
 def test_output_has_clean_columns_target_and_features_without_nans() -> None:
-    assert list(FEATURES.columns) == [*FRAME.columns, "target", *FEATURE_COLUMNS]
+    assert list(FEATURES.columns) == [*FRAME.columns, "target", "actual_return", *FEATURE_COLUMNS]
     assert not FEATURES[FEATURE_COLUMNS].isna().any().any()
+    # Unclipped, from the prices; NaN exactly where the (clipped) target is.
+    assert (FEATURES["actual_return"].isna() == FEATURES["target"].isna()).all()
 
 
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,7 +9,7 @@ import pytest
 
 from components.promote.core import candidate_version, decide, record_candidate
 from pricecast import registry, storage
-from pricecast.errors import ModelIntegrityError, RegistryError
+from pricecast.errors import ConfigError, ModelIntegrityError, RegistryError
 from pricecast.registry import RegistryStore
 
 GATE_REASON = "Candidate MAPE 1.311% is within the threshold 1.464%: promote."
@@ -25,6 +25,7 @@ def candidate(model_bytes: bytes, second: int = 0) -> tuple[dict[str, Any], dict
     }
     summary = {
         "version": info["version"], "verdict": "promote", "main_metric": "mape",
+        "compared_against": None,  # the active version the gate compared with; None: a first run
         "gate": {"passed": True, "reason": GATE_REASON, "metric": "mape", "verdict": "promote"},
         "candidate": {"name": "candidate", "n": 2920, "mae": 3.243, "rmse": 4.799, "mape": 1.311,
                       "directional_accuracy": None, "n_direction": 2920},
@@ -70,8 +71,9 @@ def test_a_passing_candidate_becomes_active_with_its_bytes_and_reason(store):
     assert (mv.decision, mv.reason, mv.sha256) == ("promoted", GATE_REASON, info["sha256"])
     assert store.fetch_verified(mv) == b"model bytes"
     assert [(e.action, e.version, e.previous_active) for e in reg.events] == [("promote", version, None)]
-    metadata = storage.read_text(store.metadata_url(version))
-    assert '"decision": "promoted"' in metadata and '"rows": 1000' in metadata
+    metadata = storage.read_bytes(store.metadata_url(version))
+    assert mv.metadata_sha256 == storage.sha256_bytes(metadata) and b'"rows": 1000' in metadata
+    assert b'"decision"' not in metadata  # the registry is the one record of decisions
 
 
 def test_require_approval_leaves_the_candidate_pending_with_its_reason(store):
@@ -138,4 +140,36 @@ def test_model_info_without_its_identity_is_refused_by_name_and_nothing_is_writt
     with pytest.raises(ModelIntegrityError) as refused:
         record_candidate(store, b"model bytes", info, summary, passed=True)
     assert key in refused.value.problem and "--from train" in refused.value.fix
+    assert not (tmp_path / "registry.json").exists() and not (tmp_path / "models").exists()
+
+
+def test_an_operator_rollback_during_the_run_stands_and_the_candidate_waits(store):
+    first = promote_first(store)
+    info, summary = candidate(b"second model", second=2)
+    record_candidate(store, b"second model", info, summary | {"compared_against": first}, passed=True)
+    gated_against = info["version"]  # report compares the next candidate with it...
+    store.update(lambda reg: registry.rollback(reg, reason="bad model"))  # ...then an operator rolls back
+    info, summary = candidate(b"third model", second=3)
+
+    reg = record_candidate(store, b"third model", info, summary | {"compared_against": gated_against}, passed=True)
+
+    assert reg.active == first and store.load() == reg  # the rollback was not undone
+    mv = reg.get(info["version"])
+    assert mv.decision == "pending" and f"compared it with {gated_against}" in mv.reason and "bad model" in mv.reason
+
+
+def test_the_gate_reference_of_an_older_summary_is_its_active_version(store):
+    active = promote_first(store)
+    info, summary = candidate(b"second model", second=2)
+    del summary["compared_against"]
+    reg = record_candidate(store, b"second model", info, summary | {"active_version": active}, passed=True)
+    assert reg.active == info["version"]
+
+
+def test_a_summary_that_does_not_name_the_gate_reference_is_refused_and_nothing_is_written(store, tmp_path):
+    info, summary = candidate(b"model bytes")
+    del summary["compared_against"]
+    with pytest.raises(ConfigError, match="which active model the gate compared") as refused:
+        record_candidate(store, b"model bytes", info, summary, passed=True)
+    assert "--from report" in refused.value.fix
     assert not (tmp_path / "registry.json").exists() and not (tmp_path / "models").exists()

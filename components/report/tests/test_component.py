@@ -23,6 +23,7 @@ from components.features.tests.support import (
     local_component,
     write_outlier_bounds,
     write_parquet,
+    write_split,
 )
 from components.report.component import report
 from components.train.component import train
@@ -42,13 +43,15 @@ def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_pa
     clean = clean_frame(n_tickers=3, n_days=160, seed=12, ar=0.4)
     features_uri = write_parquet(build_features(clean), tmp_path / "features.parquet")
     bounds_uri = write_outlier_bounds(clean, tmp_path / "outlier_bounds.json")
+    split_uri = write_split(clean, tmp_path / "split.json", n_windows=3)
     train_op, evaluate_op, report_op = map(local_component, (train, evaluate, report))
 
     @dsl.pipeline
     def fan_out() -> Outputs:
         features = dsl.importer(artifact_uri=features_uri, artifact_class=dsl.Dataset).output
         bounds = dsl.importer(artifact_uri=bounds_uri, artifact_class=dsl.Artifact).output
-        trained = train_op(features=features, outlier_bounds=bounds, n_windows=3)
+        split = dsl.importer(artifact_uri=split_uri, artifact_class=dsl.Artifact).output
+        trained = train_op(features=features, outlier_bounds=bounds, split=split)
         with dsl.ParallelFor(items=trained.outputs["Output"]) as window:  # as the pipeline fans out
             scored = evaluate_op(features=features, model=trained.outputs["model"],
                                  model_info=trained.outputs["model_info"], window=window)

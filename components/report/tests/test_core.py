@@ -6,15 +6,18 @@ import base64
 import copy
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from components.evaluate.core import evaluate_window
 from components.features.core import build_features
 from components.features.tests.support import clean_frame
-from components.report.core import accuracy_alerts, accuracy_limits, aggregate, gate, reference_for
+from components.report.core import accuracy_alerts, accuracy_limits, aggregate, decide, gate, reference_for
 from components.report.render import render_report
 from components.report.summary import Summary
 from components.train.core import time_split, train_model
+from pricecast.columns import ACTUAL_RETURN, FEATURE_COLUMNS
 from pricecast.errors import ConfigError, RegistryError
 from pricecast.forecast_metrics import ForecastMetrics
 from pricecast.monitoring import checks
@@ -98,6 +101,50 @@ def test_gate_refuses_a_degraded_model_against_the_active_one(evaluated) -> None
     same_quality = aggregate([evaluate_window(features, split, i, good, active_model=good, active_version="v-good")
                               for i in range(len(split.windows))])
     assert gate(same_quality.candidate, reference_for(same_quality)).passed
+
+
+class _Memorizer:
+    """An incumbent that was fitted on some test rows and knows their answers: perfect in sample,
+    the naive forecast (no change) elsewhere. Scored in sample, it beats any honest model."""
+
+    def __init__(self, rows: pd.DataFrame) -> None:
+        self.known = {tuple(r): t for r, t in zip(rows[FEATURE_COLUMNS].to_numpy().tolist(),
+                                                  rows[ACTUAL_RETURN].to_numpy().tolist(), strict=True)}
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        return np.array([self.known.get(tuple(r), 0.0) for r in x.to_numpy().tolist()])
+
+
+def test_an_incumbent_trained_into_the_test_windows_is_scored_out_of_sample_only(evaluated) -> None:
+    features, split, good, _, _ = evaluated
+    trained_until = split.windows[1].end  # through window 1: windows 0 and 1 in sample, 2 half
+    active = _Memorizer(features[features["date"] <= trained_until])
+
+    results = [evaluate_window(features, split, i, good, active, "v-old", f"{trained_until:%Y-%m-%d}")
+               for i in range(len(split.windows))]
+    assert [r.active is None for r in results] == [True, True, False]
+    assert results[2].active_excluded_rows == 0 and results[2].candidate_vs_active is None
+    summary = aggregate(results)
+    assert summary.active_excluded_rows == results[0].n + results[1].n
+    assert summary.active.n == summary.candidate_vs_active.n == results[2].n  # same rows for both
+    decision = decide(summary)
+    assert decision.passed and decision.reference_kind == "active"  # the honest AR model beats "no change"
+    assert f"trained through {trained_until:%Y-%m-%d}" in decision.reason and "rows after it" in decision.reason
+
+    # Scored on every row (the old behaviour), the memorizer's in-sample rows win it the gate.
+    in_sample = aggregate([evaluate_window(features, split, i, good, active, "v-old")
+                           for i in range(len(split.windows))])
+    assert not decide(in_sample).passed
+
+
+def test_an_incumbent_trained_past_every_test_date_is_not_the_reference(evaluated) -> None:
+    features, split, good, _, _ = evaluated
+    active = _Memorizer(features)
+    summary = aggregate([evaluate_window(features, split, i, good, active, "v-old", f"{split.windows[-1].end:%Y-%m-%d}")
+                         for i in range(len(split.windows))])
+    assert summary.active is None and summary.active_version == "v-old"
+    decision = decide(summary)
+    assert decision.reference_kind == "naive" and "past every test date" in decision.reason
 
 
 def test_aggregate_weights_windows_by_rows(evaluated) -> None:

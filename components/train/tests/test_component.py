@@ -10,7 +10,9 @@ from typing import NamedTuple
 from kfp import dsl
 
 from components.features.core import build_features
-from components.features.tests.support import clean_frame, local_component, write_outlier_bounds, write_parquet
+from components.features.tests.support import (
+    clean_frame, local_component, write_outlier_bounds, write_parquet, write_split,
+)
 from components.train.component import train
 from pricecast import modelio, storage
 from pricecast.columns import FEATURE_COLUMNS
@@ -22,13 +24,15 @@ def test_component_writes_the_model_its_description_and_reuses_its_checkpoint(kf
     features = build_features(clean)
     features_uri = write_parquet(features, tmp_path / "features.parquet")
     bounds_uri = write_outlier_bounds(clean, tmp_path / "outlier_bounds.json")
+    split_uri = write_split(clean, tmp_path / "split.json", n_windows=2)
     train_op = local_component(train)
 
     @dsl.pipeline
     def train_only() -> NamedTuple("Outputs", [("model", dsl.Model), ("model_info", dsl.Artifact)]):
         imported = dsl.importer(artifact_uri=features_uri, artifact_class=dsl.Dataset)
         bounds = dsl.importer(artifact_uri=bounds_uri, artifact_class=dsl.Artifact)
-        task = train_op(features=imported.output, outlier_bounds=bounds.output, n_windows=2, alpha=0.5)
+        split = dsl.importer(artifact_uri=split_uri, artifact_class=dsl.Artifact)
+        task = train_op(features=imported.output, outlier_bounds=bounds.output, split=split.output, alpha=0.5)
         outputs = NamedTuple("Outputs", [("model", dsl.Model), ("model_info", dsl.Artifact)])  # noqa: UP014
         return outputs(task.outputs["model"], task.outputs["model_info"])
 

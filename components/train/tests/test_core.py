@@ -32,7 +32,7 @@ FEATURES = build_features(clean_frame(n_tickers=3, n_days=200, seed=11, ar=0.3, 
 
 def test_split_windows_are_consecutive_latest_dates_and_train_comes_strictly_before() -> None:
     split = time_split(FEATURES, test_fraction=0.2, n_windows=3)
-    dates = np.sort(FEATURES.loc[FEATURES["target"].notna(), "date"].unique())  # scorable dates
+    dates = np.sort(FEATURES["date"].unique())
     test_dates = dates[dates >= np.datetime64(split.test_start)]
     assert len(test_dates) == round(len(dates) * 0.2)
     covered = np.concatenate([dates[(dates >= np.datetime64(w.start)) & (dates <= np.datetime64(w.end))]
@@ -148,17 +148,20 @@ def test_fit_model_in_slices_equals_the_plain_pipeline_fit() -> None:
 
 
 # --------------------------------------------------------------------------- frequency and extremes (issue 13)
-def test_the_last_test_window_always_holds_a_row_to_score():
-    # 34 monthly dates are the least the model takes (validate's rule): the final date has no next
-    # month, so a window holding only it left evaluate nothing to score.
-    from components.clean.core import clean_prices
+def test_the_fewest_dates_validate_accepts_train_and_score_every_window():
+    # history.min_dates (validate's rule): 28 months with the defaults. One fewer leaves the last
+    # test window only the final date, which has no next month to score.
+    from components.clean.core import clean_for_training
+    from pricecast import history
     from tests.support.prices import price_frame
 
-    frame = price_frame("monthly", tickers=2, periods=34)
-    features = build_features(clean_prices(frame, frequency="monthly")[0], "monthly")
-    split = time_split(features, 0.2, 3)
-    assert all(window_mask(features, split, i).any() for i in range(3))
-    assert split.windows[-1].end < features["date"].max()
+    least = history.min_dates(0.2, 3)
+    for periods, scorable in ((least, True), (least - 1, False)):
+        frame = price_frame("monthly", tickers=2, periods=periods)
+        clean, _, split = clean_for_training(frame, test_fraction=0.2, n_windows=3, frequency="monthly")
+        features = build_features(clean, "monthly")
+        assert all(window_mask(features, split, i).any() for i in range(3)) is scorable
+        assert train_mask(features, split).any()
 
 
 def test_monthly_model_records_its_frequency_and_monthly_features():

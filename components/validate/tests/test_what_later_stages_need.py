@@ -34,12 +34,12 @@ def test_too_short_for_the_model_at_its_frequency_is_refused_up_front_with_the_n
         validate_frame(raw, n_windows=3, test_fraction=0.2)
     check = _failure(info, HISTORY)
     assert check["summary"] == (
-        "at monthly frequency the longest ticker (S00) has 24 dates, which leave 3 date(s) with complete "
-        "features and a next month to score; the model needs 13: 21 months of history before the first, "
-        "then 3 test window(s) over the last 20% and 2 dates to train on")
-    assert check["fix"].startswith("Supply at least 34 consecutive months of prices for a ticker (about 2.8 years")
-    # Fewer test windows need fewer dates: the same file is long enough for one window.
-    assert validate_frame(raw, n_windows=1, test_fraction=0.2)[1]["frequency"] == "monthly"
+        "at monthly frequency the data has 24 distinct dates; the model needs 28: 22 months before the test "
+        "period (21 of history for the first feature row, then its next month) and 3 test window(s) over the "
+        "last 20%, the last holding 2 dates (the final date has no next price to score)")
+    assert check["fix"].startswith("Supply at least 28 consecutive months of prices for a ticker (about 2.3 years")
+    # A smaller test period needs fewer dates: the same file is long enough for one 10 % window.
+    assert validate_frame(raw, n_windows=1, test_fraction=0.1)[1]["frequency"] == "monthly"
 
 
 def test_a_cross_section_of_many_tickers_on_one_date_is_refused():
@@ -50,7 +50,7 @@ def test_a_cross_section_of_many_tickers_on_one_date_is_refused():
     check = _failure(info, TIME_SERIES)
     assert check["summary"] == ("each of the 300 ticker(s) has a single date (2024-03-28): a cross-section, not "
                                 "prices over time")
-    assert "at least 34 consecutive dates of one ticker" in check["fix"]
+    assert "at least 28 consecutive dates of one ticker" in check["fix"]
 
 
 def test_mixed_frequencies_and_a_contradicted_frequency_are_refused():
@@ -79,3 +79,14 @@ def test_prices_beyond_the_float_safe_range_are_refused_with_a_rescaling_fix():
         validate_frame(too_big)
     check = _failure(info, PRICE_RANGE)
     assert check["failing_rows"] == 120 and check["fix"].startswith("Rescale the prices")
+
+
+def test_many_dates_but_no_ticker_with_history_before_the_test_period_is_refused():
+    # 40 tickers of 10 months each, one after the other: 400 distinct dates, none long enough.
+    frames = [price_frame("monthly", tickers=1, periods=10, start=f"{1960 + k}-01-01").assign(ticker=f"T{k:02d}")
+              for k in range(40)]
+    with pytest.raises(SchemaValidationError) as info:
+        validate_frame(_raw(pd.concat(frames, ignore_index=True)))
+    assert _failure(info, HISTORY)["summary"] == (
+        "at monthly frequency no ticker has the 22 months before the test period (from 1992-01-01) that "
+        "training needs; the longest has 10 (T00)")

@@ -85,7 +85,7 @@ spec:
             - name: PRICECAST_TRACK
               value: {{ $track }}
             - name: PRICECAST_MODEL_VERSION
-              value: {{ required (printf "%s.modelVersion is required: a registry version or \"active\"." $track) $t.modelVersion | quote }}
+              value: {{ required (printf "%s.modelVersion is required: the registry version to serve, e.g. --set %s.modelVersion=$(pricecast registry resolve active)." $track $track) $t.modelVersion | quote }}
             {{- if $.Values.s3.existingSecret }}
             - name: PRICECAST_S3_ACCESS_KEY_ID
               valueFrom:
