@@ -2,7 +2,7 @@
 
 Hypothesis generates frames within the schema's ranges (prices 1e-300 to 1e300, every supported
 frequency, constant series, one short ticker among long ones, spikes, tickers sharing dates or
-not) and runs the pure cores end to end: validate -> clean -> features -> split -> train ->
+not) and runs the pure cores end to end: validate -> clean (and the split) -> features -> train ->
 evaluate -> aggregate -> gate -> report. A :class:`PricecastError` (named, with a fix) is an
 accepted end; any other exception fails the test, and so does a verdict whose metrics, model
 metadata or report cells hold NaN or Infinity.
@@ -18,12 +18,12 @@ import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from components.clean.core import clean_prices
+from components.clean.core import clean_for_training
 from components.evaluate.core import evaluate_window
 from components.features.core import build_features
 from components.report.core import aggregate, gate, reference_for
 from components.report.render import render_report
-from components.train.core import time_split, train_model
+from components.train.core import train_model
 from components.validate.core import validate_frame
 from pricecast.errors import PricecastError
 from pricecast.frequency import Frequency
@@ -67,9 +67,9 @@ def run_cores(raw: pd.DataFrame) -> dict:
     """The pipeline's pure cores in order, as the components chain them."""
     validated, diff = validate_frame(raw, min_rows=1, test_fraction=TEST_FRACTION, n_windows=N_WINDOWS)
     frequency = diff["frequency"]
-    clean, _ = clean_prices(validated, frequency=frequency)
+    clean, _, split = clean_for_training(validated, test_fraction=TEST_FRACTION, n_windows=N_WINDOWS,
+                                         frequency=frequency)
     features = build_features(clean, frequency)
-    split = time_split(features, TEST_FRACTION, N_WINDOWS)
     model, info = train_model(features, split, frequency=frequency)
     results = [evaluate_window(features, split, i, model, feature_names=info.features) for i in range(N_WINDOWS)]
     summary = aggregate(results)

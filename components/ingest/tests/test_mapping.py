@@ -34,7 +34,7 @@ def test_renamed_columns_and_month_name_dates_map_and_validate(tmp_path):
                                        pd.Timestamp("2000-01-03")]
     assert parsed["price"].tolist() == [101.5, 99.25, 3.75] and failures == []
     # Mapped and parsed, but two days of prices cannot train a model: validate says so up front.
-    with pytest.raises(SchemaValidationError, match="longest ticker \\(IBM\\) has 2 dates"):
+    with pytest.raises(SchemaValidationError, match="the data has 2 distinct dates; the model needs 28"):
         validate_frame(result.frame, spec.date_format, min_rows=1)
 
 
