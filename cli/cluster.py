@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from cli.failures import fail, require_kfp_client
-from pricecast.errors import ConfigError, PricecastError
+from pricecast.errors import ConfigError, KfpApiError, KfpRejectedError, PricecastError
 
 console = Console()
 
@@ -85,17 +85,61 @@ def connect(host: str, namespace: str | None = None, token: str | None = None) -
         try:
             return kfp.Client(host=host, namespace=namespace or "kubeflow", existing_token=token)
         except Exception as exc:  # noqa: BLE001 - urllib3/ApiException/TimeoutError alike
-            raise _api_error(host, "reach", exc) from exc
+            raise api_error(host, "reach", exc) from exc
 
 
-def _api_error(host: str, action: str, exc: BaseException) -> PricecastError:
+def backend_message(body: object) -> str:
+    """The KFP API server's own sentence from an error response body.
+
+    Its errors are google.rpc.Status as JSON (``message``; KFP's v1 API also sent
+    ``error_message``); anything else (a proxy's HTML page, plain text) is returned as it came.
+    """
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body or "")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return " ".join(text.split())
+    if isinstance(data, dict):
+        for key in ("message", "error_message", "error"):
+            if data.get(key):
+                return " ".join(str(data[key]).split())
+    return " ".join(text.split())
+
+
+def api_error(host: str, action: str, exc: BaseException) -> KfpApiError:
+    """What went wrong talking to KFP at ``host`` (while trying to ``action`` it), and the fix for that case.
+
+    No HTTP status means nothing answered (wrong host, no port-forward). With one, the backend's
+    own message is the problem, and the fix depends on who must act: 401/403 the credentials,
+    404 the host or the id, another 4xx the request itself (the package or a parameter), 5xx the
+    cluster.
+    """
     status = getattr(exc, "status", None)
-    detail = f"HTTP {status}: {getattr(exc, 'body', '') or exc}" if status else str(exc)
-    return PricecastError(
-        f"Could not {action} the KFP API at {host} ({detail}).".replace("\n", " "),
-        "Check --host (e.g. http://localhost:8080 with `kubectl port-forward -n kubeflow "
-        "svc/ml-pipeline-ui 8080:80` running) and, on a multi-user install, --namespace/--token.",
-    )
+    if not status:
+        return KfpApiError(
+            f"Could not {action} the KFP API at {host} ({' '.join(str(exc).split())}).",
+            "Check --host (e.g. http://localhost:8080 with `kubectl port-forward -n kubeflow "
+            "svc/ml-pipeline-ui 8080:80` running) and, on a multi-user install, --namespace/--token.",
+        )
+    message = backend_message(getattr(exc, "body", None)) or str(getattr(exc, "reason", "") or "no message")
+    said = f"(HTTP {status}) when asked to {action} it: {message}"
+    if status in (401, 403):
+        return KfpRejectedError(f"The KFP API at {host} refused access {said}",
+                                "Pass a token the cluster accepts (--token or KFP_TOKEN) and, on a "
+                                "multi-user install, your profile's --namespace.")
+    if status == 404:
+        return KfpRejectedError(f"The KFP API at {host} found nothing {said}",
+                                "Check that --host is KFP's UI or API (not another service on that "
+                                "port) and that the run or pipeline id you passed exists there.")
+    if status < 500:
+        return KfpRejectedError(f"The KFP backend at {host} rejected the request {said}",
+                                "Fix what the backend names. A package it cannot read usually needs "
+                                "compiling again with this project's SDK for the cluster's KFP "
+                                "(`pricecast compile --image REPO:TAG`); a bad value, the --param or "
+                                "--config that set it.")
+    return KfpApiError(f"The KFP API at {host} failed {said}",
+                       "The cluster side broke, not the request: read the API server's log "
+                       "(`kubectl -n kubeflow logs deploy/ml-pipeline`) and retry once it is healthy.")
 
 
 def upload(client: Any, package: Path, pipeline_name: str, description: str = "") -> Uploaded:
@@ -219,7 +263,7 @@ def _quiet(host: str, action: str):
     except PricecastError:
         raise
     except Exception as exc:  # noqa: BLE001 - kfp_server_api.ApiException, urllib3 errors
-        raise _api_error(host, action, exc) from exc
+        raise api_error(host, action, exc) from exc
 
 
 def _report(host: str, uploaded: Uploaded) -> None:

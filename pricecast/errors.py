@@ -100,3 +100,16 @@ class ConcurrentUpdateError(RegistryError):
 
 class NothingToRollBackError(RegistryError):
     """A rollback without ``--to`` found no earlier active version left to return to."""
+
+
+class KfpApiError(PricecastError):
+    """The KFP API could not be reached, or failed on its side, while a command talked to it."""
+
+    http_status = 502
+
+
+class KfpRejectedError(KfpApiError):
+    """The KFP backend answered and refused the request (a package, run or parameter it will not take)."""
+
+    exit_code = 2
+    http_status = 400

@@ -15,7 +15,7 @@ import pytest
 from pricecast.registry import ModelVersion, RegistryStore, register, rollback
 from tests.cluster.readme import bash_block, fill
 from tests.delivery.chart import CHART
-from tests.support.cluster import NEVER_READY_IMAGE, Cluster
+from tests.support.cluster import NEVER_READY_IMAGE, TEST_VALUES_ARGS, Cluster
 
 RELEASE = NAMESPACE = "pricecast"
 VERSIONS = ("20261201-000000-aaaaaaa1", "20261202-000000-bbbbbbb2", "20261203-000000-ccccccc3")
@@ -122,7 +122,7 @@ def test_helm_rollback_restores_the_whole_previous_release(crds_installed: Clust
     (here: the stable model, the canary track and its Deployment, the ConfigMap's settings)."""
     v1, v2, v3 = VERSIONS
     cluster = crds_installed
-    cluster.helm("install", RELEASE, "helm/pricecast", "-n", NAMESPACE, "--create-namespace",
+    cluster.helm("install", RELEASE, "helm/pricecast", "-n", NAMESPACE, "--create-namespace", *TEST_VALUES_ARGS,
                  "--set", f"stable.modelVersion={v1}", "--set", "canary.enabled=true",
                  "--set", f"canary.modelVersion={v2}", "--wait", "--timeout", "2m", cwd=workspace)
     before = cluster.get("configmap", "-n", NAMESPACE, "-l", "app.kubernetes.io/instance=pricecast")["items"]
@@ -145,7 +145,7 @@ def test_rollout_undo_then_the_readme_reconcile_keeps_the_bad_version_out(
     `canary start` (helm upgrade --reuse-values) does not put the bad version back."""
     good, bad, next_canary = VERSIONS
     cluster = crds_installed
-    cluster.helm("install", RELEASE, "helm/pricecast", "-n", NAMESPACE, "--create-namespace",
+    cluster.helm("install", RELEASE, "helm/pricecast", "-n", NAMESPACE, "--create-namespace", *TEST_VALUES_ARGS,
                  "--set", f"stable.modelVersion={good}", "--wait", "--timeout", "2m", cwd=workspace)
     cluster.helm("upgrade", RELEASE, "helm/pricecast", "-n", NAMESPACE, "--reuse-values",
                  "--set", f"stable.modelVersion={bad}", "--wait", "--timeout", "2m", cwd=workspace)
@@ -180,7 +180,7 @@ def test_a_failed_upgrade_and_the_readme_recovery(crds_installed: Cluster, works
     `helm upgrade --wait`; the README's recovery returns the release to the last good revision."""
     v1, v2, _ = VERSIONS
     cluster = crds_installed
-    cluster.helm("install", RELEASE, "helm/pricecast", "-n", NAMESPACE, "--create-namespace",
+    cluster.helm("install", RELEASE, "helm/pricecast", "-n", NAMESPACE, "--create-namespace", *TEST_VALUES_ARGS,
                  "--set", f"stable.modelVersion={v1}", "--wait", "--timeout", "2m", cwd=workspace)
     repository, tag = NEVER_READY_IMAGE
     failed = cluster.helm("upgrade", RELEASE, "helm/pricecast", "-n", NAMESPACE, "--reuse-values",

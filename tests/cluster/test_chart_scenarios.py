@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.delivery.chart import CHART, SCENARIOS
-from tests.support.cluster import TEST_IMAGE, Cluster
+from tests.support.cluster import TEST_IMAGE, TEST_VALUES_ARGS, Cluster
 
 CI_SCENARIOS = sorted(name for name in SCENARIOS if SCENARIOS[name].parent.name == "ci")
 
@@ -32,7 +32,7 @@ def installed(crds_installed: Cluster) -> dict[str, str]:
     for scenario in CI_SCENARIOS:
         namespace = f"ci-{scenario}"
         crds_installed.helm("install", "pricecast", str(CHART), "-n", namespace, "--create-namespace",
-                            "-f", str(SCENARIOS[scenario]), *image_args(), "--wait", "--timeout", "3m",
+                            "-f", str(SCENARIOS[scenario]), *TEST_VALUES_ARGS, *image_args(), "--wait", "--timeout", "3m",
                             timeout=240)
         namespaces[scenario] = namespace
     yield namespaces

@@ -44,24 +44,33 @@ def test_diagnose_reads_this_repository(skaffold: Cluster, tmp_path: Path) -> No
     assert config["build"]["artifacts"][0]["image"] == "pricecast"
 
 
-def test_render_for_kind_gives_the_dev_chart(skaffold: Cluster, tmp_path: Path) -> None:
-    done = run(skaffold, "render -p kind --digest-source=none --offline=true", tmp_path)
-    docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+def rendered_stable_image(skaffold: Cluster, tmp_path: Path) -> str:
+    """`skaffold render -p kind` as kind users run it: the chart with values-dev.yaml and an image
+    tag computed by the inputDigest tag policy. (`--digest-source=none` would render
+    `image: ":"`: the chart's image comes only from skaffold.)"""
+    rendered = tmp_path / "rendered.yaml"
+    run(skaffold, f"render -p kind --digest-source=tag --offline=true --output {rendered}", tmp_path, timeout=900)
+    docs = [d for d in yaml.safe_load_all(rendered.read_text()) if d]
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
     assert "pricecast-stable" in deployments
-    container = deployments["pricecast-stable"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"].startswith("pricecast")
-    # values-dev.yaml's file-sync target is first on PYTHONPATH.
-    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    template = deployments["pricecast-stable"]["spec"]["template"]["spec"]
+    # values-dev.yaml: the init container that fills /dev-src for file sync, first on PYTHONPATH.
+    env = {e["name"]: e.get("value") for e in template["containers"][0].get("env", [])}
     assert env.get("PYTHONPATH", "").startswith("/dev-src"), env
+    assert template.get("initContainers"), "values-dev.yaml's file-sync init container is missing"
+    image = template["containers"][0]["image"]
+    repository, _, tag = image.partition(":")
+    assert repository == "pricecast" and len(tag) == 64, image
+    return image
 
 
 @pytest.mark.docker
-def test_build_with_local_docker_then_deploy_into_the_control_plane(skaffold: Cluster, tmp_path: Path) -> None:
+def test_render_for_kind_build_with_local_docker_then_deploy_into_the_control_plane(skaffold: Cluster, tmp_path: Path) -> None:
     problem = ensure_docker()
     assert problem is None, f"skaffold build needs the Docker engine: {problem}"
+    rendered_stable_image(skaffold, tmp_path)
     artifacts = tmp_path / "build.json"
-    run(skaffold, f"build --push=false --file-output {artifacts}", tmp_path, timeout=900)
+    run(skaffold, f"build -p kind --push=false --file-output {artifacts}", tmp_path, timeout=900)
     (build,) = json.loads(artifacts.read_text())["builds"]
     assert build["imageName"] == "pricecast"
     tag = build["tag"]
@@ -70,12 +79,14 @@ def test_build_with_local_docker_then_deploy_into_the_control_plane(skaffold: Cl
     skaffold.kubectl("delete", "namespace", "pricecast", "--ignore-not-found", "--wait=true", "--timeout", "120s",
                      timeout=150)
     try:
-        run(skaffold, f"deploy --build-artifacts {artifacts} --load-images=false --status-check=true", tmp_path,
-            timeout=600)
+        # The kind profile names the context kind-pricecast; --kube-context points it at this
+        # control plane instead (which also means no `kind load`: kwok pulls nothing).
+        run(skaffold, f"deploy -p kind --kube-context pricecast-test --build-artifacts {artifacts} "
+                      "--load-images=false --status-check=true", tmp_path, timeout=600)
         image = skaffold.kubectl("get", "deployment", "pricecast-stable", "-n", "pricecast", "-o",
                                  "jsonpath={.spec.template.spec.containers[0].image}").stdout
         assert image == tag
         status = json.loads(skaffold.helm("status", "pricecast", "-n", "pricecast", "-o", "json").stdout)
         assert status["info"]["status"] == "deployed"
     finally:
-        run(skaffold, "delete", tmp_path, check=False)
+        run(skaffold, "delete -p kind --kube-context pricecast-test", tmp_path, check=False)

@@ -130,6 +130,8 @@ def test_ci_workflow_runs_the_tests_and_lints_every_scenario() -> None:
     scripts = "\n".join(s.get("run", "") for s in jobs["tests"]["steps"])
     assert "pip install -e \".[test]\"" in scripts and "pytest" in scripts and "prometheus" in scripts
     assert "monitoring.build --check" in scripts
+    # The cluster tests' control plane: etcd from the distribution, the rest from tools/cluster.
+    assert "etcd-server" in scripts and "tools/cluster/build.sh" in scripts
     chart = "\n".join(s.get("run", "") for s in jobs["chart"]["steps"])
     assert "helm lint --strict" in chart and "helm/pricecast/ci/*-values.yaml" in chart
 

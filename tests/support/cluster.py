@@ -52,6 +52,9 @@ CRDS = tuple(SHARED / "crds" / f for f in ("servicemonitors.yaml", "prometheusru
 NODE_NAME = "kwok-node-0"
 # The image the tests' pods name: kwok never pulls it; on kind (PRICECAST_TEST_KUBECONFIG) it must be loaded.
 TEST_IMAGE = os.environ.get("PRICECAST_TEST_IMAGE", "pricecast:0.1.0")
+# Extra values for the helm installs the tests make themselves (not the README's lines): the kind
+# workflow passes ci/kind-values.yaml, the store its pods really read.
+TEST_VALUES_ARGS = ["-f", os.environ["PRICECAST_TEST_VALUES"]] if os.environ.get("PRICECAST_TEST_VALUES") else []
 # Pods with this image never become ready (kwok reports ErrImagePull): the failed-upgrade tests use it.
 NEVER_READY_IMAGE = ("pricecast", "kwok-never-ready")
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -69,14 +72,22 @@ def pinned_versions() -> dict[str, str]:
     return pins
 
 
+# Which tools/cluster/build.sh group makes each binary.
+BUILD_GROUPS = {"kube-apiserver": "kubernetes", "kube-controller-manager": "kubernetes", "kube-scheduler": "kubernetes",
+                "kwok": "kwok", "kubectl": "kubectl-helm", "helm": "kubectl-helm", "skaffold": "skaffold",
+                "helm3/helm": "helm3"}
+
+
 def ensure_binaries(names: tuple[str, ...]) -> Path:
-    """Run tools/cluster/build.sh (instant when up to date) and return the bin dir; skip without Go."""
+    """Run tools/cluster/build.sh for ``names`` (instant when up to date) and return the bin dir;
+    skip without Go."""
     if all((BIN_DIR / n).exists() for n in names) and os.environ.get("PRICECAST_CLUSTER_NO_BUILD"):
         return BIN_DIR
     if shutil.which("go") is None and not all((BIN_DIR / n).exists() for n in names):
         pytest.skip("cluster tests need Go >= 1.26 to build Kubernetes, kwok and skaffold: install Go, "
                     "then `make test` (tools/cluster/build.sh) builds them")
-    done = subprocess.run(["bash", str(TOOLS_DIR / "build.sh"), "--quiet"], capture_output=True, text=True,
+    groups = sorted({BUILD_GROUPS[n] for n in names})
+    done = subprocess.run(["bash", str(TOOLS_DIR / "build.sh"), "--quiet", *groups], capture_output=True, text=True,
                           timeout=3600, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"tools/cluster/build.sh failed:\n{done.stdout}\n{done.stderr}")

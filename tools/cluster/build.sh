@@ -134,7 +134,12 @@ wanted kubernetes && build_go kubernetes "-ldflags=-X $kversion.gitVersion=$KUBE
   k8s.io/kubernetes/cmd/kube-scheduler
 wanted kwok && build_go kwok sigs.k8s.io/kwok/cmd/kwok && copy_kwok_stages
 wanted skaffold && build_go skaffold github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold
-# Helm stamps its version into the binary the same way its Makefile does.
-wanted helm3 && BUILD_SUBDIR=1 build_go helm3 "-ldflags=-X helm.sh/helm/v3/internal/version.version=$SKAFFOLD_HELM_VERSION" \
+# Stamped as Helm's Makefile does: its version, and the Kubernetes version `helm template` assumes
+# without a cluster (the minor of its client-go; unstamped it assumes 1.20, which charts with a
+# kubeVersion constraint refuse).
+helm_k8s_minor=$(cd "$here/helm3" && go list -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2)
+wanted helm3 && BUILD_SUBDIR=1 build_go helm3 "-ldflags=-X helm.sh/helm/v3/internal/version.version=$SKAFFOLD_HELM_VERSION \
+-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$helm_k8s_minor \
+-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$helm_k8s_minor" \
   helm.sh/helm/v3/cmd/helm
 say "binaries in $bin"
