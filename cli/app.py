@@ -21,7 +21,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Docstrings are the help text; Markdown shows their ``code`` as code instead of raw reST.
+    rich_markup_mode="markdown",
 )
+
+
+def _hide_flag_types() -> None:
+    """Show no ``<bool>`` after a flag: typer 0.29 prints one (``--verbose <bool>``), though a
+    flag takes no value, and a newcomer types ``--verbose true``."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: typer.Context) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_hide_flag_types()
 
 # The order commands appear in ``pricecast --help``.
 for _group in (registry, pipeline, data, monitor, serve, canary, cluster, store):

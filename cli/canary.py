@@ -83,7 +83,7 @@ def _pinned(version: str, store: str | None) -> str:
         return version
     from pricecast.registry import RegistryStore
 
-    pinned = RegistryStore(store).load().resolve("active").version
+    pinned = RegistryStore(store).load_existing().resolve("active").version
     console.print(f"active is {pinned}: pinning it", soft_wrap=True, markup=False)
     return pinned
 
@@ -125,8 +125,12 @@ def start(
     timeout: TimeoutOpt = "5m",
     store: StoreOpt = None,
 ) -> None:
-    """Deploy VERSION as a canary next to stable with WEIGHT % of the traffic."""
+    """Deploy VERSION as a canary next to stable with WEIGHT % of the traffic.
+
+    VERSION must be in the registry and not rejected; nothing is written otherwise.
+    """
     from pricecast.canary import release as rel
+    from pricecast.registry import RegistryStore
 
     try:
         version = _pinned(version, store)
@@ -136,6 +140,8 @@ def start(
             current, source = _stable_replicas(values_file, release, namespace)
             overlay = rel.start(version, weight, current)
             overlay = rel.Overlay(overlay.values, f"{overlay.summary} (stable pods from {source})")
+        # Before any values are written: a typo or a rejected model must not reach the release.
+        RegistryStore(store).load_existing().servable(version)
         _apply(overlay.values, overlay.summary, values_file, release, namespace, chart, apply, timeout)
     except PricecastError as exc:
         raise fail(exc) from exc
@@ -197,7 +203,11 @@ def analyze(
     selector: Annotated[str, typer.Option("--selector", help='Extra label matchers, e.g. namespace="prod",job="pricecast".')] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON.")] = False,
 ) -> None:
-    """Compare canary with stable in Prometheus; exit 0 promote, 1 rollback, 75 inconclusive."""
+    """Compare canary with stable in Prometheus and exit with the verdict.
+
+    Exit codes: 0 promote, 1 roll back, 75 inconclusive (too little traffic: analyze again),
+    2 bad options, 3 Prometheus unreachable or not Prometheus (after retries).
+    """
     from pricecast.canary import analysis, report
     from pricecast.canary.prometheus import PrometheusClient
 

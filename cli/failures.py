@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pricecast.errors import PricecastError
 
@@ -16,9 +17,10 @@ err_console = Console(stderr=True)
 
 def fail(exc: PricecastError) -> typer.Exit:
     """Print a PricecastError as the user should see it and turn it into an exit code."""
-    err_console.print(f"[bold red]error:[/] {exc.problem}")
+    # soft_wrap: the terminal wraps; rich would break store URLs and commands mid-way.
+    err_console.print(f"[bold red]error:[/] {escape(exc.problem)}", soft_wrap=True, highlight=False)
     if exc.fix:
-        err_console.print(f"[bold]what to do:[/] {exc.fix}")
+        err_console.print(f"[bold]what to do:[/] {escape(exc.fix)}", soft_wrap=True, highlight=False)
     return typer.Exit(code=exc.exit_code)
 
 

@@ -25,7 +25,8 @@ RUN_PARAMETERS = (
     "source", "source_format", "date_column", "ticker_column", "price_column", "date_format",
     "default_ticker", "encoding", "tickers", "days", "start_date", "seed", "min_rows", "frequency", "max_gap_days",
     "outlier_sigma", "test_fraction", "n_windows", "alpha", "main_metric", "max_degradation",
-    "psi_warn", "psi_alert", "min_directional_accuracy", "max_mape", "require_approval", "store_url",
+    "psi_warn", "psi_alert", "min_directional_accuracy", "max_mape", "report_tickers", "require_approval",
+    "store_url",
 )
 
 
@@ -55,7 +56,8 @@ def load_run_config(path: Path | None) -> dict[str, Any]:
 class _Progress:
     """A live table of tasks as kfp.local runs them; stages not reached yet show as pending."""
 
-    ICONS = {"running": "[yellow]running…[/]", "succeeded": "[green]done[/]", "failed": "[red]failed[/]"}
+    ICONS = {"running": "[yellow]running…[/]", "succeeded": "[green]done[/]",
+             "restored": "[cyan]restored[/] [dim](checkpoint)[/]", "failed": "[red]failed[/]"}
 
     def __init__(self) -> None:
         self.tasks: dict[str, tuple[str, float, float | None]] = {}  # task -> (state, start, elapsed)
@@ -81,6 +83,20 @@ class _Progress:
         return table
 
 
+def verdict_line(decision: str, version: str, restored: tuple[str, ...] = ()) -> str:
+    """What this run did, in rich markup: a rerun that registered nothing says so, not "promoted"."""
+    if decision == "unchanged":
+        how = "restored from checkpoints" if "report" in restored else "registered before"
+        return f"[yellow]nothing promoted[/] {version} ({how})"
+    colour = {"promoted": "green", "pending": "yellow", "rejected": "red"}.get(decision, "white")
+    return f"[{colour}]{decision}[/] {version}"
+
+
+# The pipeline's generator defaults, for --help (the options themselves default to None so that a
+# --config file can set them; tests/pipeline/test_run_config.py checks these against the pipeline).
+GENERATOR_DEFAULTS = {"tickers": 20, "days": 756, "seed": 42}
+
+
 def register(app: typer.Typer) -> None:
     """Add ``run`` and ``compile`` to the CLI."""
 
@@ -94,9 +110,9 @@ def register(app: typer.Typer) -> None:
         date_format: Annotated[Optional[str], typer.Option(help='strptime format, e.g. "%b %d %Y".')] = None,
         default_ticker: Annotated[Optional[str], typer.Option(help="Ticker for a file without a ticker column.")] = None,
         encoding: Annotated[Optional[str], typer.Option(help="Text encoding of CSV/JSON sources (default utf-8).")] = None,
-        tickers: Annotated[Optional[int], typer.Option(help="Generator: number of tickers.")] = None,
-        days: Annotated[Optional[int], typer.Option(help="Generator: business days per ticker.")] = None,
-        seed: Annotated[Optional[int], typer.Option(help="Generator: random seed.")] = None,
+        tickers: Annotated[Optional[int], typer.Option(help=f"Generator: number of tickers (default {GENERATOR_DEFAULTS['tickers']}).")] = None,
+        days: Annotated[Optional[int], typer.Option(help=f"Generator: business days per ticker, ending on the last business day (default {GENERATOR_DEFAULTS['days']}).")] = None,
+        seed: Annotated[Optional[int], typer.Option(help=f"Generator: random seed (default {GENERATOR_DEFAULTS['seed']}).")] = None,
         frequency: Annotated[Optional[str], typer.Option(help="Spacing of the prices: auto (detect), business, daily, weekly or monthly.")] = None,
         n_windows: Annotated[Optional[int], typer.Option(help="Test windows evaluated in parallel.")] = None,
         max_degradation: Annotated[Optional[float], typer.Option(help="Gate: largest allowed degradation (0.1 = 10 %).")] = None,
@@ -104,6 +120,7 @@ def register(app: typer.Typer) -> None:
         require_approval: Annotated[Optional[bool], typer.Option("--require-approval/--no-require-approval", help="Mark a passing model pending until approved.")] = None,
         min_directional_accuracy: Annotated[Optional[float], typer.Option(help="Alert (HIGH) when the candidate calls fewer next-day moves right (0 = off).")] = None,
         max_mape: Annotated[Optional[float], typer.Option(help="Alert (HIGH) when the candidate's MAPE, in percent, is higher (0 = off).")] = None,
+        report_tickers: Annotated[Optional[str], typer.Option(help="Tickers the report plots, comma-separated (at most 10); default: the first three.")] = None,
         max_run_time_s: Annotated[Optional[float], typer.Option("--max-run-time-s", help="Alert (MEDIUM) when the whole run takes longer, in seconds (0 = off); default: the max_run_time_s threshold (README.md, Runbook).")] = None,
         store: StoreOpt = None,
         config: Annotated[Optional[Path], typer.Option(help="YAML or TOML file of pipeline parameters.")] = None,
@@ -125,7 +142,7 @@ def register(app: typer.Typer) -> None:
                 "days": days, "seed": seed, "frequency": frequency, "n_windows": n_windows,
                 "max_degradation": max_degradation, "main_metric": main_metric,
                 "min_directional_accuracy": min_directional_accuracy, "max_mape": max_mape,
-                "require_approval": require_approval, "store_url": store,
+                "report_tickers": report_tickers, "require_approval": require_approval, "store_url": store,
             }
             arguments.update({k: v for k, v in flags.items() if v is not None})
             if from_stage:
@@ -156,15 +173,18 @@ def register(app: typer.Typer) -> None:
                           "run the same command again to resume where it stopped.")
             raise typer.Exit(code=130) from None
 
-        colour = {"promoted": "green", "pending": "yellow", "rejected": "red"}.get(outcome.decision, "white")
-        console.print(f"\n[bold]verdict:[/] [{colour}]{outcome.decision}[/] {outcome.version}")
-        console.print(f"[bold]why:[/] {outcome.reason}")
+        console.print(f"\n[bold]verdict:[/] {verdict_line(outcome.decision, outcome.version, outcome.restored)}")
+        console.print(f"[bold]why:[/] {escape(outcome.reason)}")
         if outcome.metrics:
-            console.print("[bold]metrics:[/] " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(outcome.metrics.items())))
+            from pricecast.forecast_metrics import format_metric  # the report's decimals
+
+            console.print("[bold]metrics:[/] " + ", ".join(f"{k}={format_metric(k, v)}"
+                                                          for k, v in sorted(outcome.metrics.items())))
         console.print(f"[bold]active model:[/] {outcome.active or 'none'}")
-        console.print(f"[bold]report:[/] {outcome.report_url}")
-        console.print(f"[bold]registry:[/] {outcome.registry_url}")
-        console.print(f"[bold]logs:[/] {outcome.run_log} (per task: {outcome.run_log.parent}/<stage>.log)")
+        # Paths whole on one line (the terminal wraps them), so they copy and click as they are.
+        for label, where in (("report", outcome.report_url), ("registry", outcome.registry_url),
+                             ("logs", f"{outcome.run_log} (per task: {outcome.run_log.parent}/<stage>.log)")):
+            console.print(f"[bold]{label}:[/] {escape(where)}", soft_wrap=True, highlight=False)
         for alert in outcome.alerts:
             style = {"HIGH": "red", "MEDIUM": "yellow"}.get(alert.severity, "cyan")
             console.print(f"[bold {style}]alert:[/] {escape(alert.line())}", highlight=False)

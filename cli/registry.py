@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -25,21 +26,28 @@ def registry_list(
     from pricecast.registry import RegistryStore
 
     try:
-        reg = RegistryStore(store).load()
+        registry_store = RegistryStore(store)
+        reg = registry_store.load_existing()
     except PricecastError as exc:
         raise fail(exc) from exc
     if as_json:
         console.print_json(reg.model_dump_json())
         return
-    table = Table(title=f"registry (revision {reg.revision})")
-    for col in ("", "version", "created", "decision", "main metric", "reason"):
-        table.add_column(col)
+    console.print(f"store: {registry_store.store_url}", highlight=False, soft_wrap=True)
+    # Fits 80 columns with whole version names: no vertical borders, no creation time (rows are
+    # oldest first, a pipeline's version names its time, --json has it), identifiers never cut
+    # (a name longer than the terminal folds onto a second line), and the reason wraps.
+    table = Table(title=f"registry (revision {reg.revision}), oldest first", box=box.SIMPLE_HEAD)
+    table.add_column("", no_wrap=True)
+    table.add_column("version", overflow="fold", min_width=max(map(len, reg.versions), default=7))
+    for col in ("decision", "main metric"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("reason", ratio=1, min_width=20)
     for mv in sorted(reg.versions.values(), key=lambda v: v.created_at):
         metric = mv.metrics.get(mv.main_metric)
         table.add_row(
             "*" if mv.version == reg.active else "",
             mv.version,
-            mv.created_at,
             mv.decision,
             f"{mv.main_metric}={metric:.4g}" if metric is not None else "-",
             mv.reason,
@@ -57,9 +65,12 @@ def registry_approve(
     from pricecast import registry
 
     try:
-        reg = registry.RegistryStore(store).update(lambda r: registry.approve(r, version))
+        registry_store = registry.RegistryStore(store)
+        registry_store.load_existing()
+        reg = registry_store.update(lambda r: registry.approve(r, version))
     except PricecastError as exc:
         raise fail(exc) from exc
+    console.print(f"store: {registry_store.store_url}", highlight=False, soft_wrap=True)
     console.print(f"approved {version}; active is now [bold]{reg.active}[/]")
 
 
@@ -73,10 +84,12 @@ def registry_rollback(
     from pricecast import registry
 
     try:
-        before = registry.RegistryStore(store).load().active
-        reg = registry.RegistryStore(store).update(lambda r: registry.rollback(r, to, reason))
+        registry_store = registry.RegistryStore(store)
+        before = registry_store.load_existing().active
+        reg = registry_store.update(lambda r: registry.rollback(r, to, reason))
     except PricecastError as exc:
         raise fail(exc) from exc
+    console.print(f"store: {registry_store.store_url}", highlight=False, soft_wrap=True)
     console.print(f"active: {before} -> [bold]{reg.active}[/]")
 
 

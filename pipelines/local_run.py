@@ -12,6 +12,7 @@ log and the webhook like every other alert.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import json
@@ -60,8 +61,8 @@ class RunOutcome:
     """What a finished local run produced."""
 
     version: str
-    decision: str
-    reason: str
+    decision: str  # what this run did: promoted, pending, rejected, or unchanged (nothing registered)
+    reason: str  # this run's gate sentence, and what the registry made of it
     active: str | None
     metrics: dict[str, float]
     report_url: str
@@ -69,6 +70,7 @@ class RunOutcome:
     run_log: Path
     elapsed_s: float
     alerts: tuple[Alert, ...] = ()  # what drift and report raised, then the run-time alert
+    restored: tuple[str, ...] = ()  # stages restored from checkpoints instead of recomputed
 
 
 class PipelineFailed(PricecastError):
@@ -124,9 +126,13 @@ def run_local(
     pipeline = build_pipeline(image=image, cluster=False)
 
     failed: list[str] = []
+    started_at = datetime.now(UTC)
+
     def relay(task: str, state: str) -> None:
         if state == "failed":
             failed.append(task)
+        if state == "succeeded" and _restored(task, settings.log_dir, started_at):
+            state = "restored"
         if on_event:
             on_event(task, state)
 
@@ -134,11 +140,14 @@ def run_local(
     # kfp.local leaves a root handler bound to the stream it saw (our run log, closed after the
     # run): restore the handlers we found, or the next run's logging hits a closed file.
     handlers_before = root.handlers[:]
+    # kfp.local indents a task's output by swapping builtins.print and restoring it afterwards;
+    # tasks that overlap restore each other's swap, which can leave print indented for the rest
+    # of the process (a later `registry resolve` in the same process printed "    v1").
+    print_before = builtins.print
     events = _TaskEvents(relay)
     root.addFilter(events)
     before = _registry(store_url)
     earlier_runs = set(pipeline_root.glob("*"))
-    started_at = datetime.now(UTC)
     started = time.perf_counter()
     try:
         with _kfp_output_to(run_log) if quiet else contextlib.nullcontext():
@@ -148,23 +157,46 @@ def run_local(
     finally:
         root.removeFilter(events)
         root.handlers[:] = handlers_before
+        builtins.print = print_before
     elapsed = time.perf_counter() - started
     own_outputs = set(pipeline_root.glob("*")) - earlier_runs
-    outcome = _outcome(store_url, before, run_log, elapsed, _own_version(own_outputs))
+    restored = _restored_stages(settings.log_dir, started_at)
+    outcome = _outcome(store_url, before, run_log, elapsed, _own_version(own_outputs),
+                       _own_summary(own_outputs), restored, _own_run_name(own_outputs))
     slow = _run_time_alerts(limits, started_at, elapsed, settings.log_dir)
     with _alerts_logged_to(run_log):
         emit(slow, settings, source="run")
     return dataclasses.replace(outcome, alerts=(*_stage_alerts(own_outputs), *slow))
 
 
+def _records_since(log_dir: Path, started_at: datetime) -> list[dict[str, Any]]:
+    started_at = started_at.replace(microsecond=0)  # as stage-metrics.jsonl records a start
+    return [r for r in checks.read_stage_metrics(log_dir) if datetime.fromisoformat(r["at"]) >= started_at]
+
+
+def _restored_stages(log_dir: Path, started_at: datetime) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(r["stage"] for r in _records_since(log_dir, started_at) if r.get("restored")))
+
+
+def _restored(task: str, log_dir: Path, started_at: datetime) -> bool:
+    """Whether the task that just finished restored its checkpoint (its stage's newest record says).
+
+    Task names are KFP's (``evaluate-2``, ``promote``); stage records are pricecast's
+    (``evaluate-w1``): both start with the stage name.
+    """
+    stage = re.sub(r"-\d+$", "", task)
+    records = [r for r in _records_since(log_dir, started_at)
+               if r["stage"] == stage or r["stage"].startswith(f"{stage}-w")]
+    return bool(records and records[-1].get("restored"))
+
+
 def _run_time_alerts(limits: Thresholds, started_at: datetime, elapsed: float,
                      log_dir: Path) -> list[Alert]:
     """The run-time check on this run's wall time; the stages' own times name the slowest one."""
-    started_at = started_at.replace(microsecond=0)  # as stage-metrics.jsonl records a start
-    records = [r for r in checks.read_stage_metrics(log_dir) if datetime.fromisoformat(r["at"]) >= started_at]
+    records = _records_since(log_dir, started_at)
     stages = checks.last_run(records)
     run = checks.RunTime(started_at, started_at + timedelta(seconds=elapsed),
-                             stages.stages if stages else {}, stages.restored if stages else ())
+                         stages.stages if stages else {}, stages.restored if stages else ())
     return checks.run_time_alerts(limits, run)
 
 
@@ -221,23 +253,73 @@ def _own_version(own_outputs: set[Path]) -> str | None:
     return json.loads(infos[0].read_text()).get("version")
 
 
-def _outcome(store_url: str, before: Registry, run_log: Path, elapsed: float, own: str | None = None) -> RunOutcome:
+def _outcome(store_url: str, before: Registry, run_log: Path, elapsed: float, own: str | None = None,
+             summary: dict[str, Any] | None = None, restored: tuple[str, ...] = (),
+             run_name: str | None = None) -> RunOutcome:
     after = _registry(store_url)
     new_events = after.events[len(before.events):]
     # A rerun on identical data registers nothing new: report the version it would have been.
     version = own or (new_events[-1].version if new_events else _latest_version(after))
     mv = after.versions.get(version) if version else None
+    decision, reason = what_happened(version or "", summary, before, after, restored)
+    candidate = (summary or {}).get("candidate") or {}
+    metrics = {k: float(v) for k, v in candidate.items() if isinstance(v, (int, float))} if candidate else (
+        dict(mv.metrics) if mv else {})
     return RunOutcome(
         version=version or "",
-        decision=mv.decision if mv else "unknown",
-        reason=mv.reason if mv else "",
+        decision=decision,
+        reason=reason,
         active=after.active,
-        metrics=dict(mv.metrics) if mv else {},
-        report_url=storage.join(store_url, "reports", version or "latest", "report.html"),
+        metrics=metrics,
+        # The report stage writes each run's report under reports/<version>/<run name>/.
+        report_url=storage.join(store_url, "reports", *((version, run_name) if version and run_name else ("latest",)),
+                                "report.html"),
         registry_url=storage.join(store_url, "registry.json"),
         run_log=run_log,
         elapsed_s=elapsed,
+        restored=restored,
     )
+
+
+def what_happened(version: str, summary: dict[str, Any] | None, before: Registry, after: Registry,
+                  restored: tuple[str, ...] = ()) -> tuple[str, str]:
+    """This run's decision and the sentence for it, from its own report and the registry's change.
+
+    The registry's record of a version is from the run that first registered it; a rerun (same
+    data, same version) registers nothing, so its verdict is this run's gate and what came of it:
+    ``promoted``, ``pending`` or ``rejected`` when this run registered the version, ``unchanged``
+    when the version was registered before and the registry did not move.
+    """
+    gate = ((summary or {}).get("gate") or {}).get("reason", "")
+    registered = [e for e in after.events[len(before.events):] if e.version == version]
+    mv = after.versions.get(version)
+    if registered or mv is None:
+        decision = mv.decision if mv else "unknown"
+        return decision, (mv.reason if mv and not gate else gate) + (
+            f" Waiting for `pricecast registry approve {version}`." if decision == "pending" and gate else "")
+    how = "restored from checkpoints" if "report" in restored else "recomputed"
+    if (summary or {}).get("verdict") == "reject":
+        return "unchanged", f"{gate} Nothing registered: {version} was already recorded as {mv.decision} ({how})."
+    if after.active == version:
+        where = f"{version} is already the active model"
+    elif version in after.rolled_away():
+        where = (f"{version} was registered before and rolled back since; the active model stays "
+                 f"{after.active or 'none'} (`pricecast registry rollback --to {version}` serves it again)")
+    else:
+        where = (f"{version} was registered before as {mv.decision}; the active model stays "
+                 f"{after.active or 'none'}")
+    return "unchanged", f"{gate} Nothing promoted ({how}): {where}."
+
+
+def _own_run_name(own_outputs: set[Path]) -> str | None:
+    """kfp.local's name of this run (``pricecast-<timestamp>``): its output directory's name."""
+    return next(iter(own_outputs)).name if len(own_outputs) == 1 else None
+
+
+def _own_summary(own_outputs: set[Path]) -> dict[str, Any] | None:
+    """This run's report summary (verdict, gate, candidate metrics), from its own KFP outputs."""
+    found = [path for run in own_outputs for path in run.glob("report/summary")]
+    return json.loads(found[0].read_text(encoding="utf-8")) if len(found) == 1 else None
 
 
 def _stage_alerts(own_outputs: set[Path]) -> list[Alert]:

@@ -84,7 +84,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         encoding: str = "utf-8",
         tickers: int = 20,
         days: int = 756,
-        start_date: str = "2020-01-01",
+        start_date: str = "",
         seed: int = 42,
         min_rows: int = 100,
         frequency: str = "auto",
@@ -99,6 +99,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         psi_alert: float = LIMITS.psi_alert,
         min_directional_accuracy: float = LIMITS.min_directional_accuracy or 0.0,
         max_mape: float = LIMITS.max_mape or 0.0,
+        report_tickers: str = "",
         require_approval: bool = False,
         store_url: str = "",
         force_from: str = "",
@@ -116,7 +117,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
             encoding: Text encoding of CSV and JSON sources (e.g. latin-1, cp1252).
             tickers: Generator: number of tickers.
             days: Generator: business days per ticker.
-            start_date: Generator: first date.
+            start_date: Generator: first business day (YYYY-MM-DD); empty: the data ends on the last business day.
             seed: Generator: random seed.
             min_rows: Validation: fewest rows accepted.
             frequency: Spacing of the prices: auto (detected by validate), business, daily, weekly or monthly.
@@ -131,6 +132,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
             psi_alert: Drift: population stability index that raises a MEDIUM alert.
             min_directional_accuracy: Report: HIGH alert when the candidate calls fewer next-day moves right (0 = off).
             max_mape: Report: HIGH alert when the candidate's MAPE, in percent, is higher (0 = off).
+            report_tickers: Report: comma-separated tickers to plot (at most 10); empty: the first three.
             require_approval: Mark a passing model pending until `pricecast registry approve`.
             store_url: Model store URL; empty uses PRICECAST_STORE_URL (a ConfigMap on a cluster).
             force_from: Recompute from this stage on, reusing earlier stages' last checkpoints.
@@ -166,29 +168,34 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
                                   split=clean_task.outputs["split"], alpha=alpha, frequency=data_frequency,
                                   **common))
         # Requests below the limits: with limits alone Kubernetes requests 2 CPU / 4G per pod,
-        # which a small kind node cannot schedule.
-        for task in (validate_task, clean_task, features_task, train_task):
+        # which a small kind node cannot schedule. Cluster only: kfp.local ignores them and warns
+        # about each on the user's console.
+        for task in (validate_task, clean_task, features_task, train_task) if cluster else ():
             task.set_cpu_request("500m").set_memory_request("1Gi").set_memory_limit("4G").set_cpu_limit("2")
 
         # Drift of the latest window against the training window, on returns; alerts, never fails.
         drift_task = k8s(drift_op(features=features_task.outputs["features"],
                                   model_info=train_task.outputs["model_info"],
                                   psi_warn=psi_warn, psi_alert=psi_alert, **common))
-        drift_task.set_cpu_request("500m").set_memory_request("1Gi").set_memory_limit("4G").set_cpu_limit("2")
+        if cluster:
+            drift_task.set_cpu_request("500m").set_memory_request("1Gi").set_memory_limit("4G").set_cpu_limit("2")
 
         with dsl.ParallelFor(items=train_task.outputs["Output"], name="test-windows") as window:
             evaluate_task = k8s(evaluate_op(
                 features=features_task.outputs["features"], model=train_task.outputs["model"],
-                model_info=train_task.outputs["model_info"], window=window, **common,
+                model_info=train_task.outputs["model_info"], window=window,
+                report_tickers=report_tickers, **common,
             ))
             # Compares against the registry's active model, which KFP's cache cannot see.
             evaluate_task.set_caching_options(False)
 
         report_task = k8s(report_op(
             window_results=dsl.Collected(evaluate_task.outputs["window_result"]),
-            model_info=train_task.outputs["model_info"], main_metric=main_metric,
-            max_degradation=max_degradation, min_directional_accuracy=min_directional_accuracy,
-            max_mape=max_mape, **common,
+            model_info=train_task.outputs["model_info"], drift_report=drift_task.outputs["drift_report"],
+            main_metric=main_metric, max_degradation=max_degradation,
+            min_directional_accuracy=min_directional_accuracy, max_mape=max_mape,
+            # The run's name (kfp.local: its output directory's): each run's report keeps its own folder.
+            run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, **common,
         ))
         report_task.set_caching_options(False)
 

@@ -102,6 +102,12 @@ class NothingToRollBackError(RegistryError):
     """A rollback without ``--to`` found no earlier active version left to return to."""
 
 
+class NoRegistryError(RegistryError):
+    """A command that reads the registry found none at the store it used (a wrong or new store)."""
+
+    http_status = 404
+
+
 class KfpApiError(PricecastError):
     """The KFP API could not be reached, or failed on its side, while a command talked to it."""
 

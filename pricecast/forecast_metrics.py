@@ -138,14 +138,20 @@ def _rms(values: np.ndarray, weights: np.ndarray) -> float:
 
 
 def format_metric(metric: str, value: float | None) -> str:
-    """A metric value as a person reads it (MAPE and directional accuracy in percent)."""
+    """A metric value as a person reads it, with the same decimals wherever it appears.
+
+    MAPE in percent with 3 decimals, directional accuracy in percent with 1, MAE and RMSE (in
+    price units) with 3, row counts as whole numbers.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if metric == "mape":
         return f"{value:.3f}%"
     if metric == "directional_accuracy":
         return f"{100 * value:.1f}%"
-    return f"{value:.4g}"
+    if metric in ("n", "n_direction"):
+        return f"{int(value):,}"
+    return f"{value:.3f}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,8 +169,7 @@ class WindowResult:
     naive: ForecastMetrics
     active: ForecastMetrics | None
     active_version: str | None
-    sample_ticker: str
-    sample: list[dict[str, Any]]
+    samples: dict[str, list[dict[str, Any]]]  # ticker -> its forecasts next to the actual prices
     residuals_pct: list[float]
     # The active model's last training date, when it falls inside this window: its rows up to
     # that date (active_excluded_rows) are not scored, and the candidate is also scored on the

@@ -30,18 +30,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from pricecast import storage
 from pricecast.errors import (
     ConcurrentUpdateError,
     ModelIntegrityError,
     ModelNotFoundError,
+    NoRegistryError,
     NothingToRollBackError,
     RegistryError,
     WriteOutcomeUnknownError,
 )
-from pricecast.settings import get_settings
+from pricecast.settings import absolute_store_url, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ class ModelVersion(BaseModel):
     decision: Decision = "rejected"
     reason: str = ""
     approved_at: str | None = None
+    compared_against: str | None = Field(
+        default=None, description="The active version the gate compared it with (None: the naive forecast, "
+                                  "no model was active). A rerun on the same data is compared with it again.")
 
 
 class RegistryEvent(BaseModel):
@@ -95,6 +99,28 @@ class Registry(BaseModel):
     active: str | None = None
     versions: dict[str, ModelVersion] = Field(default_factory=dict)
     events: list[RegistryEvent] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recorded_before_compared_against(cls, data: Any) -> Any:
+        """Versions registered before ``compared_against`` was recorded: the version active then.
+
+        Their gate compared them with the active model of that moment, which the event that
+        registered them kept as ``previous_active``; read once here, written back with the next update.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("versions"), dict):
+            return data
+        missing = {v for v, mv in data["versions"].items() if isinstance(mv, dict) and "compared_against" not in mv}
+        if not missing:
+            return data
+        then: dict[str, str | None] = {}
+        for e in data.get("events", []):
+            e = e if isinstance(e, dict) else e.model_dump()
+            if e.get("version") in missing and e.get("action") in ("promote", "register", "reject"):
+                then.setdefault(e["version"], e.get("previous_active"))
+        versions = {v: {**mv, "compared_against": then.get(v)} if v in missing else mv
+                    for v, mv in data["versions"].items()}
+        return {**data, "versions": versions}
 
     # ------------------------------------------------------------------ queries
     def get(self, version: str) -> ModelVersion:
@@ -124,6 +150,33 @@ class Registry(BaseModel):
                 )
             return self.get(self.active)
         return self.get(pin)
+
+    def servable(self, version: str) -> ModelVersion:
+        """``version`` if a server may be given it (a canary, a pin): known and not rejected.
+
+        Pending versions pass: serving one as a canary is how it is tried before approval.
+        """
+        mv = self.get(version)
+        if mv.decision == "rejected":
+            raise RegistryError(
+                f"Version {version!r} was rejected by the gate ({mv.reason or 'no reason recorded'}); "
+                "it must not serve traffic.",
+                "Pick a promoted or pending version from `pricecast registry list`.",
+            )
+        return mv
+
+    def reference_for(self, candidate: str) -> ModelVersion | None:
+        """The model a candidate is evaluated against: the active one, unless it *is* the candidate.
+
+        A rerun on the same data trains the same version; once promoted, comparing it with itself
+        says nothing and would recompute every window. It is compared with the version its gate
+        compared it with (its ``compared_against``) instead, so a rerun restores those
+        checkpoints and reaches the same verdict.
+        """
+        if self.active != candidate:
+            return self.active_version()
+        earlier = self.get(candidate).compared_against
+        return self.versions.get(earlier) if earlier else None
 
     def activation_history(self) -> list[str]:
         """Versions in the order they were first made active (promoted or approved), oldest first."""
@@ -182,7 +235,9 @@ def register_gated(reg: Registry, candidate: ModelVersion, compared_against: str
     concurrent run's promotion), promoting would undo that change or ship a model never compared
     with the one serving, so a ``promoted`` candidate is recorded ``pending`` with the reason.
     Applied inside :meth:`RegistryStore.update`, this check is part of the compare-and-swap.
+    The candidate is recorded with its ``compared_against`` (see :meth:`Registry.reference_for`).
     """
+    candidate = candidate.model_copy(update={"compared_against": compared_against})
     if candidate.decision != "promoted" or reg.active == compared_against or candidate.version in reg.versions:
         return register(reg, candidate)
     mover = next((e for e in reversed(reg.events) if e.version == reg.active), None)
@@ -248,8 +303,9 @@ def _nothing_to_roll_back(reg: Registry) -> NothingToRollBackError:
     if not others:
         return NothingToRollBackError(
             problem,
-            "`pricecast registry rollback --to VERSION` needs another promoted version; "
-            "run the pipeline (`pricecast run`) to train one.",
+            "`pricecast registry rollback --to VERSION` needs another promoted version. Train one on "
+            "new data or with other parameters (`pricecast run --source ...`, `--config run.yaml`): "
+            "a rerun on the same data restores the same model and registers nothing new.",
         )
     return NothingToRollBackError(
         problem,
@@ -295,7 +351,7 @@ class RegistryStore:
     """Reads and atomically updates ``registry.json`` and the model files under ``store_url``."""
 
     def __init__(self, store_url: str | None = None, max_attempts: int = 20) -> None:
-        self.store_url = (store_url or get_settings().store_url).rstrip("/")
+        self.store_url = absolute_store_url(store_url) if store_url else get_settings().store_url
         self.url = storage.join(self.store_url, "registry.json")
         self.max_attempts = max_attempts
 
@@ -314,6 +370,18 @@ class RegistryStore:
 
     def load(self) -> Registry:
         return self._read()[0]
+
+    def load_existing(self) -> Registry:
+        """The registry, for commands that only read it: none at the store is an error, not an
+        empty registry (a relative or mistyped store would otherwise look like a new one)."""
+        reg, token = self._read()
+        if token is None:
+            raise NoRegistryError(
+                f"There is no registry at {self.store_url} (no registry.json).",
+                "Point --store (or PRICECAST_STORE_URL) at the store your runs used (`pricecast run` "
+                "prints it); `pricecast run` creates a registry in a new store.",
+            )
+        return reg
 
     def update(self, change: Callable[[Registry], Registry], op_id: str | None = None) -> Registry:
         """Apply ``change`` exactly once with compare-and-swap, retrying on a concurrent writer.

@@ -47,16 +47,7 @@ class Settings(BaseSettings):
     @field_validator("store_url")
     @classmethod
     def _store_url_has_scheme(cls, value: str) -> str:
-        value = value.strip()
-        if "://" not in value:
-            # A bare path is the commonest mistake; accept it as a local directory.
-            value = "file://" + value
-        scheme = value.split("://", 1)[0]
-        if scheme not in {"file", "s3", "memory"}:
-            raise ValueError(
-                f"store_url scheme {scheme!r} is not supported; use file://PATH or s3://BUCKET/PREFIX."
-            )
-        return value.rstrip("/")
+        return absolute_store_url(value)
 
     def storage_options(self, url: str | None = None) -> dict[str, Any]:
         """fsspec options for ``url`` (the store by default): S3 endpoint and credentials."""
@@ -79,6 +70,30 @@ class Settings(BaseSettings):
             options["key"] = self.s3_access_key_id
             options["secret"] = self.s3_secret_access_key
         return options
+
+
+def absolute_store_url(value: str) -> str:
+    """A store URL with its scheme and, for a local store, an absolute path.
+
+    A relative store (the default ``file://./.pricecast/store``) is resolved against the working
+    directory once, here: every message then names the directory actually used, and a command
+    run from elsewhere says which store it read instead of showing another, empty one.
+
+    Raises:
+        ValueError: A scheme other than file://, s3:// or memory://.
+    """
+    value = value.strip()
+    if "://" not in value:
+        # A bare path is the commonest mistake; accept it as a local directory.
+        value = "file://" + value
+    scheme, path = value.split("://", 1)
+    if scheme not in {"file", "s3", "memory"}:
+        raise ValueError(
+            f"store_url scheme {scheme!r} is not supported; use file://PATH or s3://BUCKET/PREFIX."
+        )
+    if scheme == "file":
+        value = "file://" + str(Path(path or ".").absolute())
+    return value.rstrip("/")
 
 
 @lru_cache(maxsize=1)

@@ -21,7 +21,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +41,8 @@ from pricecast.settings import get_settings
 log = logging.getLogger(__name__)
 
 CHUNK = 4 * 1024 * 1024
+# New store files get this mode less the process umask (0644 under the usual umask 022).
+FILE_MODE = 0o666
 
 
 # --------------------------------------------------------------------------- URLs and file systems
@@ -259,9 +260,10 @@ def listdir(url: str) -> list[str]:
 def _local_tmp(dest: Path) -> Iterator[Path]:
     """A temporary file beside ``dest`` that replaces it only if the block succeeds."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.tmp"
+    # Created like any new file (mode 0666 less the umask), not tempfile.mkstemp's 0600: the
+    # store is shared, e.g. the chart's server (uid 1000) reads a hostPath store a user wrote.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     try:
         yield tmp
         with open(tmp, "rb+") as fh:

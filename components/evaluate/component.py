@@ -12,6 +12,7 @@ def evaluate(
     model_info: Input[Artifact],
     window: int,
     window_result: Output[Artifact],
+    report_tickers: str = "",
     store_url: str = "",
     force_from: str = "",
 ):
@@ -24,6 +25,7 @@ def evaluate(
         window: Index of the test window, from 0.
         window_result: JSON: MAE, RMSE, MAPE and directional accuracy of each forecaster, the row
             count, and samples for the report's plots.
+        report_tickers: Comma-separated tickers the report plots; empty: the first three.
         store_url: Model store with the registry and the checkpoints (default: PRICECAST_STORE_URL).
         force_from: Stage a resumed run starts from ('' = a normal run using checkpoints).
     """
@@ -44,8 +46,10 @@ def evaluate(
     stage = f"evaluate-w{window}"
     log = logs.configure(stage)
     store = RegistryStore(store_url or None)
+    candidate_version = json.loads(Path(model_info.path).read_text())["version"]
     try:
-        active_mv = store.load().active_version()
+        # The active model, unless it is this very candidate (a rerun): then what its gate compared it with.
+        active_mv = store.load().reference_for(candidate_version)
     except Exception:
         log.exception("FAILED %s: cannot read the registry at %s", stage, store.url)
         raise
@@ -79,7 +83,8 @@ def evaluate(
         trained_until = active_mv.training_window.get("end") if active_mv else None
         result = core.evaluate_window(features_df, the_split, window, candidate, active,
                                       active_mv.version if active_mv else None, trained_until,
-                                      candidate_features)
+                                      feature_names=candidate_features,
+                                      plot_tickers=core.parse_plot_tickers(report_tickers))
         if result.active_excluded_rows:
             log.warning("Active model %s was trained through %s, inside test window %d: its %d rows up to that "
                         "date are not scored, and it is compared with the candidate on the other %d.",
@@ -95,6 +100,7 @@ def evaluate(
         stage,
         params={
             "window": window,
+            "report_tickers": report_tickers,
             "active_version": active_mv.version if active_mv else None,
             "active_sha256": active_mv.sha256 if active_mv else None,
         },

@@ -3,9 +3,9 @@
 Every forecaster is scored on the same rows (dated inside the window, with a known next-day
 return) in price space, against the next price as it happened (``actual_return``, unclipped:
 a forecast that missed a spike is scored as having missed it); see
-:mod:`pricecast.forecast_metrics`. The result also carries a small
-sample for the report's plots: one ticker's forecasts against the actual prices and a strided
-sample of the candidate's percentage errors.
+:mod:`pricecast.forecast_metrics`. The result also carries a small sample for the report's
+plots: the chosen tickers' forecasts against the actual prices (the first few tickers unless the
+run names them) and a strided sample of the candidate's percentage errors.
 
 The active model is scored out of sample only. Its training window can reach into this run's
 test windows (another ``test_fraction``, a longer history), and scored on rows it was fitted on
@@ -30,6 +30,8 @@ from pricecast.time_split import Split, window_mask
 
 SAMPLE_ROWS = 250
 RESIDUAL_SAMPLE = 2000
+DEFAULT_PLOT_TICKERS = 3  # plotted when the run names none: the first tickers in sort order
+MAX_PLOT_TICKERS = 10  # one panel each in the report; more would not be read
 
 
 def evaluate_window(
@@ -41,6 +43,7 @@ def evaluate_window(
     active_version: str | None = None,
     active_trained_until: str | pd.Timestamp | None = None,
     feature_names: Sequence[str] = tuple(FEATURE_COLUMNS),
+    plot_tickers: Sequence[str] = (),
 ) -> WindowResult:
     """Score the candidate, the naive forecast and (when given) the active model on one window.
 
@@ -56,12 +59,15 @@ def evaluate_window(
             ``training_window.end``); rows dated up to it are in-sample and not scored for it.
         feature_names: The candidate's inputs (model_info's ``features``; they depend on the
             data's frequency).
+        plot_tickers: Tickers whose forecasts the report plots; empty: the first
+            ``DEFAULT_PLOT_TICKERS`` in sort order.
 
     Returns:
         The window's metrics and plot samples.
 
     Raises:
-        ConfigError: The window does not exist or holds no row with a target.
+        ConfigError: The window does not exist or holds no row with a target, or a plot ticker
+            is not in it.
     """
     mask = window_mask(features_df, split, window_index)
     window = split.windows[window_index]
@@ -90,7 +96,8 @@ def evaluate_window(
                                                                  dtype=np.float64))
             if excluded:
                 candidate_vs_active = forecast_metrics("candidate", p, t, predicted[out_of_sample])
-    sample_ticker, sample = _forecast_sample(rows, predicted)
+    samples = {ticker: _forecast_sample(rows, predicted, ticker)
+               for ticker in _plot_tickers(rows, plot_tickers, window_index)}
     return WindowResult(
         window_index=window_index,
         start=f"{window.start:%Y-%m-%d}",
@@ -100,8 +107,7 @@ def evaluate_window(
         naive=forecast_metrics("naive", price, target, None),
         active=active,
         active_version=active_version if active_model is not None else None,
-        sample_ticker=sample_ticker,
-        sample=sample,
+        samples=samples,
         residuals_pct=_residual_sample(price, target, predicted),
         active_trained_until=trained_until,
         active_excluded_rows=excluded,
@@ -109,14 +115,40 @@ def evaluate_window(
     )
 
 
-def _forecast_sample(rows: pd.DataFrame, predicted: np.ndarray) -> tuple[str, list[dict[str, Any]]]:
-    """The first ticker's forecasts next to the actual next prices (at most SAMPLE_ROWS rows)."""
-    ticker = str(rows["ticker"].min())
-    picked = np.flatnonzero((rows["ticker"] == ticker).to_numpy())[:SAMPLE_ROWS]
+def parse_plot_tickers(text: str) -> list[str]:
+    """``"AAA, BBB"`` -> ``["AAA", "BBB"]`` (a KFP parameter is a string; duplicates dropped).
+
+    Raises:
+        ConfigError: More than ``MAX_PLOT_TICKERS`` tickers.
+    """
+    tickers = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    if len(tickers) > MAX_PLOT_TICKERS:
+        raise ConfigError(f"report_tickers names {len(tickers)} tickers; the report plots at most {MAX_PLOT_TICKERS}.",
+                          "Name fewer tickers (comma-separated), e.g. report_tickers: T0001,T0005.")
+    return tickers
+
+
+def _plot_tickers(rows: pd.DataFrame, wanted: Sequence[str], window_index: int) -> list[str]:
+    present = sorted(map(str, rows["ticker"].unique()))
+    if not wanted:
+        return present[:DEFAULT_PLOT_TICKERS]
+    missing = [t for t in wanted if t not in set(present)]
+    if missing:
+        shown = ", ".join(present[:10]) + (" …" if len(present) > 10 else "")
+        raise ConfigError(
+            f"report_tickers names {', '.join(missing)}, not in test window {window_index} (tickers: {shown}).",
+            "Name tickers the data has (comma-separated), or leave report_tickers empty for the first few.",
+        )
+    return list(wanted)
+
+
+def _forecast_sample(rows: pd.DataFrame, predicted: np.ndarray, ticker: str) -> list[dict[str, Any]]:
+    """One ticker's forecasts next to the actual next prices (at most SAMPLE_ROWS rows)."""
+    picked = np.flatnonzero((rows["ticker"].astype(str) == ticker).to_numpy())[:SAMPLE_ROWS]
     one = rows.iloc[picked]
     price = one["price"].to_numpy()
     forecast_date = one["date"].to_numpy()
-    return ticker, [
+    return [
         {"date": f"{pd.Timestamp(d):%Y-%m-%d}", "price": float(p), "actual": float(a),
          "forecast": float(f), "naive": float(p)}
         for d, p, a, f in zip(forecast_date, price, price * np.exp(one[ACTUAL_RETURN].to_numpy()),

@@ -18,7 +18,7 @@ def ingest(
     default_ticker: str = "SERIES",
     tickers: int = 20,
     days: int = 756,
-    start_date: str = "2020-01-01",
+    start_date: str = "",
     seed: int = 42,
     encoding: str = "utf-8",
     store_url: str = "",
@@ -42,7 +42,8 @@ def ingest(
         default_ticker: Ticker name of a source without a ticker column.
         tickers: Generator: number of tickers.
         days: Generator: business days per ticker.
-        start_date: Generator: first business day (YYYY-MM-DD).
+        start_date: Generator: first business day (YYYY-MM-DD); empty: the data ends on the last
+            business day (today, or the Friday before), so it is fresh.
         seed: Generator: random seed (same seed, same data).
         encoding: Text encoding of CSV and JSON sources.
         store_url: Store for checkpoints and incidents; empty uses PRICECAST_STORE_URL.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ GENERATOR = "generator"
 PIPELINE_KEYS = frozenset({
     "min_rows", "frequency", "max_gap_days", "outlier_sigma", "test_fraction", "n_windows", "alpha",
     "main_metric", "max_degradation", "psi_warn", "psi_alert", "min_directional_accuracy", "max_mape",
-    "require_approval", "store_url", "force_from",
+    "report_tickers", "require_approval", "store_url", "force_from",
 })
 
 
@@ -48,7 +49,8 @@ class SourceSpec(BaseModel):
     encoding: str = Field("utf-8", description="Text encoding of CSV/JSON sources.")
     tickers: int = Field(20, ge=1, le=1_000_000, description="Generator: number of tickers.")
     days: int = Field(756, ge=2, le=100_000, description="Generator: business days per ticker.")
-    start_date: str = Field("2020-01-01", description="Generator: first business day.")
+    start_date: str = Field("", description="Generator: first business day; empty: the data ends on the last "
+                                            "business day (today, or the Friday before).")
     seed: int = Field(42, description="Generator: random seed.")
     drift: float = Field(0.05, ge=-1, le=1, description="Generator: mean annual drift.")
     volatility: float = Field(0.25, gt=0, le=3, description="Generator: mean annual volatility.")
@@ -64,6 +66,8 @@ class SourceSpec(BaseModel):
     @field_validator("start_date")
     @classmethod
     def _start_date_parses(cls, value: str) -> str:
+        if not value:
+            return value
         try:
             pd.Timestamp(value)
         except ValueError as exc:
@@ -186,13 +190,21 @@ def checkpoint_params(options: dict[str, Any]) -> dict[str, Any]:
     source = str(options.get("source", GENERATOR))
     if source != GENERATOR and not fetch.is_http(source):
         params["source_version"] = fetch.location_fingerprint(source)
+    if source == GENERATOR and not options.get("start_date"):
+        # Data ending "today" differs from yesterday's: a new day must not restore old data.
+        params["generated_through"] = f"{generator.last_business_day(date.today()):%Y-%m-%d}"
     return params
+
+
+def generator_start(spec: SourceSpec, today: date) -> str:
+    """The generator's first date: ``start_date``, or where ``days`` business days end on the last one."""
+    return spec.start_date or generator.start_ending_on(generator.last_business_day(today), spec.days)
 
 
 def ingest_frame(spec: SourceSpec, store_url: str | None = None) -> Ingested:
     """Read (or generate) the source described by ``spec`` and map its columns."""
     if spec.is_generator:
-        frame = generator.generate_prices(spec.tickers, spec.days, spec.start_date, spec.seed,
+        frame = generator.generate_prices(spec.tickers, spec.days, generator_start(spec, date.today()), spec.seed,
                                           spec.drift, spec.volatility, spec.ar_coef)
         info: dict[str, Any] = {"source": GENERATOR, "format": GENERATOR, "mapped": True,
                                 "columns": list(frame.columns), "tickers": spec.tickers}
@@ -211,5 +223,5 @@ def ingest_frame(spec: SourceSpec, store_url: str | None = None) -> Ingested:
     return Ingested(frame, info)
 
 
-__all__ = ["GENERATOR", "Ingested", "SourceSpec", "checkpoint_params", "ingest_frame",
+__all__ = ["GENERATOR", "Ingested", "SourceSpec", "checkpoint_params", "generator_start", "ingest_frame",
            "load_source_spec", "map_columns", "read_config"]

@@ -15,6 +15,8 @@ about a second. The same seed always gives the same frame.
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -86,4 +88,14 @@ def generate_prices(
     return pd.DataFrame(frame, copy=False)
 
 
-__all__ = ["TRADING_DAYS_PER_YEAR", "generate_prices", "ticker_names"]
+def last_business_day(today: date) -> date:
+    """``today`` when it is a weekday, else the Friday before: the newest close a feed can have."""
+    return pd.Timestamp(np.busday_offset(np.datetime64(today, "D"), 0, roll="backward")).date()
+
+
+def start_ending_on(end: date, days: int) -> str:
+    """The first of ``days`` business days that end on ``end`` (ISO date), for ``generate_prices``."""
+    return f"{pd.bdate_range(end=end, periods=days)[0]:%Y-%m-%d}"
+
+
+__all__ = ["TRADING_DAYS_PER_YEAR", "generate_prices", "last_business_day", "start_ending_on", "ticker_names"]

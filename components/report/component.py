@@ -11,6 +11,7 @@ from kfp.dsl import HTML, Artifact, Input, Markdown, Metrics, Output
 def report(
     window_results: Input[List[Artifact]],  # noqa: UP006 - KFP recognises typing.List
     model_info: Input[Artifact],
+    drift_report: Input[Artifact],
     report_md: Output[Markdown],
     report_html: Output[HTML],
     metrics: Output[Metrics],
@@ -19,6 +20,7 @@ def report(
     max_degradation: float = 0.1,
     min_directional_accuracy: float = 0.45,
     max_mape: float = 5.0,
+    run_id: str = "",
     store_url: str = "",
     force_from: str = "",
 ) -> NamedTuple("Outputs", [("verdict", str), ("reason", str)]):
@@ -34,6 +36,7 @@ def report(
     Args:
         window_results: The evaluate tasks' JSON results, one per test window.
         model_info: The train stage's JSON describing the candidate.
+        drift_report: The drift stage's JSON report, shown in the report's Drift section.
         report_md: The report in Markdown (plots linked by file name; see the store copy).
         report_html: The report as one HTML file with the plots embedded.
         metrics: Pooled metrics of the candidate, the naive forecast and the active model.
@@ -44,6 +47,9 @@ def report(
         max_degradation: Tolerated relative degradation against the reference (0.1 = 10 %).
         min_directional_accuracy: Alert below this share of next-day moves called right (0 = off).
         max_mape: Alert above this MAPE of next-day prices, in percent (0 = off).
+        run_id: This run's name: the store copy goes to ``reports/<version>/<run_id>/`` (and
+            ``reports/latest/``), so a rerun of a version keeps the earlier run's report. Empty:
+            a UTC timestamp.
         store_url: Model store for checkpoints and ``reports/`` (default: PRICECAST_STORE_URL).
         force_from: Stage a resumed run starts from ('' = a normal run using checkpoints).
 
@@ -64,6 +70,7 @@ def report(
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
     rendered = {}
+    drift = json.loads(Path(drift_report.path).read_text(encoding="utf-8"))
 
     def compute(ctx):
         results = [forecast_metrics.WindowResult.from_dict(json.loads(Path(a.path).read_text()))
@@ -73,7 +80,7 @@ def report(
         decision = core.decide(pooled, max_degradation, main_metric)
         limits = core.accuracy_limits(min_directional_accuracy, max_mape)
         alerts = core.accuracy_alerts(pooled.candidate, limits, info["version"], decision.verdict)
-        md, page, plots = render.render_report(pooled, decision, info, alerts, limits)
+        md, page, plots = render.render_report(pooled, decision, info, alerts, limits, drift)
         rendered.update(md=md, html=page, plots=plots)
         Path(report_md.path).write_text(md)
         Path(report_html.path).write_text(page)
@@ -98,7 +105,7 @@ def report(
         params={"main_metric": main_metric, "max_degradation": max_degradation,
                 "min_directional_accuracy": min_directional_accuracy, "max_mape": max_mape},
         inputs={**{f"window_result_{i}": a.path for i, a in enumerate(window_results)},
-                "model_info": model_info.path},
+                "model_info": model_info.path, "drift_report": drift_report.path},
         outputs={"report_md": report_md.path, "report_html": report_html.path, "summary": summary.path},
         compute=compute,
         code=code_fingerprint("components.report.component"),
@@ -127,16 +134,17 @@ def report(
     metrics.log_metric("accuracy_alerts", len(alerts))
 
     if not rendered:
-        md, page, plots = render.render_report(pooled, decision, doc["model_info"], alerts, limits)
+        md, page, plots = render.render_report(pooled, decision, doc["model_info"], alerts, limits, drift)
         rendered.update(md=md, html=page, plots=plots)
     files = {"report.md": rendered["md"].encode(), "report.html": rendered["html"].encode(),
              **rendered["plots"], "summary.json": Path(summary.path).read_bytes()}
     reports = storage.join(store_url or get_settings().store_url, "reports")
-    for folder in (doc["version"], "latest"):
+    run_folder = core.run_folder(doc["version"], run_id)
+    for folder in (run_folder, "latest"):
         for name, data in files.items():
             storage.write_bytes(storage.join(reports, folder, name), data)
 
-    report_html.metadata["store_url"] = storage.join(reports, doc["version"], "report.html")
+    report_html.metadata["store_url"] = storage.join(reports, run_folder, "report.html")
     summary.metadata.update({"version": doc["version"], "verdict": decision.verdict})
     outputs = namedtuple("Outputs", ["verdict", "reason"])
     return outputs(decision.verdict, decision.reason)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import UTC, datetime
 
 from components.report.summary import GateResult, ReferenceKind, Summary
 from pricecast.errors import ConfigError, RegistryError
@@ -29,7 +30,7 @@ from pricecast.monitoring.thresholds import Thresholds, thresholds_from
 
 COIN_FLIP = 0.5
 
-__all__ = ["accuracy_alerts", "accuracy_limits", "aggregate", "decide", "gate", "reference_for"]
+__all__ = ["accuracy_alerts", "accuracy_limits", "aggregate", "decide", "gate", "reference_for", "run_folder"]
 
 
 def aggregate(window_results: list[WindowResult]) -> Summary:
@@ -62,6 +63,15 @@ def aggregate(window_results: list[WindowResult]) -> Summary:
         candidate_vs_active=(pool("candidate", [w.candidate_vs_active or w.candidate for w in scored])
                              if scored and in_sample else None),
     )
+
+
+def run_folder(version: str, run_id: str = "", now: datetime | None = None) -> str:
+    """``<version>/<run>`` under ``reports/``: one folder per run, so a rerun keeps the earlier report.
+
+    ``run_id`` is the pipeline run's name; without one (a direct call), the UTC time stands in.
+    """
+    run = run_id.strip().replace("/", "-") or f"{now or datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+    return f"{version}/{run}"
 
 
 def reference_for(summary: Summary) -> ForecastMetrics:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 FORECAST_PLOT = "forecast_vs_actual.png"
 RESIDUAL_PLOT = "residuals.png"
 HEADER = ["window", "dates", "forecaster", "rows", "MAE", "RMSE", "MAPE", "directional accuracy"]
+DRIFT_HEADER = ["feature", "PSI", "level", "KS statistic", "KS p-value"]
+NAIVE_COLOUR, CANDIDATE_COLOUR, WINDOW_COLOUR = "tab:orange", "tab:blue", "tab:red"
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
         "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;"
         "text-align:right}td:nth-child(-n+3),th{text-align:left}.promote{color:#0a6b2f}.reject,.alert{color:#a11}"
@@ -35,6 +37,7 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;
 def render_report(
     summary: Summary, gate: GateResult, model_info: Mapping[str, Any],
     alerts: Sequence[Alert] = (), limits: Thresholds | None = None,
+    drift: Mapping[str, Any] | None = None,
 ) -> tuple[str, str, dict[str, bytes]]:
     """The report as Markdown, as self-contained HTML (PNGs embedded) and the PNGs themselves.
 
@@ -44,6 +47,8 @@ def render_report(
         model_info: The train stage's JSON (``TrainInfo.to_dict()``).
         alerts: The candidate's accuracy alerts (``accuracy_alerts``), listed right after the verdict.
         limits: The accuracy limits they were checked against; None leaves the section out.
+        drift: The drift stage's JSON report (score, level, per-feature PSI and KS, its alerts);
+            None leaves the section out.
 
     Returns:
         ``(markdown, html, {file name: png bytes})``; the Markdown links the PNGs by file name.
@@ -55,6 +60,13 @@ def render_report(
     card = _model_card(summary, gate, model_info)
     horizon = _horizon(model_info)
     explain = f"Price forecasts for the next {horizon}; lower is better except directional accuracy."
+    drift_rows = _drift_rows(drift) if drift else []
+    plotted = ", ".join(plot_tickers(summary))
+    forecast_caption = (f"Forecast vs actual for {plotted}: the naive forecast (orange, wide) is the last price; "
+                        "the candidate (blue) moves it by its predicted return, so the two lines nearly "
+                        "coincide and the lower panel shows how far apart they are. Dashed red lines "
+                        "separate the test windows (numbered at the top). Choose the tickers with the "
+                        "report_tickers parameter.")
 
     md = [f"# {title}", "", f"**{verdict}.** {gate.reason}", ""]
     if limits is not None:
@@ -63,8 +75,13 @@ def render_report(
     md += ["## Metrics on the test windows", "", explain, "",
            "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     md += ["| " + " | ".join(row) + " |" for row in table]
+    if drift:
+        md += ["", "## Drift", "", _drift_sentence(drift), "",
+               "| " + " | ".join(DRIFT_HEADER) + " |", "|" + "---|" * len(DRIFT_HEADER)]
+        md += ["| " + " | ".join(row) + " |" for row in drift_rows]
+        md += [""] + [f"- {_alert_line(a)}" for a in _drift_alerts(drift)]
     md += ["", "## Model", ""] + [f"- **{k}**: {v}" for k, v in card] + ["", "## Plots", "",
-           f"![Forecast vs actual for {_sample_ticker(summary)}]({FORECAST_PLOT})", "",
+           forecast_caption, "", f"![Forecast vs actual for {plotted}]({FORECAST_PLOT})", "",
            f"![Candidate errors]({RESIDUAL_PLOT})", ""]
 
     esc = html.escape
@@ -78,9 +95,18 @@ def render_report(
              f"<p>{esc(explain)}</p>",
              "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in HEADER) + "</tr>"]
     body += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table]
-    body += ["</table>", "<h2>Model</h2>", "<ul>"]
+    body += ["</table>"]
+    if drift:
+        body += ["<h2>Drift</h2>", f"<p>{esc(_drift_sentence(drift))}</p>",
+                 "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in DRIFT_HEADER) + "</tr>"]
+        body += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in drift_rows]
+        body += ["</table>"]
+        if _drift_alerts(drift):
+            body.append("<ul>" + "".join(f'<li class="alert">{esc(_alert_line(a))}</li>'
+                                         for a in _drift_alerts(drift)) + "</ul>")
+    body += ["<h2>Model</h2>", "<ul>"]
     body += [f"<li><strong>{esc(k)}</strong>: {esc(v)}</li>" for k, v in card]
-    body += ["</ul>", "<h2>Plots</h2>"]
+    body += ["</ul>", "<h2>Plots</h2>", f"<p>{esc(forecast_caption)}</p>"]
     body += [f'<p><img alt="{esc(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}"></p>'
              for name, png in plots.items()]
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
@@ -91,16 +117,50 @@ def render_report(
 # --------------------------------------------------------------------------- pieces
 def _limits_sentence(alerts: Sequence[Alert], limits: Thresholds) -> str:
     """Which absolute accuracy limits the candidate was held to, and what came of it."""
-    parts = [f"directional accuracy at least {limits.min_directional_accuracy:.1%}"
+    parts = [f"directional accuracy at least {format_metric('directional_accuracy', limits.min_directional_accuracy)}"
              if limits.min_directional_accuracy is not None else "no minimum directional accuracy",
-             f"MAPE at most {limits.max_mape:.2f}%" if limits.max_mape is not None else "no maximum MAPE"]
+             f"MAPE at most {format_metric('mape', limits.max_mape)}" if limits.max_mape is not None
+             else "no maximum MAPE"]
     outcome = (f"{len(alerts)} alert(s) raised (log, and the webhook when configured)" if alerts
                else "the candidate is within them, no alert")
     return f"Accuracy limits: {' and '.join(parts)}; {outcome}."
 
 
-def _alert_line(alert: Alert) -> str:
-    return f"{alert.severity} {alert.name}: {alert.message} What to do: {alert.suggested_action}"
+def _alert_line(alert: Alert | Mapping[str, Any]) -> str:
+    get = alert.get if isinstance(alert, Mapping) else lambda key: getattr(alert, key)
+    return f"{get('severity')} {get('name')}: {get('message')} What to do: {get('suggested_action')}"
+
+
+def _drift_alerts(drift: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return list(drift.get("alerts") or [])
+
+
+def _drift_sentence(drift: Mapping[str, Any]) -> str:
+    """The drift stage's verdict on the data after training, against the training window."""
+    thresholds = drift.get("thresholds") or {}
+    alerts = _drift_alerts(drift)
+    raised = (f"{len(alerts)} alert(s) raised (log, and the webhook when configured)" if alerts
+              else "no alert")
+    return (f"Input drift of the dates after training against the training window: score (largest PSI) "
+            f"{_fixed(drift.get('score'), 4)}, level {str(drift.get('level', '?')).upper()} (PSI warn at "
+            f"{thresholds.get('psi_warn', '?')}, alert at {thresholds.get('psi_alert', '?')}; KS flags p < "
+            f"{thresholds.get('ks_p_value', '?')}); {raised}.")
+
+
+def _drift_rows(drift: Mapping[str, Any]) -> list[list[str]]:
+    features = sorted(drift.get("features") or [], key=lambda f: -(f.get("psi") or 0.0))
+    return [[str(f.get("feature")), _fixed(f.get("psi"), 4),
+             f"{f.get('level', '?')}{' (KS)' if f.get('ks_breach') else ''}",
+             _fixed(f.get("ks_statistic"), 4), _p_value(f.get("ks_p_value"))] for f in features]
+
+
+def _fixed(value: Any, decimals: int) -> str:
+    return "n/a" if value is None else f"{float(value):.{decimals}f}"
+
+
+def _p_value(value: Any) -> str:
+    # p-values span many orders of magnitude: 3 significant digits in scientific notation.
+    return "n/a" if value is None else f"{float(value):.3e}"
 
 
 def _metric_row(window: str, dates: str, metrics: ForecastMetrics, version: str | None = None) -> list[str]:
@@ -145,8 +205,9 @@ def _model_card(summary: Summary, gate: GateResult, info: Mapping[str, Any]) -> 
     ]
 
 
-def _sample_ticker(summary: Summary) -> str:
-    return summary.windows[0].sample_ticker
+def plot_tickers(summary: Summary) -> list[str]:
+    """The tickers the evaluate stage sampled for the plots, in the order it was given them."""
+    return list(dict.fromkeys(t for w in summary.windows for t in w.samples))
 
 
 def _png(fig: Figure) -> bytes:
@@ -157,25 +218,46 @@ def _png(fig: Figure) -> bytes:
 
 
 def _forecast_plot(summary: Summary) -> bytes:
-    ticker = _sample_ticker(summary)
-    rows = [r for w in summary.windows if w.sample_ticker == ticker for r in w.sample]
-    fig = Figure(figsize=(9, 4), layout="constrained")
-    ax = fig.add_subplot()
-    dates = [r["date"] for r in rows]
-    x = range(len(rows))
-    ax.plot(x, [r["actual"] for r in rows], color="black", linewidth=1.2, label="actual next price")
-    ax.plot(x, [r["forecast"] for r in rows], color="tab:blue", linewidth=1, label="candidate forecast")
-    ax.plot(x, [r["naive"] for r in rows], color="tab:gray", linewidth=0.8, linestyle=":",
-            label="naive (last price)")
-    for w in summary.windows[1:]:  # window boundaries
-        if w.start in dates:
-            ax.axvline(dates.index(w.start), color="tab:red", alpha=0.3, linewidth=0.8)
-    step = max(1, len(rows) // 6)
-    ax.set_xticks(list(x)[::step], dates[::step])
-    ax.set_title(f"{ticker}: next-period price forecast vs actual (test windows)")
-    ax.set_xlabel("forecast date")
-    ax.set_ylabel("price")
-    ax.legend(loc="best", fontsize="small")
+    """Per ticker: prices with both forecasts, and below them the candidate's distance from naive.
+
+    The candidate moves the last price by a predicted return of a fraction of a percent, so on a
+    price axis it hides the naive line: naive is drawn wide and pale underneath, and the lower
+    panel plots the gap that the eye cannot see above.
+    """
+    tickers = plot_tickers(summary)
+    fig = Figure(figsize=(9, 3.6 * len(tickers)), layout="constrained")
+    grid = fig.add_gridspec(2 * len(tickers), 1, height_ratios=[3, 1] * len(tickers))
+    for i, ticker in enumerate(tickers):
+        rows = [r for w in summary.windows for r in w.samples.get(ticker, [])]
+        prices, gaps = fig.add_subplot(grid[2 * i]), fig.add_subplot(grid[2 * i + 1])
+        gaps.sharex(prices)
+        dates = [r["date"] for r in rows]
+        x = list(range(len(rows)))
+        prices.plot(x, [r["naive"] for r in rows], color=NAIVE_COLOUR, linewidth=3.5, alpha=0.45,
+                    label="naive forecast (last price)")
+        prices.plot(x, [r["actual"] for r in rows], color="black", linewidth=1.1, label="actual next price")
+        prices.plot(x, [r["forecast"] for r in rows], color=CANDIDATE_COLOUR, linewidth=1.0, label="candidate forecast")
+        gaps.plot(x, [100 * (r["forecast"] - r["naive"]) / r["naive"] for r in rows], color=CANDIDATE_COLOUR,
+                  linewidth=0.9)
+        gaps.axhline(0, color=NAIVE_COLOUR, linewidth=1.5, alpha=0.7)
+        gaps.set_ylabel("candidate\n− naive, %", fontsize="small")
+        for number, w in enumerate(summary.windows):
+            start = next((j for j, d in enumerate(dates) if d >= w.start), None)
+            if start is None:
+                continue
+            if number:  # a boundary before every window but the first
+                for ax in (prices, gaps):
+                    ax.axvline(start - 0.5, color=WINDOW_COLOUR, linestyle="--", linewidth=0.9, alpha=0.7,
+                               label="test window boundary" if ax is prices and number == 1 else None)
+            prices.annotate(f"window {w.window_index}", (start, 1.0), xycoords=("data", "axes fraction"),
+                            xytext=(3, -12), textcoords="offset points", fontsize="small", color=WINDOW_COLOUR)
+        step = max(1, len(rows) // 6)
+        gaps.set_xticks(x[::step], dates[::step])
+        prices.tick_params(labelbottom=False)
+        prices.set_title(f"{ticker}: next-period price forecast vs actual (test windows)")
+        prices.set_ylabel("price")
+        prices.legend(loc="best", fontsize="small")
+    fig.supxlabel("forecast date")
     return _png(fig)
 
 

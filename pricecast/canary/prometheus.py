@@ -50,7 +50,8 @@ class PrometheusClient:
             return fetch(promql)
         except _Transient as exc:
             raise SourceUnavailableError(
-                f"Prometheus at {self.url} did not answer after {self.retries + 1} tries: {exc}",
+                f"Prometheus at {self.url} did not answer after {self.retries + 1} tries ({exc}) "
+                f"to the query: {promql}",
                 "Check the URL (kubectl port-forward svc/prometheus-operated 9090) and that Prometheus is up.",
             ) from exc
 
@@ -58,7 +59,7 @@ class PrometheusClient:
         try:
             resp = self._session.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=self.timeout_s)
         except requests.RequestException as exc:
-            raise _Transient(str(exc)) from exc
+            raise _Transient(_reason(exc)) from exc
         if resp.status_code >= 500:
             raise _Transient(f"HTTP {resp.status_code}: {resp.text[:200]}")
         try:
@@ -76,3 +77,11 @@ class PrometheusClient:
             raise ConfigError(f"Query {promql!r} returned a {data['resultType']}, not an instant vector.",
                               "Use an instant-vector expression.")
         return [(item["metric"], float(item["value"][1])) for item in data["result"]]
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """Why a request failed, without requests' URL (it carries the query percent-encoded)."""
+    inner = getattr(exc.args[0], "reason", None) if exc.args else None  # urllib3's MaxRetryError
+    text = str(inner or exc)
+    # urllib3 prefixes the connection object's repr: keep what follows it.
+    return text.split(": ", 1)[1] if text.startswith(("HTTPConnection", "HTTPSConnection", "<")) and ": " in text else text

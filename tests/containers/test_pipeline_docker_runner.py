@@ -82,7 +82,8 @@ def test_compiled_pipeline_in_containers_ends_with_an_active_model_on_s3(
     assert active.decision == "promoted"
     assert store.fetch_verified(active)  # bytes on S3 match the registry's sha256
     keys = {o["Key"] for o in s3.client().list_objects_v2(Bucket=s3.bucket, Prefix="store/")["Contents"]}
-    assert f"store/reports/{active.version}/report.html" in keys
+    [run_dir] = root.iterdir()  # the run's report folder is named after it
+    assert f"store/reports/{active.version}/{run_dir.name}/report.html" in keys
     # Every task ran in a container as uid 1000, not as a host process.
     outputs = [p for p in root.rglob("*") if p.is_file()]
     assert outputs and {p.stat().st_uid for p in outputs} == {1000}

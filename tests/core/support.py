@@ -13,8 +13,8 @@ def mv(version: str, decision: str = "promoted", sha: str = "s") -> ModelVersion
 
 
 def promoted(*versions: str) -> registry.Registry:
-    """A registry in which each of ``versions`` was promoted in turn (the last is active)."""
+    """A registry in which each of ``versions`` was gated against the one before and promoted (the last is active)."""
     reg = registry.Registry()
     for v in versions:
-        reg = registry.register(reg, mv(v))
+        reg = registry.register_gated(reg, mv(v), reg.active)
     return reg

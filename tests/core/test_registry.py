@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 
 import pytest
@@ -183,6 +184,50 @@ def test_concurrent_writers_lose_no_update(tmp_path):
         assert p.exitcode == 0
     reg = RegistryStore(url).load()
     assert len(reg.versions) == 30 and reg.revision == 30 and len(reg.events) == 30
+
+
+def test_after_identical_runs_the_rollback_advice_is_one_that_can_help():
+    # Two runs on the same data train the same version; registering it again changes nothing.
+    reg = registry.register(promoted("v1"), mv("v1"))
+    with pytest.raises(NothingToRollBackError) as only_one:
+        registry.rollback(reg)
+    assert "new data or with other parameters" in only_one.value.fix
+    assert "a rerun on the same data restores the same model and registers nothing new" in only_one.value.fix
+
+
+def test_a_candidate_is_compared_with_the_active_model_unless_it_is_the_active_model():
+    reg = promoted("v1", "v2")  # v2 was gated against v1
+    assert reg.reference_for("v3").version == "v2"
+    # Rerunning v2's data: compared with v1 again, as when it was gated, never with itself.
+    assert reg.reference_for("v2").version == "v1"
+    # The first model ever: gated against no model (the naive forecast), and so again on a rerun.
+    assert promoted("v1").reference_for("v1") is None
+    assert reg.get("v1").compared_against is None and reg.get("v2").compared_against == "v1"
+
+
+def test_the_gate_reference_is_recorded_even_when_promotion_is_refused():
+    rolled_back = registry.rollback(promoted("v1", "v2", "v3"))  # active: v2
+    after = registry.approve(registry.register_gated(rolled_back, mv("v4"), "v3"), "v4")
+    # Recorded pending (active moved), then approved: a rerun is compared with v3, what its gate saw.
+    assert after.get("v4").compared_against == "v3" and after.reference_for("v4").version == "v3"
+
+
+def test_versions_registered_before_compared_against_read_it_from_their_event():
+    document = json.loads(promoted("v1", "v2").model_dump_json())
+    for record in document["versions"].values():
+        del record["compared_against"]
+    reg = registry.Registry.model_validate(document)
+    assert reg.get("v1").compared_against is None and reg.get("v2").compared_against == "v1"
+    assert reg.reference_for("v2").version == "v1"
+
+
+def test_servable_refuses_rejected_and_unknown_versions_and_lets_pending_through():
+    reg = registry.register(registry.register(promoted("v1"), mv("v2", "rejected")), mv("v3", "pending"))
+    assert reg.servable("v1").version == "v1" and reg.servable("v3").version == "v3"
+    with pytest.raises(RegistryError, match="was rejected by the gate"):
+        reg.servable("v2")
+    with pytest.raises(ModelNotFoundError, match="'nope' is not in the registry"):
+        reg.servable("nope")
 
 
 # --------------------------------------------------------------------------- exactly once

@@ -135,3 +135,7 @@ def test_cli_analyze_unreachable_prometheus_is_a_source_error() -> None:
                   "--failure-threshold", "1")
     assert result.exit_code == 3, result.output
     assert "did not answer" in result.output
+    output = " ".join(result.output.split())
+    # The PromQL as written, not percent-encoded inside requests' URL.
+    assert 'to the query: sum(increase(pricecast_requests_total{track="canary",model_version="v2",endpoint=~' in output
+    assert "%28" not in output and "+by+" not in output

@@ -25,6 +25,36 @@ def _invoke(*args: str) -> object:
     return CliRunner().invoke(app, ["canary", *args])
 
 
+@pytest.fixture(autouse=True)
+def known_versions(isolated_store) -> RegistryStore:
+    """The registry `canary start` checks: v2 and v3 promoted, v4 rejected."""
+    store = RegistryStore()
+    for record in (mv("v2"), mv("v3"), mv("v4", "rejected").model_copy(update={"reason": "MAPE 2.1% above 1.5%"})):
+        store.update(lambda r, record=record: registry.register(r, record))
+    return store
+
+
+@pytest.mark.parametrize(("version", "problem"), [
+    ("nope", "Model version 'nope' is not in the registry (known: v2, v3, v4)."),
+    ("v4", "Version 'v4' was rejected by the gate (MAPE 2.1% above 1.5%); it must not serve traffic."),
+])
+def test_start_refuses_an_unknown_or_rejected_version_before_writing_values(tmp_path: Path, version: str,
+                                                                            problem: str) -> None:
+    values_file = tmp_path / "canary.yaml"
+    result = _invoke("start", "--version", version, "--values-file", str(values_file), "--apply", "always")
+    assert result.exit_code == 6, result.output
+    assert problem in " ".join(result.output.split())
+    assert not values_file.exists()
+
+
+def test_start_without_a_registry_names_the_store(tmp_path: Path) -> None:
+    values_file = tmp_path / "canary.yaml"
+    result = _invoke("start", "--version", "v2", "--store", f"file://{tmp_path}/empty",
+                     "--values-file", str(values_file), "--apply", "never")
+    assert result.exit_code == 6 and f"no registry at file://{tmp_path}/empty" in result.output
+    assert not values_file.exists()
+
+
 def test_start_promote_rollback_drive_the_chart(tmp_path: Path) -> None:
     values_file = tmp_path / "canary.yaml"
     release = scenario_values("stable-only")  # what is installed: v-stable on 2 pods
@@ -67,20 +97,24 @@ def test_promote_without_a_known_version_is_a_clean_error(tmp_path: Path) -> Non
     assert "needs the canary's model version" in result.output and "Traceback" not in result.output
 
 
-def test_start_and_promote_pin_active_to_the_version_it_names_now(tmp_path: Path, isolated_store) -> None:
-    values_file = str(tmp_path / "v.yaml")
-    nothing_active = _invoke("start", "--version", "active", "--values-file", values_file, "--apply", "never")
-    assert nothing_active.exit_code == 6 and "no active model" in nothing_active.output
-    store = RegistryStore()
+def test_start_and_promote_pin_active_to_the_version_it_names_now(tmp_path: Path) -> None:
+    values_file, store_url = str(tmp_path / "v.yaml"), f"file://{tmp_path}/pin-store"  # not known_versions' store
+    store = RegistryStore(store_url)
+    store.update(lambda reg: registry.register(reg, mv("v6", "pending")))
+    nothing_active = _invoke("start", "--version", "active", "--store", store_url, "--values-file", values_file,
+                             "--apply", "never")
+    assert nothing_active.exit_code == 6 and "no active model" in nothing_active.output, nothing_active.output
     store.update(lambda reg: registry.register(reg, mv("v7")))
 
-    started = _invoke("start", "--version", "active", "--values-file", values_file, "--apply", "never")
+    started = _invoke("start", "--version", "active", "--store", store_url, "--values-file", values_file,
+                      "--apply", "never")
     assert started.exit_code == 0, started.output
     assert "active is v7: pinning it" in started.output
     assert yaml.safe_load(Path(values_file).read_text())["canary"]["modelVersion"] == "v7"
 
     store.update(lambda reg: registry.register(reg, mv("v8")))
-    promoted = _invoke("promote", "--version", "active", "--values-file", values_file, "--apply", "never")
+    promoted = _invoke("promote", "--version", "active", "--store", store_url, "--values-file", values_file,
+                       "--apply", "never")
     assert promoted.exit_code == 0, promoted.output
     assert yaml.safe_load(Path(values_file).read_text())["stable"]["modelVersion"] == "v8"
 

@@ -67,6 +67,32 @@ def test_local_pipeline_leaves_source_retries_to_ingest_itself(tmp_path):
     assert "retryPolicy" in _docs(COMPILED_PATH)[0]["root"]["dag"]["tasks"]["ingest"]
 
 
+def test_a_local_pipeline_sets_no_resources_kfp_local_would_warn_about(tmp_path):
+    # kfp.local ignores CPU and memory settings and warns about each one on the user's console.
+    from kfp import compiler
+
+    from pipelines.pricecast_pipeline import build_pipeline
+
+    path = tmp_path / "local.yaml"
+    compiler.Compiler().compile(build_pipeline(cluster=False), package_path=str(path))
+    local = _docs(path)[0]["deploymentSpec"]["executors"]
+    assert [name for name, ex in local.items() if ex["container"].get("resources")] == []
+    cluster = _docs(COMPILED_PATH)[0]["deploymentSpec"]["executors"]
+    assert len([name for name, ex in cluster.items() if ex["container"].get("resources")]) == 5
+
+
+def test_the_report_gets_the_drift_report_and_a_run_name_and_evaluate_the_plot_tickers():
+    spec = _docs(COMPILED_PATH)[0]
+    tasks = spec["root"]["dag"]["tasks"]
+    report = tasks["report"]["inputs"]
+    assert report["artifacts"]["drift_report"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "drift_report", "producerTask": "drift"}
+    assert report["parameters"]["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_name}}"
+    loop = spec["components"][tasks["for-loop-1"]["componentRef"]["name"]]["dag"]["tasks"]
+    assert loop["evaluate"]["inputs"]["parameters"]["report_tickers"]["componentInputParameter"] == \
+        "pipelinechannel--report_tickers"
+
+
 def test_alert_thresholds_default_to_the_monitoring_ones_and_reach_their_stages():
     from pricecast.monitoring.thresholds import Thresholds
 
@@ -118,4 +144,6 @@ def test_the_committed_yaml_itself_runs_end_to_end_under_kfp_local(isolated_stor
     assert registry.active is not None and registry.get(registry.active).decision == "promoted"
     reports = Path(isolated_store.store_url.removeprefix("file://")) / "reports"
     assert sorted(d.name for d in reports.iterdir()) == sorted([registry.active, "latest"])
-    assert (reports / registry.active / "report.html").stat().st_size > 0
+    # The run's own folder is named after the run (kfp.local: its output directory's name).
+    [run_dir] = (tmp_path / "kfp").iterdir()
+    assert (reports / registry.active / run_dir.name / "report.html").stat().st_size > 0

@@ -35,26 +35,45 @@ def test_first_run_promotes_then_rerun_recomputes_nothing(trained, trained_copy,
     assert reg.active == first.version
     mv = reg.get(first.version)
     assert {"mape", "mae", "rmse", "directional_accuracy"} <= set(mv.metrics)
-    assert storage.exists(storage.join(isolated_store.store_url, "reports", first.version, "report.html"))
+    assert first.report_url.startswith(storage.join(trained.store.as_uri(), "reports", first.version, "pricecast-"))
+    assert storage.exists(first.report_url)
     assert ("ingest", "running") in trained.events and ("ingest", "succeeded") in trained.events
     assert any(t.startswith("evaluate") for t, _ in trained.events)
     # The model in the store is the one the registry names, byte for byte.
     assert storage.sha256_bytes(RegistryStore().fetch_verified(mv)) == mv.sha256
 
-    second = run_local(dict(SMALL), pipeline_root=tmp_path / "kfp")
+    events: list[tuple[str, str]] = []
+    second = run_local(dict(SMALL), pipeline_root=tmp_path / "kfp", on_event=lambda t, s: events.append((t, s)))
     restored = {m["stage"]: m["restored"] for m in _metrics(isolated_store) if m["stage"] != "promote"}
-    for stage in ("ingest", "validate", "clean", "features", "train", "drift"):
-        assert restored[stage], f"{stage} recomputed on identical input: {restored}"
-    # evaluate compares against the active model, which the first run changed (to itself), so
-    # it must recompute once; with nothing changed since, a third run recomputes nothing.
-    assert not restored["evaluate-w0"] and not restored["evaluate-w1"]
+    # evaluate and report too: the candidate is now the active model, so it is compared with what
+    # it was gated against (the naive forecast), not with itself, and those checkpoints match.
+    assert len(restored) == 9 and all(restored.values()), restored
     assert second.version == first.version
     assert RegistryStore().load().revision == reg.revision  # nothing new registered
+    # This run's verdict: nothing promoted, everything restored; its report has its own folder.
+    assert second.decision == "unchanged"
+    assert second.reason.startswith(first.reason)
+    assert f"Nothing promoted (restored from checkpoints): {first.version} is already the active model." in second.reason
+    assert second.report_url != first.report_url and storage.exists(second.report_url)
+    assert storage.exists(first.report_url)  # the first run's report is kept
+    states = dict(events)
+    assert states["ingest"] == states["train"] == "restored" and states["promote"] == "succeeded"
 
-    (isolated_store.log_dir / "stage-metrics.jsonl").unlink()
-    run_local(dict(SMALL), pipeline_root=tmp_path / "kfp")
-    restored = {m["stage"]: m["restored"] for m in _metrics(isolated_store) if m["stage"] != "promote"}
-    assert len(restored) == 9 and all(restored.values()), restored
+
+def test_a_rerun_after_a_rollback_says_nothing_was_promoted(trained, trained_copy, isolated_store, tmp_path):
+    # A second model (other regularisation) promoted over the first, then rolled back.
+    other = {**SMALL, "alpha": 3.0}
+    second = run_local(other, pipeline_root=tmp_path / "kfp")
+    assert second.decision == "promoted", second.reason
+    store = RegistryStore()
+    store.update(lambda r: registry.rollback(r, trained.outcome.version, "test"))
+    again = run_local(other, pipeline_root=tmp_path / "kfp")
+    assert again.version == second.version and again.active == trained.outcome.version
+    assert again.decision == "unchanged", again.reason
+    assert (f"Nothing promoted (restored from checkpoints): {second.version} was registered before and rolled "
+            f"back since; the active model stays {trained.outcome.version}") in again.reason
+    assert again.reason.startswith(second.reason)
+    assert "report" in again.restored and store.load().active == trained.outcome.version
 
 
 def test_from_stage_reuses_earlier_checkpoints_and_recomputes_later(trained_copy, isolated_store, tmp_path):

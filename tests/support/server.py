@@ -109,6 +109,8 @@ def running_server(
     env: dict[str, str] | None = None,
     wait_for: Literal["ready", "live", "none"] = "ready",
     timeout: float = 60.0,
+    user: int | None = None,
+    python: str = sys.executable,
 ) -> Iterator[RunningServer]:
     """Start ``pricecast serve`` on 127.0.0.1 and a free port; stop it (and its workers) on exit.
 
@@ -121,19 +123,26 @@ def running_server(
         wait_for: ``ready`` (``/readyz`` 200), ``live`` (``/healthz`` 200, for not-ready tests) or
             ``none``.
         timeout: Seconds to wait for the server to answer.
+        user: Run the server as this uid (the test process must be root), as a pod under
+            ``runAsUser`` reads a store someone else wrote.
+        python: The interpreter (one that ``user`` may execute).
     """
     log_dir = Path(tempfile.mkdtemp(prefix="pricecast-server-"))
+    if user is not None:
+        os.chown(log_dir, user, -1)  # the server writes its logs here
     full_env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     full_env.update({"PYTHONUNBUFFERED": "1", "PRICECAST_LOG_DIR": str(log_dir / "logs")})
+    if user is not None:
+        full_env["HOME"] = str(log_dir)  # root's home is not the other user's to read
     full_env.update(env or {})
     for attempt in range(3):  # a free port can be taken between choosing and binding it
         port = free_port()
         log_path = log_dir / f"server-{port}.log"
-        cmd = [sys.executable, "-m", "cli.serve", "serve", "--store", store_url, "--version", version,
+        cmd = [python, "-m", "cli.serve", "serve", "--store", store_url, "--version", version,
                "--track", track, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         with log_path.open("wb") as log_file:
             proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True, user=user)
         srv = RunningServer(proc, port, log_path, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0))
         try:
             if wait_for != "none":

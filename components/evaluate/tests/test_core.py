@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from components.evaluate.core import SAMPLE_ROWS, evaluate_window
+from components.evaluate.core import SAMPLE_ROWS, evaluate_window, parse_plot_tickers
 from components.features.core import build_features
 from components.features.tests.support import clean_frame
 from components.train.core import time_split, train_model, window_mask
@@ -74,16 +74,27 @@ def test_active_model_is_scored_on_the_same_rows(trained) -> None:
     assert {**result.active.to_dict(), "name": "x"} == {**result.candidate.to_dict(), "name": "x"}
 
 
-def test_plot_samples_are_one_ticker_and_bounded(trained) -> None:
+def test_plot_samples_are_the_first_tickers_by_default_and_bounded(trained) -> None:
     features, split, model = trained
     result = evaluate_window(features, split, 2, model)
-    assert result.sample_ticker == "T000"
-    assert 0 < len(result.sample) <= SAMPLE_ROWS
-    first = result.sample[0]
-    row = features[(features["ticker"] == "T000") & (features["date"] == first["date"])].iloc[0]
-    assert first["actual"] == pytest.approx(row["price"] * math.exp(row["target"]))
-    assert first["naive"] == row["price"]
+    assert list(result.samples) == ["T000", "T001", "T002"]  # DEFAULT_PLOT_TICKERS of the four
+    for ticker, sample in result.samples.items():
+        assert 0 < len(sample) <= SAMPLE_ROWS
+        first = sample[0]
+        row = features[(features["ticker"] == ticker) & (features["date"] == first["date"])].iloc[0]
+        assert first["actual"] == pytest.approx(row["price"] * math.exp(row["target"]))
+        assert first["naive"] == row["price"]
     assert 0 < len(result.residuals_pct) <= result.n
+
+
+def test_the_run_chooses_the_plotted_tickers(trained) -> None:
+    features, split, model = trained
+    result = evaluate_window(features, split, 0, model, plot_tickers=parse_plot_tickers(" T003, T001,T003"))
+    assert list(result.samples) == ["T003", "T001"]
+    with pytest.raises(ConfigError, match="report_tickers names NOPE, not in test window 0"):
+        evaluate_window(features, split, 0, model, plot_tickers=["NOPE"])
+    with pytest.raises(ConfigError, match="at most 10"):
+        parse_plot_tickers(",".join(f"T{i}" for i in range(11)))
 
 
 def test_window_result_round_trips_through_json(trained) -> None:

@@ -38,11 +38,24 @@ Outputs = NamedTuple("Outputs", [("verdict", str), ("reason", str), ("metrics", 
                                  ("summary", dsl.Artifact), ("report_html", dsl.HTML)])
 
 
+DRIFT = {"score": 0.0123, "level": "ok", "worst_feature": "ret_vol_20",
+         "thresholds": {"psi_warn": 0.1, "psi_alert": 0.25, "ks_p_value": 0.01},
+         "features": [{"feature": "ret_vol_20", "psi": 0.0123, "level": "ok", "ks_statistic": 0.05,
+                       "ks_p_value": 0.2, "ks_breach": False}], "alerts": []}
+
+
+def write_drift_report(path: Path) -> str:
+    """A drift stage's JSON report, as the report stage reads it."""
+    path.write_text(json.dumps(DRIFT), encoding="utf-8")
+    return str(path)
+
+
 @pytest.mark.slow
 def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_path: Path, isolated_store: Settings) -> None:
     clean = clean_frame(n_tickers=3, n_days=160, seed=12, ar=0.4)
     features_uri = write_parquet(build_features(clean), tmp_path / "features.parquet")
     bounds_uri = write_outlier_bounds(clean, tmp_path / "outlier_bounds.json")
+    drift_uri = write_drift_report(tmp_path / "drift_report.json")
     split_uri = write_split(clean, tmp_path / "split.json", n_windows=3)
     train_op, evaluate_op, report_op = map(local_component, (train, evaluate, report))
 
@@ -50,13 +63,15 @@ def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_pa
     def fan_out() -> Outputs:
         features = dsl.importer(artifact_uri=features_uri, artifact_class=dsl.Dataset).output
         bounds = dsl.importer(artifact_uri=bounds_uri, artifact_class=dsl.Artifact).output
+        drift = dsl.importer(artifact_uri=drift_uri, artifact_class=dsl.Artifact).output
         split = dsl.importer(artifact_uri=split_uri, artifact_class=dsl.Artifact).output
         trained = train_op(features=features, outlier_bounds=bounds, split=split)
         with dsl.ParallelFor(items=trained.outputs["Output"]) as window:  # as the pipeline fans out
             scored = evaluate_op(features=features, model=trained.outputs["model"],
                                  model_info=trained.outputs["model_info"], window=window)
         gated = report_op(window_results=dsl.Collected(scored.outputs["window_result"]),
-                          model_info=trained.outputs["model_info"], main_metric="mape", max_degradation=0.1)
+                          model_info=trained.outputs["model_info"], drift_report=drift, main_metric="mape",
+                          max_degradation=0.1, run_id="run-1")
         o = gated.outputs
         return Outputs(o["verdict"], o["reason"], o["metrics"], o["summary"], o["report_html"])
 
@@ -75,11 +90,13 @@ def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_pa
     assert "Verdict: PROMOTE" in Path(first["report_html"].path).read_text()
 
     reports = storage.join(isolated_store.store_url, "reports")
-    for folder in (version, "latest"):
-        assert set(storage.listdir(storage.join(reports, folder))) == {
-            "report.md", "report.html", "forecast_vs_actual.png", "residuals.png", "summary.json"}
+    files = {"report.md", "report.html", "forecast_vs_actual.png", "residuals.png", "summary.json"}
+    for folder in (f"{version}/run-1", "latest"):
+        assert set(storage.listdir(storage.join(reports, folder))) == files
     assert storage.read_bytes(storage.join(reports, "latest", "report.html")) == \
         Path(first["report_html"].path).read_bytes()
+    assert first["report_html"].metadata["store_url"] == storage.join(reports, version, "run-1", "report.html")
+    first_report = storage.read_bytes(storage.join(reports, version, "run-1", "report.html"))
 
     # The same inputs again, through importers: report restores its checkpoint instead of computing,
     # and its return value and metrics must come back from the summary JSON unchanged.
@@ -93,8 +110,9 @@ def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_pa
         with dsl.ParallelFor(window_uris) as uri:
             result = dsl.importer(artifact_uri=uri, artifact_class=dsl.Artifact)
         info = dsl.importer(artifact_uri=info_uri, artifact_class=dsl.Artifact)
+        drift = dsl.importer(artifact_uri=drift_uri, artifact_class=dsl.Artifact)
         gated = report_op(window_results=dsl.Collected(result.output), model_info=info.output,
-                          main_metric="mape", max_degradation=0.1)
+                          drift_report=drift.output, main_metric="mape", max_degradation=0.1, run_id="run-2")
         o = gated.outputs
         return Outputs(o["verdict"], o["reason"], o["metrics"], o["summary"], o["report_html"])
 
@@ -103,6 +121,10 @@ def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_pa
     assert (second["verdict"], second["reason"]) == (first["verdict"], first["reason"])
     assert second["metrics"].metadata == logged
     assert Path(second["summary"].path).read_text() == Path(first["summary"].path).read_text()
+    # The rerun of the same version has its own folder; the first run's report is still there.
+    assert storage.listdir(storage.join(reports, version)) == ["run-1", "run-2"]
+    assert storage.read_bytes(storage.join(reports, version, "run-1", "report.html")) == first_report
+    assert set(storage.listdir(storage.join(reports, version, "run-2"))) == files
 
 
 @pytest.fixture
@@ -137,7 +159,9 @@ def _report_in_process(scored, out: Path, **limits: float) -> tuple[str, dict, d
     out.mkdir(parents=True, exist_ok=True)
     metrics = dsl.Metrics(uri=str(out / "metrics"))
     summary = dsl.Artifact(uri=str(out / "summary"))
-    verdict, _ = report(window_results=windows, model_info=info, report_md=dsl.Markdown(uri=str(out / "report_md")),
+    drift = dsl.Artifact(uri=write_drift_report(out / "drift_report"))
+    verdict, _ = report(window_results=windows, model_info=info, drift_report=drift,
+                        report_md=dsl.Markdown(uri=str(out / "report_md")),
                         report_html=dsl.HTML(uri=str(out / "report_html")), metrics=metrics, summary=summary,
                         **limits)
     return verdict, json.loads(Path(summary.path).read_text()), metrics

@@ -228,7 +228,7 @@ def test_the_report_lists_the_alerts_right_after_the_verdict(evaluated) -> None:
     md, html, _ = render_report(summary, decision, info.to_dict(), alerts, strict)
 
     assert md.index("Verdict: PROMOTE") < md.index("## Alerts") < md.index("## Metrics on the test windows")
-    assert "directional accuracy at least 99.0% and MAPE at most 5.00%; 1 alert(s) raised" in md
+    assert "directional accuracy at least 99.0% and MAPE at most 5.000%; 1 alert(s) raised" in md
     [alert] = alerts
     assert f"- HIGH PricecastDirectionalAccuracyLow: {alert.message} What to do: {alert.suggested_action}" in md
     assert "<h2>Alerts</h2>" in html and 'class="alert"' in html
@@ -250,3 +250,63 @@ def test_the_report_names_the_frequency_and_the_horizon_it_forecasts(evaluated) 
     assert "- **frequency**: monthly (one price a month)" in monthly
     assert "Price forecasts for the next month;" in monthly and "on the next month's log return" in monthly
     assert "<p>Price forecasts for the next month;" in page
+
+
+# --------------------------------------------------------------------------- what a newcomer hit (issue 13, item 12)
+DRIFT = {"score": 0.1234, "level": "warn", "thresholds": {"psi_warn": 0.1, "psi_alert": 0.25, "ks_p_value": 0.01},
+         "features": [{"feature": "ret_mean_20", "psi": 0.01, "level": "ok", "ks_statistic": 0.02,
+                       "ks_p_value": 0.5, "ks_breach": False},
+                      {"feature": "ret_vol_20", "psi": 0.1234, "level": "warn", "ks_statistic": 0.2,
+                       "ks_p_value": 2.5e-06, "ks_breach": True}],
+         "alerts": [{"severity": "LOW", "name": "PricecastFeatureDrift", "message": "PSI 0.1234 on ret_vol_20.",
+                     "suggested_action": "Watch the next runs."}]}
+
+
+def test_the_report_has_a_drift_section_with_the_runs_drift_alert(evaluated) -> None:
+    features, split, good, _, info = evaluated
+    summary = aggregate([evaluate_window(features, split, i, good) for i in range(len(split.windows))])
+    decision = gate(summary.candidate, reference_for(summary))
+    md, html, _ = render_report(summary, decision, info.to_dict(), drift=DRIFT)
+    assert md.index("## Metrics on the test windows") < md.index("## Drift") < md.index("## Model")
+    assert "score (largest PSI) 0.1234, level WARN" in md
+    assert "| ret_vol_20 | 0.1234 | warn (KS) | 0.2000 | 2.500e-06 |" in md  # worst first
+    assert md.index("| ret_vol_20 |") < md.index("| ret_mean_20 |")
+    assert "- LOW PricecastFeatureDrift: PSI 0.1234 on ret_vol_20. What to do: Watch the next runs." in md
+    assert "<h2>Drift</h2>" in html and "PricecastFeatureDrift" in html
+
+
+def test_the_report_plots_the_chosen_tickers_and_explains_the_lines(evaluated) -> None:
+    features, split, good, _, info = evaluated
+    chosen = ["T005", "T002"]
+    summary = aggregate([evaluate_window(features, split, i, good, plot_tickers=chosen)
+                         for i in range(len(split.windows))])
+    decision = gate(summary.candidate, reference_for(summary))
+    md, _, plots = render_report(summary, decision, info.to_dict())
+    assert "![Forecast vs actual for T005, T002](forecast_vs_actual.png)" in md
+    assert "Dashed red lines separate the test windows" in md and "report_tickers" in md
+    assert "naive forecast (orange, wide)" in md
+    # One panel pair per ticker: the figure grows with the tickers.
+    one = render_report(aggregate([evaluate_window(features, split, i, good, plot_tickers=["T005"])
+                                   for i in range(len(split.windows))]), decision, info.to_dict())[2]
+    assert _png_height(plots["forecast_vs_actual.png"]) > 1.8 * _png_height(one["forecast_vs_actual.png"])
+
+
+def _png_height(png: bytes) -> int:
+    return int.from_bytes(png[20:24], "big")  # IHDR: width at 16..20, height at 20..24
+
+
+def test_every_number_of_a_metric_has_the_same_decimals(evaluated) -> None:
+    features, split, good, degraded, info = evaluated
+    summary = aggregate([evaluate_window(features, split, i, degraded, active_model=good, active_version="v-good")
+                         for i in range(len(split.windows))])
+    decision = gate(summary.candidate, reference_for(summary))
+    md, _, _ = render_report(summary, decision, info.to_dict(), [], Thresholds())
+    rows = [line.split(" | ") for line in md.splitlines() if re.match(r"^\| (0|1|2|all) \|", line)]
+    assert rows
+    for row in rows:
+        mae, rmse, mape, direction = row[4], row[5], row[6], row[7].rstrip(" |")
+        assert re.fullmatch(r"\d+\.\d{3}", mae) and re.fullmatch(r"\d+\.\d{3}", rmse), row
+        assert re.fullmatch(r"\d+\.\d{3}%", mape), row
+        assert direction == "n/a" or re.fullmatch(r"\d+\.\d%", direction), row
+    # The limits sentence writes MAPE like the table does.
+    assert re.search(r"MAPE at most \d+\.\d{3}%", md)
