@@ -19,3 +19,14 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield reload_settings()
     monkeypatch.undo()
     reload_settings()
+
+
+@pytest.fixture(autouse=True)
+def _builtin_print_restored() -> Iterator[None]:
+    """kfp.local indents task output by swapping ``builtins.print``; overlapping tasks can leave
+    the swap in place, and a later test's CLI output then starts with four spaces."""
+    import builtins
+
+    original = builtins.print
+    yield
+    builtins.print = original

@@ -34,6 +34,8 @@ DateFormatOpt = Annotated[_Text, typer.Option(
     help="strptime format of the dates, e.g. '%b %d %Y' for 'Jan 1 2000' (default: ISO 8601 or inferred).")]
 DefaultTickerOpt = Annotated[_Text, typer.Option(help="Ticker of a file without a ticker column.")]
 EncodingOpt = Annotated[_Text, typer.Option(help="Text encoding of CSV/JSON (default utf-8).")]
+FrequencyOpt = Annotated[_Text, typer.Option(
+    help="Spacing of the prices: auto (detect; default), business, daily, weekly or monthly.")]
 MinRowsOpt = Annotated[Optional[int], typer.Option(help="Fewest rows accepted (default 100, or min_rows in --config).")]
 ReportOpt = Annotated[Optional[Path], typer.Option(
     "--report-out", help="Also write the schema diff as a Markdown report to this file.")]
@@ -50,6 +52,7 @@ def validate_command(
     default_ticker: DefaultTickerOpt = None,
     encoding: EncodingOpt = None,
     min_rows: MinRowsOpt = None,
+    frequency: FrequencyOpt = None,
     report_out: ReportOpt = None,
 ) -> None:
     """Validate a price source against the schema and print the schema diff.
@@ -61,7 +64,7 @@ def validate_command(
 
     try:
         diff = _validate(source, config, fmt, date_column, ticker_column, price_column, date_format,
-                         default_ticker, encoding, min_rows)
+                         default_ticker, encoding, min_rows, frequency)
     except SchemaValidationError as exc:
         _show(exc.diff, report_out)
         raise fail(exc) from exc
@@ -73,7 +76,7 @@ def validate_command(
 
 
 def _validate(source, config, fmt, date_column, ticker_column, price_column, date_format,
-              default_ticker, encoding, min_rows) -> dict:
+              default_ticker, encoding, min_rows, frequency=None) -> dict:
     from components.ingest.core import ingest_frame, load_source_spec, read_config
     from components.validate.core import validate_frame
     from pricecast.errors import ConfigError
@@ -87,7 +90,10 @@ def _validate(source, config, fmt, date_column, ticker_column, price_column, dat
     )
     rows = min_rows if min_rows is not None else int(file_values.get("min_rows", 100))
     raw = ingest_frame(spec).frame
-    _, diff = validate_frame(raw, spec.date_format, rows)
+    # The split's parameters from the same config `pricecast run` reads: the data must be long
+    # enough for the run it will feed.
+    _, diff = validate_frame(raw, spec.date_format, rows, frequency or str(file_values.get("frequency", "auto")),
+                             float(file_values.get("test_fraction", 0.2)), int(file_values.get("n_windows", 3)))
     return diff
 
 

@@ -12,6 +12,7 @@ log and the webhook like every other alert.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import json
@@ -139,6 +140,10 @@ def run_local(
     # kfp.local leaves a root handler bound to the stream it saw (our run log, closed after the
     # run): restore the handlers we found, or the next run's logging hits a closed file.
     handlers_before = root.handlers[:]
+    # kfp.local indents a task's output by swapping builtins.print and restoring it afterwards;
+    # tasks that overlap restore each other's swap, which can leave print indented for the rest
+    # of the process (a later `registry resolve` in the same process printed "    v1").
+    print_before = builtins.print
     events = _TaskEvents(relay)
     root.addFilter(events)
     before = _registry(store_url)
@@ -152,6 +157,7 @@ def run_local(
     finally:
         root.removeFilter(events)
         root.handlers[:] = handlers_before
+        builtins.print = print_before
     elapsed = time.perf_counter() - started
     own_outputs = set(pipeline_root.glob("*")) - earlier_runs
     restored = _restored_stages(settings.log_dir, started_at)

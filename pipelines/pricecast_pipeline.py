@@ -72,7 +72,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
     report_op, promote_op, drift_op = _op(report, image), _op(promote, image), _op(drift, image)
     k8s = _on_cluster if cluster else (lambda task: task)
 
-    @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and gate a next-day price forecaster.")
+    @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and gate a next-period price forecaster.")
     def pricecast_pipeline(
         source: str = "generator",
         source_format: str = "auto",
@@ -87,6 +87,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         start_date: str = "",
         seed: int = 42,
         min_rows: int = 100,
+        frequency: str = "auto",
         max_gap_days: int = 5,
         outlier_sigma: float = 8.0,
         test_fraction: float = 0.2,
@@ -103,7 +104,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         store_url: str = "",
         force_from: str = "",
     ):
-        """Train a next-day price forecaster and promote it only if it does not degrade.
+        """Train a next-period price forecaster and promote it only if it does not degrade.
 
         Args:
             source: "generator" (seeded GBM data) or a URL/path (http(s)://, s3://, file) of CSV, JSON or Parquet.
@@ -119,7 +120,8 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
             start_date: Generator: first business day (YYYY-MM-DD); empty: the data ends on the last business day.
             seed: Generator: random seed.
             min_rows: Validation: fewest rows accepted.
-            max_gap_days: Clean: a longer gap (business days) starts a new segment.
+            frequency: Spacing of the prices: auto (detected by validate), business, daily, weekly or monthly.
+            max_gap_days: Clean: a longer gap (business days; weekly/monthly data: one period) starts a new segment.
             outlier_sigma: Clean: returns beyond this many robust sigmas are clipped.
             test_fraction: Share of the latest dates held out for evaluation.
             n_windows: Number of consecutive test windows (evaluated in parallel).
@@ -152,14 +154,19 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         ingest_task.set_display_name("ingest")
 
         validate_task = k8s(validate_op(raw=ingest_task.outputs["raw"], min_rows=min_rows,
-                                        date_format=date_format, **common))
+                                        date_format=date_format, frequency=frequency,
+                                        test_fraction=test_fraction, n_windows=n_windows, **common))
+        # Validate resolves "auto" once; the later stages take its answer.
+        data_frequency = validate_task.outputs["Output"]
         clean_task = k8s(clean_op(validated=validate_task.outputs["validated"],
                                   max_gap_days=max_gap_days, outlier_sigma=outlier_sigma,
-                                  test_fraction=test_fraction, n_windows=n_windows, **common))
-        features_task = k8s(features_op(clean=clean_task.outputs["cleaned"], **common))
+                                  test_fraction=test_fraction, n_windows=n_windows, frequency=data_frequency,
+                                  **common))
+        features_task = k8s(features_op(clean=clean_task.outputs["cleaned"], frequency=data_frequency, **common))
         train_task = k8s(train_op(features=features_task.outputs["features"],
                                   outlier_bounds=clean_task.outputs["outlier_bounds"],
-                                  split=clean_task.outputs["split"], alpha=alpha, **common))
+                                  split=clean_task.outputs["split"], alpha=alpha, frequency=data_frequency,
+                                  **common))
         # Requests below the limits: with limits alone Kubernetes requests 2 CPU / 4G per pod,
         # which a small kind node cannot schedule. Cluster only: kfp.local ignores them and warns
         # about each on the user's console.

@@ -8,6 +8,8 @@ names from here rather than from the stage that writes them, so no stage imports
 
 from __future__ import annotations
 
+from pricecast import frequency as freq
+
 CLEAN_COLUMNS = ("date", "ticker", "price", "log_return", "segment", "clipped")
 OUTLIER_BOUNDS_KEY = "outlier_bounds"  # where model_info (and a model's metadata.json) keeps them
 
@@ -31,6 +33,16 @@ TARGET = "target"
 # The next-day log return as it happened, unclipped: what forecasts are scored against. TARGET is
 # its clipped form, what the model is fitted to (a bad tick must not pull the fit).
 ACTUAL_RETURN = "actual_return"
+CALENDAR_FEATURES = {"dow": ("dow_sin", "dow_cos"), "month": ("month_sin", "month_cos")}
+
+
+def feature_columns(frequency: freq.Frequency | str = freq.Frequency.BUSINESS) -> list[str]:
+    """The model's inputs at ``frequency``: :data:`FEATURE_COLUMNS` for business and calendar days
+    (the served format of daily models), without the weekday features for weekly and monthly
+    data, whose weekday never changes."""
+    kept = freq.spacing(frequency).calendar_features
+    dropped = {c for kind, names in CALENDAR_FEATURES.items() if kind not in kept for c in names}
+    return [c for c in FEATURE_COLUMNS if c not in dropped]
 
 # Drift is measured on returns-based features only: the calendar features are functions of the
 # date and "drift" with the season by construction.

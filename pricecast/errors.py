@@ -52,6 +52,14 @@ class SchemaValidationError(PricecastError):
         self.diff = diff or {}
 
 
+class NumericRangeError(PricecastError):
+    """Numbers the data leads to overflow (or vanish) in float64: a named verdict, never a
+    non-finite metric written where a person or KFP's metadata would read it."""
+
+    exit_code = 4
+    http_status = 422
+
+
 class StorageError(PricecastError):
     """The object store or file system refused, lost or could not be reached."""
 

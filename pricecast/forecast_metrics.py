@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from pricecast.errors import NumericRangeError
+
 
 @dataclasses.dataclass(frozen=True)
 class ForecastMetrics:
@@ -61,6 +63,10 @@ def forecast_metrics(
 
     Returns:
         The metrics. Directional accuracy counts only rows whose actual return is not zero.
+
+    Raises:
+        NumericRangeError: A forecast or an actual price overflows float64 (prices near 1e300
+            with large returns, or a forecast of an absurd return), so no error is finite.
     """
     price = np.asarray(price, dtype=np.float64)
     actual_return = np.asarray(actual_return, dtype=np.float64)
@@ -69,7 +75,16 @@ def forecast_metrics(
         raise ValueError("forecast_metrics needs at least one row")
     pred = np.zeros(n) if predicted_return is None else np.asarray(predicted_return, dtype=np.float64)
     actual = price * np.exp(actual_return)
-    abs_error = np.abs(price * np.exp(pred) - actual)
+    with np.errstate(over="ignore", invalid="ignore"):
+        abs_error = np.abs(price * np.exp(pred) - actual)
+    if not np.isfinite(abs_error).all():
+        bad = int((~np.isfinite(abs_error)).sum())
+        raise NumericRangeError(
+            f"The {name} forecast errors overflow float64 on {bad:,} of {n:,} rows (prices up to "
+            f"{np.nanmax(price):.3g}, predicted log returns up to {np.nanmax(np.abs(pred)):.3g}).",
+            "Rescale the prices to a moderate range (the model uses returns, units do not matter) and "
+            "check the source for spikes that clean could not clip (fewer than 20 returns per ticker).",
+        )
 
     moved = actual_return != 0
     n_direction = int(moved.sum())
@@ -80,7 +95,7 @@ def forecast_metrics(
         name=name,
         n=n,
         mae=float(abs_error.mean()),
-        rmse=float(math.sqrt(np.mean(abs_error * abs_error))),
+        rmse=_rms(abs_error, np.ones(n)),
         mape=float(100.0 * np.mean(abs_error / actual)),
         directional_accuracy=direction,
         n_direction=n_direction,
@@ -102,7 +117,7 @@ def pool(name: str, parts: list[ForecastMetrics]) -> ForecastMetrics:
         name=name,
         n=n,
         mae=sum(p.mae * p.n for p in parts) / n,
-        rmse=math.sqrt(sum(p.rmse**2 * p.n for p in parts) / n),
+        rmse=_rms(np.array([p.rmse for p in parts]), np.array([p.n for p in parts], dtype=np.float64)),
         mape=sum(p.mape * p.n for p in parts) / n,
         directional_accuracy=(
             sum(p.directional_accuracy * p.n_direction for p in directional) / n_direction  # type: ignore[operator]
@@ -110,6 +125,16 @@ def pool(name: str, parts: list[ForecastMetrics]) -> ForecastMetrics:
         ),
         n_direction=sum(p.n_direction for p in parts),
     )
+
+
+def _rms(values: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted root mean square, scaled by the largest value first: squares of errors near 1e300
+    overflow and of errors near 1e-300 vanish, their ratios to the largest do neither."""
+    largest = float(np.max(values)) if values.size else 0.0
+    if largest == 0.0:
+        return 0.0
+    ratio = values / largest
+    return largest * math.sqrt(float(np.sum(weights * ratio * ratio) / np.sum(weights)))
 
 
 def format_metric(metric: str, value: float | None) -> str:

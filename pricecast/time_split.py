@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pricecast import history
 from pricecast.columns import TARGET
 from pricecast.errors import ConfigError
 
@@ -92,8 +93,8 @@ def time_split(frame: pd.DataFrame, test_fraction: float = 0.2, n_windows: int =
     if n_windows < 1:
         raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
     dates = np.sort(pd.unique(frame["date"]))
-    n_test = round(len(dates) * test_fraction)
-    if n_test < n_windows or len(dates) - n_test < 2:
+    n_test = history.test_dates(len(dates), test_fraction)
+    if not history.split_fits(len(dates), test_fraction, n_windows):
         raise ConfigError(
             f"{len(dates)} dates cannot hold {n_windows} test windows over the last "
             f"{test_fraction:.0%} and still leave dates to train on.",

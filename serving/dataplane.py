@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from pricecast.frequency import Frequency
 from serving import features, protocol
 from serving.errors import (
     InjectedFaultError,
@@ -72,6 +73,8 @@ class DataPlane:
         self.input_observers: list[Callable[[np.ndarray], None]] = []
         # The loaded version's clipping bounds per ticker, for raw-price instances (set on load).
         self.outlier_bounds: dict[str, Any] | None = None
+        # ... and its frequency: raw-price dates must be spaced at it (set on load).
+        self.frequency = Frequency.BUSINESS
 
     def check_request(self, name: str, content_type: str | None, version: str | None = None) -> LoadedModel:
         """What can be refused before reading the body: content type, model name, readiness."""
@@ -113,7 +116,7 @@ class DataPlane:
 
     def raw_rows(self, instances: list[Any], columns: Sequence[str]) -> np.ndarray:
         """Feature rows from raw-price instances, clipped with the loaded version's bounds."""
-        return features.raw_rows(instances, columns, self.outlier_bounds)
+        return features.raw_rows(instances, columns, self.outlier_bounds, self.frequency)
 
     def _v1(self, model: LoadedModel, body: bytes) -> bytes:
         rows = protocol.decode_v1(body, model.features, self.max_batch, self.raw_rows)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pricecast import frequency as freq
 from pricecast.columns import FEATURE_COLUMNS, OUTLIER_BOUNDS_KEY
 from pricecast.errors import ConfigError, PricecastError, SchemaValidationError
 from serving.errors import InvalidInputError
@@ -71,6 +72,7 @@ def features_from_prices(
     prices: Sequence[float] | pd.Series | np.ndarray,
     ticker: str = "SERIES",
     outlier_bounds: Mapping[str, Sequence[float] | None] | None = None,
+    frequency: freq.Frequency | str = freq.Frequency.BUSINESS,
 ) -> pd.DataFrame:
     """One ticker's recent closes -> the clean stage's transform -> :func:`components.features.core.build_features`.
 
@@ -85,6 +87,7 @@ def features_from_prices(
         outlier_bounds: The training run's clipping bounds per ticker (the clean stage's
             artifact, stored with the model). With the ticker's entry, its returns are clipped
             exactly as in training; without it, the bounds are estimated from this window.
+        frequency: The model's frequency: the dates must be spaced at it.
 
     Returns:
         The feature rows of the series; the last row is the latest date, the one to forecast from.
@@ -93,7 +96,8 @@ def features_from_prices(
         ConfigError: Fewer than :data:`~components.features.core.MIN_HISTORY` prices, or a long gap leaves fewer than
             :data:`~components.features.core.MIN_HISTORY` consecutive prices before the last date.
         SchemaValidationError: Dates and prices differ in length, a date does not parse, dates
-            are not strictly increasing, or a price is not a finite positive number.
+            are not strictly increasing, are spaced at another frequency than ``frequency``, or a
+            price is not a finite positive number.
     """
     if len(prices) < feature_core.MIN_HISTORY:
         raise ConfigError(
@@ -102,8 +106,9 @@ def features_from_prices(
             f"Send the last {feature_core.MIN_HISTORY} or more closing prices, oldest first.",
         )
     validated = _validated_series(dates, prices, ticker)
-    clean, _ = clean_prices(validated, bounds=outlier_bounds)
-    features = feature_core.build_features(clean)
+    _check_frequency(validated, freq.Frequency(frequency))
+    clean, _ = clean_prices(validated, bounds=outlier_bounds, frequency=frequency)
+    features = feature_core.build_features(clean, frequency)
     if features.empty or features["date"].iloc[-1] != validated["date"].iloc[-1]:
         raise ConfigError(
             f"A gap in the dates leaves fewer than MIN_HISTORY={feature_core.MIN_HISTORY} consecutive closes before "
@@ -111,6 +116,22 @@ def features_from_prices(
             f"Send at least {feature_core.MIN_HISTORY} closes with no long gap before the date to forecast from.",
         )
     return features
+
+
+def _check_frequency(series: pd.DataFrame, frequency: freq.Frequency) -> None:
+    """The series' dates must be spaced at the model's frequency: a model of monthly returns
+    fed daily closes would forecast a month from twenty days without any error. Business and
+    calendar days both step one day: a short window cannot always tell them apart (a holiday-free
+    stretch, a window shifted past a halt), and the clean rules of either fit the other."""
+    detection = freq.detect(series["ticker"], series["date"])
+    if detection.frequency is not None and freq.same_step(detection.frequency, frequency):
+        return
+    found = (f"{detection.frequency.value}" if detection.frequency is not None else
+             f"{float(detection.series['median_days'].iloc[0]):g} days apart (median), no supported frequency")
+    raise SchemaValidationError(
+        f"The dates are {found}, but this model forecasts {freq.describe(frequency)}.",
+        f"Send one close per {freq.spacing(frequency).period}, oldest first, as the model was trained on.",
+    )
 
 
 def _validated_series(dates: object, prices: object, ticker: str) -> pd.DataFrame:
@@ -150,12 +171,28 @@ def outlier_bounds_from(metadata: Mapping[str, Any] | None, version: str) -> dic
     return tickers
 
 
+def frequency_from(metadata: Mapping[str, Any] | None, version: str) -> freq.Frequency:
+    """The frequency a version was trained at (its metadata's ``frequency``).
+
+    Models trained before it was recorded are business-daily: that was the only spacing then.
+    """
+    try:
+        found = freq.parse((metadata or {}).get("frequency"))
+    except ConfigError:
+        log.warning("Version %s records an unknown frequency %r; raw prices are checked as business days.",
+                    version, (metadata or {}).get("frequency"))
+        found = None
+    return found or freq.Frequency.BUSINESS
+
+
 def raw_rows(instances: list[Any], features: Sequence[str],
-             outlier_bounds: Mapping[str, Sequence[float] | None] | None = None) -> np.ndarray:
+             outlier_bounds: Mapping[str, Sequence[float] | None] | None = None,
+             frequency: freq.Frequency = freq.Frequency.BUSINESS) -> np.ndarray:
     """Feature rows (one per instance, in the model's feature order) from raw recent prices.
 
     ``outlier_bounds`` (from :func:`outlier_bounds_from`) makes a known ticker's returns clip
-    exactly as in training; an unknown ticker's bounds are estimated from its window.
+    exactly as in training; an unknown ticker's bounds are estimated from its window. The dates
+    must be spaced at the model's ``frequency`` (:func:`frequency_from`); a 422 names both.
 
     Raises:
         InvalidInputError: a malformed instance, too little history, or a model whose features
@@ -169,7 +206,7 @@ def raw_rows(instances: list[Any], features: Sequence[str],
     for i, instance in enumerate(instances):
         ticker, dates, prices = _check_instance(i, instance)
         try:
-            frame = features_from_prices(dates, prices, ticker, outlier_bounds)
+            frame = features_from_prices(dates, prices, ticker, outlier_bounds, frequency)
         except PricecastError as exc:
             raise InvalidInputError(f"instance {i} ({ticker}): {exc.problem}", exc.fix or RAW_FIX) from None
         except (ValueError, TypeError, OverflowError) as exc:  # what pandas raises on odd dates

@@ -24,7 +24,7 @@ from serving import openapi, routes
 from serving.asgi import PricecastApp
 from serving.dataplane import DataPlane
 from serving.errors import error_body, to_response
-from serving.features import outlier_bounds_from
+from serving.features import frequency_from, outlier_bounds_from
 from serving.lifecycle import ModelHolder
 from serving.metrics import ServingMetrics
 from serving.model import LoadedModel
@@ -82,13 +82,15 @@ def create_app(settings: ServerSettings | None = None, store_url: str | None = N
 
     def use_model_metadata(model: LoadedModel) -> None:
         """What train stored with this version, read and verified with the model (its sha256 is
-        in the registry): the live drift profile (watch live inputs against it) and the outlier
-        bounds (clip raw prices as training did, no skew).
+        in the registry): the live drift profile (watch live inputs against it), the outlier
+        bounds (clip raw prices as training did, no skew) and the frequency (raw prices must be
+        spaced at it).
 
         Runs before the model is published; an unreadable or tampered metadata file already
         failed the load (retried). Nothing is set until everything is read, so a retry starts clean.
         """
         bounds = outlier_bounds_from(model.metadata, model.version)
+        frequency = frequency_from(model.metadata, model.version)
         profile = reference_profile_from(model.metadata, model.version)
         monitor = None
         if profile and settings.drift_window:
@@ -96,6 +98,7 @@ def create_app(settings: ServerSettings | None = None, store_url: str | None = N
                                        every=settings.drift_every,
                                        sink=gauge_sink(metrics.drift_score, model.version, settings.track))
         plane.outlier_bounds = bounds
+        plane.frequency = frequency
         if monitor is not None:
             plane.input_observers.append(monitor.observe)
 

@@ -16,17 +16,19 @@ def clean(
     outlier_sigma: float = 8.0,
     test_fraction: float = 0.2,
     n_windows: int = 3,
+    frequency: str = "auto",
     store_url: str = "",
     force_from: str = "",
 ) -> None:
     """Sort, drop exact duplicates, split at long gaps, compute log returns, clip outliers.
 
     Rules (components/clean/README.md): rows sorted by (ticker, date); exact duplicate rows
-    dropped; a gap of more than max_gap_days business days starts a new segment and its return
-    is NaN; log returns within a segment; returns further than outlier_sigma robust sigmas
-    (1.4826 x MAD) from the ticker's median are clipped to that bound and flagged. The
-    time-ordered train/test split is decided here, on the data's dates, and the bounds are
-    estimated from the training dates only, so no test-window price reaches the model.
+    dropped; a gap of more than max_gap_days business days (at weekly or monthly frequency: more
+    than one period) starts a new segment and its return is NaN; log returns within a segment;
+    returns further than outlier_sigma robust sigmas (1.4826 x MAD) from the ticker's median are
+    clipped to that bound and flagged. The time-ordered train/test split is decided here, on the
+    data's dates, and the bounds are estimated from the training dates only, so no test-window
+    price reaches the model.
 
     Args:
         validated: Parquet table from validate.
@@ -40,6 +42,7 @@ def clean(
         outlier_sigma: Clip returns beyond this many robust sigmas.
         test_fraction: Share of the latest dates held out for testing.
         n_windows: Number of consecutive test windows the held-out dates are cut into.
+        frequency: The data's frequency (validate's output), or "auto" to detect it here.
         store_url: Store for checkpoints; empty uses PRICECAST_STORE_URL.
         force_from: Stage to recompute from ("" = reuse any matching checkpoint).
     """
@@ -48,11 +51,14 @@ def clean(
 
     from components.clean import core
     from pricecast import frames
+    from pricecast import frequency as freq
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
     def compute(ctx) -> None:
-        frame, report, the_split = core.clean_for_training(frames.read_frame(validated.path), max_gap_days,
-                                                           outlier_sigma, test_fraction, n_windows)
+        prices = frames.read_frame(validated.path)
+        spacing = freq.resolve(frequency, prices["ticker"], prices["date"])
+        frame, report, the_split = core.clean_for_training(prices, max_gap_days, outlier_sigma, test_fraction,
+                                                           n_windows, frequency=spacing)
         frames.write_frame(frame, cleaned.path)
         Path(outlier_bounds.path).write_text(json.dumps(report.bounds_document()), encoding="utf-8")
         Path(split.path).write_text(json.dumps(the_split.to_dict(), indent=2), encoding="utf-8")
@@ -62,7 +68,7 @@ def clean(
     result = run_stage(
         "clean",
         params={"max_gap_days": max_gap_days, "outlier_sigma": outlier_sigma, "test_fraction": test_fraction,
-                "n_windows": n_windows},
+                "n_windows": n_windows, "frequency": frequency},
         inputs={"validated": validated.path},
         outputs={"cleaned": cleaned.path, "outlier_bounds": outlier_bounds.path, "split": split.path},
         compute=compute,

@@ -5,10 +5,13 @@ The rules, in order:
 1. **Sort** by (ticker, date). Unsorted input is normal (exports, concatenated files).
 2. **Exact duplicate rows** (same ticker, date and price) are dropped: they add no information
    and would create a zero return. Conflicting duplicates never get here: validate rejects them.
-3. **Gaps**: when consecutive dates of a ticker are more than ``max_gap_days`` business days
-   apart (a halt, a delisting and relisting, missing months in the file), a new ``segment``
-   starts and the return across the gap is NaN. A 3-week move is not a daily return; features
-   and targets never straddle a gap because they are computed per (ticker, segment).
+3. **Gaps**, judged in periods of the data's frequency (:mod:`pricecast.frequency`): when
+   consecutive dates of a ticker are more than ``max_gap_days`` business days apart (daily
+   data: a halt, a delisting and relisting, missing months in the file), or more than one week
+   or month apart at weekly or monthly frequency (``max_gap_days`` in whole periods, at least
+   one), a new ``segment`` starts and the return across the gap is NaN. A 3-week move is not a
+   daily return; features and targets never straddle a gap because they are computed per
+   (ticker, segment).
 4. **Returns**: ``log_return = log(p_t / p_{t-1})`` within a segment; NaN on a segment's first row.
 5. **Outliers**: a return whose distance from its ticker's median exceeds ``outlier_sigma``
    robust sigmas (sigma = 1.4826 x MAD, which a few bad ticks cannot inflate the way they inflate
@@ -40,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pricecast import frequency as freq
 from pricecast.errors import ConfigError, DataFormatError
 from pricecast.time_split import Split, time_split
 
@@ -66,6 +70,7 @@ class CleanReport:
     outlier_sigma: float
     # Bounds were estimated from returns dated before this day (ISO); None = the whole history.
     bounds_fit_before: str | None = None
+    frequency: str = freq.Frequency.BUSINESS.value
     # Per ticker: (lower, upper) clipping bounds on log returns; NaN, NaN = not clipped. Large
     # (one entry per ticker), so not part of as_dict(): written as its own artifact.
     bounds: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict, repr=False, compare=False)
@@ -87,10 +92,14 @@ class CleanReport:
         return {"outlier_sigma": self.outlier_sigma, "fit_before": self.bounds_fit_before,
                 "tickers": {t: (None if np.isnan(lo) else [lo, hi]) for t, (lo, hi) in self.bounds.items()}}
 
+    def _gap_words(self) -> str:
+        periods = freq.max_gap_periods(self.frequency, self.max_gap_days)
+        return f"{periods} {freq.spacing(self.frequency).period}{'s' if periods != 1 else ''}"
+
     def summary(self) -> str:
         return (f"{self.rows_in:,} rows in, {self.rows_out:,} out ({self.tickers:,} tickers); dropped "
                 f"{self.duplicates_dropped:,} exact duplicates; {self.gaps_found:,} gaps > "
-                f"{self.max_gap_days} business days (new segments); {self.returns_clipped:,} returns "
+                f"{self._gap_words()} (new segments); {self.returns_clipped:,} returns "
                 f"clipped at {self.outlier_sigma:g} robust sigmas; input "
                 f"{'already' if self.was_sorted else 'not'} sorted")
 
@@ -134,6 +143,7 @@ def clean_prices(
     validated_df: pd.DataFrame, max_gap_days: int = 5, outlier_sigma: float = 8.0,
     bounds: Mapping[str, Sequence[float] | None] | None = None,
     fit_before: pd.Timestamp | None = None,
+    frequency: freq.Frequency | str = freq.Frequency.BUSINESS,
 ) -> tuple[pd.DataFrame, CleanReport]:
     """Apply the rules in the module docstring to a validated price frame.
 
@@ -145,6 +155,7 @@ def clean_prices(
             or None for "not clipped"), e.g. the training run's; tickers not named are estimated.
         fit_before: Estimate bounds only from returns dated before this day (the split's
             ``test_start``), so no test-window price moves them; None uses every return.
+        frequency: The data's frequency: gaps are measured in its periods.
 
     Returns:
         The clean frame (date, ticker, price, log_return, segment, clipped), sorted by
@@ -154,12 +165,14 @@ def clean_prices(
         raise ConfigError(f"max_gap_days must be at least 1 (got {max_gap_days}).", "Pass --max-gap-days 1 or more.")
     if not outlier_sigma > 0:
         raise ConfigError(f"outlier_sigma must be positive (got {outlier_sigma}).", "Pass --outlier-sigma > 0, e.g. 8.")
+    frequency = freq.Frequency(frequency)
     rows_in = len(validated_df)
     if rows_in == 0:
         empty = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "ticker": pd.Series(dtype="str"),
                               "price": pd.Series(dtype="float64"), "log_return": pd.Series(dtype="float64"),
                               "segment": pd.Series(dtype="int64"), "clipped": pd.Series(dtype="bool")})
-        return empty, CleanReport(0, 0, 0, 0, 0, 0, 0, True, max_gap_days, float(outlier_sigma))
+        return empty, CleanReport(0, 0, 0, 0, 0, 0, 0, True, max_gap_days, float(outlier_sigma),
+                                  frequency=frequency.value)
     codes, tickers = pd.factorize(validated_df["ticker"], sort=True)
     day_number = validated_df["date"].to_numpy("datetime64[ns]").astype("datetime64[D]").view(np.int64)
     price = validated_df["price"].to_numpy(np.float64)
@@ -183,7 +196,7 @@ def clean_prices(
     first = np.ones(rows, dtype=bool)
     first[1:] = codes[1:] != codes[:-1]
     gap = np.zeros(rows, dtype=bool)
-    gap[1:] = ~first[1:] & (np.busday_count(day[:-1], day[1:]) > max_gap_days)
+    gap[1:] = ~first[1:] & (freq.steps(frequency, day[:-1], day[1:]) > freq.max_gap_periods(frequency, max_gap_days))
     breaks = np.cumsum(gap)
     segment = breaks - np.maximum.accumulate(np.where(first, breaks, 0))  # restarts at 0 per ticker
 
@@ -214,7 +227,7 @@ def clean_prices(
     report = CleanReport(
         rows_in=rows_in, rows_out=rows, tickers=len(tickers), duplicates_dropped=int(rows_in - rows),
         gaps_found=int(gap.sum()), segments=int(len(tickers) + gap.sum()), returns_clipped=int(clipped.sum()),
-        was_sorted=was_sorted, max_gap_days=max_gap_days, outlier_sigma=float(outlier_sigma),
+        was_sorted=was_sorted, max_gap_days=max_gap_days, outlier_sigma=float(outlier_sigma), frequency=frequency.value,
         bounds_fit_before=None if fit_before is None else f"{pd.Timestamp(fit_before):%Y-%m-%d}",
         bounds={str(t): (float(lo), float(hi)) for t, lo, hi in zip(tickers, ticker_low, ticker_high, strict=True)},
     )
@@ -224,16 +237,18 @@ def clean_prices(
 
 def clean_for_training(
     validated_df: pd.DataFrame, max_gap_days: int = 5, outlier_sigma: float = 8.0,
-    test_fraction: float = 0.2, n_windows: int = 3,
+    test_fraction: float = 0.2, n_windows: int = 3, frequency: freq.Frequency | str = freq.Frequency.BUSINESS,
 ) -> tuple[pd.DataFrame, CleanReport, Split]:
     """The clean stage: decide the time-ordered split on the data's dates, then clean with
-    outlier bounds estimated before its ``test_start`` (see :mod:`pricecast.split`).
+    outlier bounds estimated before its ``test_start`` (see :mod:`pricecast.split`), judging
+    gaps in periods of ``frequency``.
 
     Raises:
         ConfigError: Bad cleaning parameters, or too few dates for the split.
     """
     split = time_split(validated_df, test_fraction=test_fraction, n_windows=n_windows)
-    clean, report = clean_prices(validated_df, max_gap_days, outlier_sigma, fit_before=split.test_start)
+    clean, report = clean_prices(validated_df, max_gap_days, outlier_sigma, fit_before=split.test_start,
+                                 frequency=frequency)
     return clean, report, split
 
 

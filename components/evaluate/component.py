@@ -53,16 +53,27 @@ def evaluate(
     except Exception:
         log.exception("FAILED %s: cannot read the registry at %s", stage, store.url)
         raise
-    if active_mv is not None and active_mv.features != FEATURE_COLUMNS:
+    info = json.loads(Path(model_info.path).read_text())
+    candidate_features = list(info.get("features") or FEATURE_COLUMNS)
+    if active_mv is not None and active_mv.features != candidate_features:
         log.warning("Active model %s uses other features (%s); comparing with the naive forecast only.",
                     active_mv.version, ", ".join(active_mv.features))
         active_mv = None
+    candidate_frequency = info.get("frequency", "business")
+    if active_mv is not None:
+        # Business and calendar-day models share their features but not their data: a gate
+        # against a model of another frequency would compare forecasts of different horizons.
+        active_frequency = (store.read_metadata(active_mv.version) or {}).get("frequency", "business")
+        if active_frequency != candidate_frequency:
+            log.warning("Active model %s forecasts %s data, the candidate %s; comparing with the naive "
+                        "forecast only.", active_mv.version, active_frequency, candidate_frequency)
+            active_mv = None
     if active_mv is None:
         log.info("No comparable active model in %s: first run, the naive forecast is the reference.",
                  store.store_url)
 
     def compute(ctx):
-        the_split = time_split.Split.from_dict(json.loads(Path(model_info.path).read_text())["split"])
+        the_split = time_split.Split.from_dict(info["split"])
         dates = the_split.window(window)
         # Only the window's rows: the target is already a column, so nothing else is needed.
         features_df = pd.read_parquet(features.path, filters=[("date", ">=", dates.start),
@@ -72,7 +83,8 @@ def evaluate(
         trained_until = active_mv.training_window.get("end") if active_mv else None
         result = core.evaluate_window(features_df, the_split, window, candidate, active,
                                       active_mv.version if active_mv else None, trained_until,
-                                      core.parse_plot_tickers(report_tickers))
+                                      feature_names=candidate_features,
+                                      plot_tickers=core.parse_plot_tickers(report_tickers))
         if result.active_excluded_rows:
             log.warning("Active model %s was trained through %s, inside test window %d: its %d rows up to that "
                         "date are not scored, and it is compared with the candidate on the other %d.",

@@ -42,6 +42,7 @@ def evaluate_window(
     active_model: Any | None = None,
     active_version: str | None = None,
     active_trained_until: str | pd.Timestamp | None = None,
+    feature_names: Sequence[str] = tuple(FEATURE_COLUMNS),
     plot_tickers: Sequence[str] = (),
 ) -> WindowResult:
     """Score the candidate, the naive forecast and (when given) the active model on one window.
@@ -50,12 +51,14 @@ def evaluate_window(
         features_df: The features stage's output (all rows, or at least the window's).
         split: The split the candidate was trained with (its ``model_info``).
         window_index: Which test window, from 0.
-        model: The candidate: anything with ``predict(DataFrame[FEATURE_COLUMNS])`` returning
-            next-day log returns.
-        active_model: The registry's active model, or None on a first run.
+        model: The candidate: anything with ``predict(DataFrame[feature_names])`` returning
+            next-period log returns.
+        active_model: The registry's active model (same features), or None on a first run.
         active_version: The active model's version, recorded with its scores.
         active_trained_until: The last date of the active model's training rows (its
             ``training_window.end``); rows dated up to it are in-sample and not scored for it.
+        feature_names: The candidate's inputs (model_info's ``features``; they depend on the
+            data's frequency).
         plot_tickers: Tickers whose forecasts the report plots; empty: the first
             ``DEFAULT_PLOT_TICKERS`` in sort order.
 
@@ -75,7 +78,7 @@ def evaluate_window(
             "Use fewer test windows (n_windows) or a larger test_fraction.",
         )
     rows = features_df.loc[mask, ["date", "ticker", "price", ACTUAL_RETURN]].reset_index(drop=True)
-    x = features_df.loc[mask, FEATURE_COLUMNS].reset_index(drop=True)
+    x = features_df.loc[mask, list(feature_names)].reset_index(drop=True)
     price, target = rows["price"].to_numpy(), rows[ACTUAL_RETURN].to_numpy()
     predicted = np.asarray(model.predict(x), dtype=np.float64)
 

@@ -9,6 +9,12 @@ bit-for-bit the numbers the training stage computed from the full history.
 The work is vectorized over all tickers at once: the clean frame is sorted by (ticker, date), so
 groups are contiguous runs and a window is complete when the row sits far enough from its
 group's first row.
+
+Windows count periods of the data's frequency (:mod:`pricecast.frequency`): ``ret_mean_20`` is
+20 days of daily closes or 20 months of monthly ones, and ``target`` is the next period's return.
+The calendar features are the ones that carry information at that frequency
+(:func:`pricecast.columns.feature_columns`): weekday and month for daily data, the month alone
+for weekly and monthly closes, whose weekday never changes.
 """
 
 from __future__ import annotations
@@ -16,13 +22,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pricecast import frequency as freq
 from pricecast.columns import (
-    ACTUAL_RETURN, CLEAN_COLUMNS, FEATURE_COLUMNS, LONG_WINDOW, RETURN_LAGS, SHORT_WINDOW, TARGET,
+    ACTUAL_RETURN,
+    CLEAN_COLUMNS,
+    FEATURE_COLUMNS,
+    LONG_WINDOW,
+    RETURN_LAGS,
+    SHORT_WINDOW,
+    TARGET,
+    feature_columns,
 )
 from pricecast.errors import SchemaValidationError
+from pricecast.history import MIN_HISTORY  # LONG_WINDOW returns need one price more
 
-# LONG_WINDOW returns need LONG_WINDOW + 1 prices: the first price of a segment has no return.
-MIN_HISTORY: int = LONG_WINDOW + 1
+__all__ = ["FEATURE_COLUMNS", "MIN_HISTORY", "TARGET", "build_features", "feature_columns"]
 
 # Weekday (Monday = 0, period 7 so weekend data also fits) and month on the unit circle: Friday
 # sits next to Monday and December next to January.
@@ -100,12 +114,13 @@ def _group_starts(df: pd.DataFrame) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- public API
-def build_features(clean_df: pd.DataFrame) -> pd.DataFrame:
-    """Add the next-day ``target`` and :data:`FEATURE_COLUMNS` to a clean frame.
+def build_features(clean_df: pd.DataFrame, frequency: freq.Frequency | str = freq.Frequency.BUSINESS) -> pd.DataFrame:
+    """Add the next-period ``target`` and :func:`feature_columns` to a clean frame.
 
     Args:
         clean_df: The clean stage's output, sorted by (ticker, date), with columns
             :data:`CLEAN_COLUMNS`.
+        frequency: The data's frequency; it picks the calendar features.
 
     Returns:
         The clean columns of every row whose feature windows are complete (at least
@@ -115,10 +130,11 @@ def build_features(clean_df: pd.DataFrame) -> pd.DataFrame:
         (the same return unclipped, from the prices) and the features.
     """
     _check_columns(clean_df)
+    names = feature_columns(frequency)
     n = len(clean_df)
     if n == 0:
         return clean_df.assign(**{TARGET: np.empty(0), ACTUAL_RETURN: np.empty(0),
-                                  **{c: np.empty(0) for c in FEATURE_COLUMNS}})
+                                  **{c: np.empty(0) for c in names}})
 
     starts = _group_starts(clean_df)
     idx = np.arange(n)
@@ -153,11 +169,12 @@ def build_features(clean_df: pd.DataFrame) -> pd.DataFrame:
     weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     month = days.astype("datetime64[M]").astype(np.int64) % 12  # January = 0
     # Table lookups: a take of 7 or 12 values is far cheaper than sin/cos of millions.
-    columns["dow_sin"] = _DOW_SIN.take(weekday)
-    columns["dow_cos"] = _DOW_COS.take(weekday)
+    if "dow_sin" in names:
+        columns["dow_sin"] = _DOW_SIN.take(weekday)
+        columns["dow_cos"] = _DOW_COS.take(weekday)
     columns["month_sin"] = _MONTH_SIN.take(month)
     columns["month_cos"] = _MONTH_COS.take(month)
 
     out = {name: clean_df[name].array.take(keep) for name in clean_df.columns}
-    out.update((c, columns[c]) for c in (TARGET, ACTUAL_RETURN, *FEATURE_COLUMNS))
+    out.update((c, columns[c]) for c in (TARGET, ACTUAL_RETURN, *names))
     return pd.DataFrame(out, copy=False)

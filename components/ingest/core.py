@@ -27,7 +27,7 @@ GENERATOR = "generator"
 # Keys a shared pipeline config may hold for later stages: ignored here, not typos.
 # (tests/pipeline/test_compiled.py checks that these plus SourceSpec cover every pipeline parameter.)
 PIPELINE_KEYS = frozenset({
-    "min_rows", "max_gap_days", "outlier_sigma", "test_fraction", "n_windows", "alpha",
+    "min_rows", "frequency", "max_gap_days", "outlier_sigma", "test_fraction", "n_windows", "alpha",
     "main_metric", "max_degradation", "psi_warn", "psi_alert", "min_directional_accuracy", "max_mape",
     "report_tickers", "require_approval", "store_url", "force_from",
 })

@@ -101,6 +101,20 @@ def _truncated(name: str, detail: str) -> DataFormatError:
 
 
 # --------------------------------------------------------------------------- CSV
+def _split_line(line: str, name: str, which: str) -> list[str]:
+    """One CSV line's fields; the csv module's own errors (a field over its size limit, a NUL
+    byte) become a DataFormatError that says where and what to do."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error as exc:
+        raise DataFormatError(
+            f"The {which} line of {name} cannot be split into CSV fields ({exc}; the line has "
+            f"{len(line):,} characters, starting {line[:40]!r}).",
+            "Price files have short fields: look for a quote that is opened and never closed, or a "
+            "file that is not comma-separated text (check --format and the export settings).",
+        ) from exc
+
+
 def parse_csv(text: str, name: str, keep_as_text: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read CSV text; a last line with fewer fields than the header means a cut-off file.
 
@@ -113,9 +127,9 @@ def parse_csv(text: str, name: str, keep_as_text: tuple[str, ...] = ()) -> pd.Da
     if "\n" not in body:
         raise _no_rows(name)
     # Only the first and last lines are split here: a 5 M-line file must not become 5 M strings.
-    header = next(csv.reader([body[:body.find("\n")].rstrip("\r")]))
+    header = _split_line(body[:body.find("\n")].rstrip("\r"), name, "first")
     last_line = body[body.rfind("\n") + 1:].rstrip("\r")
-    last = next(csv.reader([last_line]))
+    last = _split_line(last_line, name, "last")
     if len(last) < len(header):
         # pandas would pad the short line with NaN and carry on; we refuse to guess.
         line_no = body.count("\n") + 1

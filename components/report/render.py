@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from components.report.summary import GateResult, Summary
+from pricecast import frequency as freq
 from pricecast.forecast_metrics import METRICS, ForecastMetrics, format_metric
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ def render_report(
     verdict = f"Verdict: {gate.verdict.upper()}"
     table = _metric_rows(summary)
     card = _model_card(summary, gate, model_info)
+    horizon = _horizon(model_info)
+    explain = f"Price forecasts for the next {horizon}; lower is better except directional accuracy."
     drift_rows = _drift_rows(drift) if drift else []
     plotted = ", ".join(plot_tickers(summary))
     forecast_caption = (f"Forecast vs actual for {plotted}: the naive forecast (orange, wide) is the last price; "
@@ -69,8 +72,7 @@ def render_report(
     if limits is not None:
         md += ["## Alerts", "", _limits_sentence(alerts, limits), ""]
         md += [f"- {_alert_line(a)}" for a in alerts] + ([""] if alerts else [])
-    md += ["## Metrics on the test windows", "",
-           "Price forecasts for the next trading day; lower is better except directional accuracy.", "",
+    md += ["## Metrics on the test windows", "", explain, "",
            "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     md += ["| " + " | ".join(row) + " |" for row in table]
     if drift:
@@ -90,7 +92,7 @@ def render_report(
         if alerts:
             body.append("<ul>" + "".join(f'<li class="alert">{esc(_alert_line(a))}</li>' for a in alerts) + "</ul>")
     body += ["<h2>Metrics on the test windows</h2>",
-             "<p>Price forecasts for the next trading day; lower is better except directional accuracy.</p>",
+             f"<p>{esc(explain)}</p>",
              "<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in HEADER) + "</tr>"]
     body += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table]
     body += ["</table>"]
@@ -176,6 +178,17 @@ def _metric_rows(summary: Summary) -> list[list[str]]:
     return rows
 
 
+def _frequency(info: Mapping[str, Any]) -> freq.Frequency:
+    """The model's frequency; models trained before it was recorded are business-daily."""
+    return freq.parse(info.get("frequency")) or freq.Frequency.BUSINESS
+
+
+def _horizon(info: Mapping[str, Any]) -> str:
+    """What one step ahead is: a trading day, a day, a week, a month."""
+    frequency = _frequency(info)
+    return "trading day" if frequency is freq.Frequency.BUSINESS else freq.spacing(frequency).period
+
+
 def _model_card(summary: Summary, gate: GateResult, info: Mapping[str, Any]) -> list[tuple[str, str]]:
     window = info.get("training_window", {})
     reference = f"active model {summary.active_version}" if gate.reference_kind == "active" else "naive forecast"
@@ -184,7 +197,8 @@ def _model_card(summary: Summary, gate: GateResult, info: Mapping[str, Any]) -> 
         ("created", str(info.get("created_at", "?"))),
         ("gate", f"{gate.metric} vs {reference}, at most {gate.max_degradation:.0%} worse"),
         ("training window", f"{window.get('start', '?')} to {window.get('end', '?')} ({info.get('rows', 0):,} rows)"),
-        ("model", f"StandardScaler + Ridge(alpha={info.get('alpha', '?')}) on the next-day log return"),
+        ("frequency", freq.describe(_frequency(info))),
+        ("model", f"StandardScaler + Ridge(alpha={info.get('alpha', '?')}) on the next {_horizon(info)}'s log return"),
         ("features", ", ".join(info.get("features", []))),
         ("data hash", f"sha256:{info.get('data_hash', '?')}"),
         ("model sha256", str(info.get("sha256", "?"))),
@@ -240,7 +254,7 @@ def _forecast_plot(summary: Summary) -> bytes:
         step = max(1, len(rows) // 6)
         gaps.set_xticks(x[::step], dates[::step])
         prices.tick_params(labelbottom=False)
-        prices.set_title(f"{ticker}: next-day price forecast vs actual (test windows)")
+        prices.set_title(f"{ticker}: next-period price forecast vs actual (test windows)")
         prices.set_ylabel("price")
         prices.legend(loc="best", fontsize="small")
     fig.supxlabel("forecast date")

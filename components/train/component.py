@@ -15,6 +15,7 @@ def train(
     model: Output[Model],
     model_info: Output[Artifact],
     alpha: float = 1.0,
+    frequency: str = "auto",
     store_url: str = "",
     force_from: str = "",
 ) -> List[int]:  # noqa: UP006 - KFP recognises typing.List
@@ -31,6 +32,8 @@ def train(
         model_info: JSON: version, sha256, data hash, features, training window, the split with
             its test windows, in-sample metrics (candidate and naive) and coefficients.
         alpha: Ridge L2 penalty on the standardized features.
+        frequency: The data's frequency (validate's output), recorded in model_info; "auto"
+            detects it from the features' dates.
         store_url: Model store holding the stage checkpoints (default: PRICECAST_STORE_URL).
         force_from: Stage a resumed run starts from ('' = a normal run using checkpoints).
 
@@ -42,14 +45,17 @@ def train(
 
     from components.train import core
     from pricecast import frames
+    from pricecast import frequency as freq
     from pricecast.columns import OUTLIER_BOUNDS_KEY
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
     def compute(ctx):
+        keys = frames.read_frame(features.path, columns=["date", "ticker"])
+        spacing = freq.resolve(frequency, keys["ticker"], keys["date"])
         # Not log_return or clipped: the split and the fit need nothing else, and 5 M rows are big.
-        features_df = frames.read_frame(features.path, columns=core.TRAINING_COLUMNS)
+        features_df = frames.read_frame(features.path, columns=core.training_columns(spacing))
         the_split = core.Split.from_dict(json.loads(Path(split.path).read_text(encoding="utf-8")))
-        _, info = core.train_model(features_df, the_split, alpha=alpha)
+        _, info = core.train_model(features_df, the_split, alpha=alpha, frequency=spacing)
         Path(model.path).write_bytes(info.model_bytes)
         description = info.to_dict()
         description[OUTLIER_BOUNDS_KEY] = json.loads(Path(outlier_bounds.path).read_text(encoding="utf-8"))
@@ -59,7 +65,7 @@ def train(
 
     run_stage(
         "train",
-        params={"alpha": alpha},
+        params={"alpha": alpha, "frequency": frequency},
         inputs={"features": features.path, "outlier_bounds": outlier_bounds.path, "split": split.path},
         outputs={"model": model.path, "model_info": model_info.path},
         compute=compute,
@@ -76,6 +82,7 @@ def train(
         "data_hash": info["data_hash"],
         "features": info["features"],
         "training_window": info["training_window"],
+        "frequency": info.get("frequency", "business"),
         "rows": info["rows"],
         # In-sample fit and the naive baseline on the training rows; test-window metrics come
         # from evaluate/report (KFP Metrics) and are what the gate uses.

@@ -1,4 +1,4 @@
-"""Train: a scaled ridge regression of the next-day log return on the features.
+"""Train: a scaled ridge regression of the next-period log return on the features.
 
 The model is fitted on the training rows of a time-ordered split (:mod:`pricecast.time_split`,
 re-exported here) and described by a :class:`TrainInfo`: what it saw, when, how well it fits,
@@ -18,21 +18,27 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from pricecast import frequency as freq
 from pricecast import modelio, storage
-from pricecast.columns import DRIFT_FEATURES, FEATURE_COLUMNS, TARGET
+from pricecast.columns import DRIFT_FEATURES, FEATURE_COLUMNS, TARGET, feature_columns
 from pricecast.errors import ConfigError
 from pricecast.forecast_metrics import forecast_metrics
 from pricecast.monitoring.drift import reference_profile
 from pricecast.time_split import Split, Window, target_dates, time_split, train_mask, window_mask
 
 FRAMEWORK = "sklearn"
-# The features-frame columns that the split and the fit read.
+# The features-frame columns that the split and the fit read (daily data; see training_columns).
 TRAINING_COLUMNS: list[str] = ["date", "ticker", "segment", "price", TARGET, *FEATURE_COLUMNS]
 __all__ = [
     "FRAMEWORK", "TRAINING_COLUMNS", "Split", "TrainInfo", "Window", "coefficients", "data_hash",
     "fit_model", "make_model", "predict_in_chunks", "target_dates", "time_split", "train_mask", "train_model",
-    "window_mask",
+    "training_columns", "window_mask",
 ]
+
+
+def training_columns(frequency: freq.Frequency | str = freq.Frequency.BUSINESS) -> list[str]:
+    """The features-frame columns that the split and the fit read at ``frequency``."""
+    return ["date", "ticker", "segment", "price", TARGET, *feature_columns(frequency)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +60,9 @@ class TrainInfo:
     # live drift (PSI) against it without needing the training data.
     reference_profile: dict[str, Any] = dataclasses.field(default_factory=dict)
     framework: str = FRAMEWORK
+    # The data's frequency: the features' calendar columns, the target's horizon (the next
+    # period) and the spacing the server demands of raw prices follow it. Older models: business.
+    frequency: str = freq.Frequency.BUSINESS.value
     model_bytes: bytes = dataclasses.field(default=b"", repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,6 +138,7 @@ def train_model(
     split: Split,
     alpha: float = 1.0,
     now: datetime | None = None,
+    frequency: freq.Frequency | str = freq.Frequency.BUSINESS,
 ) -> tuple[Pipeline, TrainInfo]:
     """Fit the model on the training rows of ``split`` and describe it.
 
@@ -137,6 +147,7 @@ def train_model(
         split: From :func:`time_split`.
         alpha: Ridge L2 penalty (on standardized features), >= 0.
         now: Creation time (UTC) for the version string; the current time when omitted.
+        frequency: The data's frequency (recorded; it picks the feature columns).
 
     Returns:
         The fitted pipeline and its :class:`TrainInfo`, whose ``model_bytes`` are the skops
@@ -145,6 +156,7 @@ def train_model(
 
     Raises:
         ConfigError: ``alpha`` is negative or no row is left to train on.
+        NumericRangeError: The in-sample forecast errors overflow float64.
     """
     if alpha < 0:
         raise ConfigError(f"alpha must be >= 0, got {alpha}.", "Use e.g. 1.0 (0 = ordinary least squares).")
@@ -152,7 +164,8 @@ def train_model(
     if not mask.any():
         raise ConfigError("No row has a target before the first test date, so there is nothing to train on.",
                           "Ingest more history or lower test_fraction.")
-    x = _feature_matrix(features_df, mask)
+    names = feature_columns(frequency)
+    x = _feature_matrix(features_df, mask, names)
     target = features_df[TARGET].to_numpy()[mask]
     price = features_df["price"].to_numpy()[mask]
     model = fit_model(make_model(alpha), x, target)
@@ -173,7 +186,7 @@ def train_model(
         created_at=created.isoformat(timespec="seconds"),
         sha256=sha,
         data_hash=hashed,
-        features=list(FEATURE_COLUMNS),
+        features=names,
         training_window={"start": _day(dates.min()), "end": _day(dates.max())},
         rows=int(mask.sum()),
         alpha=float(alpha),
@@ -181,21 +194,22 @@ def train_model(
         metrics=metrics,
         coefficients=coefficients(model),
         reference_profile=reference_profile(x, DRIFT_FEATURES),
+        frequency=freq.Frequency(frequency).value,
         model_bytes=model_bytes,
     )
     return model, info
 
 
-def _feature_matrix(features_df: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+def _feature_matrix(features_df: pd.DataFrame, mask: np.ndarray, names: list[str]) -> pd.DataFrame:
     """The masked feature columns as one float64 block, named so the model records its inputs.
 
     One row-major block rather than 14 column blocks: sklearn then turns the frame into an array
     without interleaving the columns again at every fit, transform and predict.
     """
-    matrix = np.empty((int(mask.sum()), len(FEATURE_COLUMNS)), dtype=np.float64)
-    for j, name in enumerate(FEATURE_COLUMNS):
+    matrix = np.empty((int(mask.sum()), len(names)), dtype=np.float64)
+    for j, name in enumerate(names):
         matrix[:, j] = features_df[name].to_numpy(dtype=np.float64)[mask]
-    return pd.DataFrame(matrix, columns=FEATURE_COLUMNS, copy=False)
+    return pd.DataFrame(matrix, columns=names, copy=False)
 
 
 def _day(value: object) -> str:

@@ -14,14 +14,19 @@ def validate(
     schema_report: Output[Markdown],
     min_rows: int = 100,
     date_format: str = "",
+    frequency: str = "auto",
+    test_fraction: float = 0.2,
+    n_windows: int = 3,
     store_url: str = "",
     force_from: str = "",
-) -> None:
-    """Check raw prices against the declared schema; fail fast with a schema diff.
+) -> str:
+    """Check raw prices against the declared schema and what later stages need; fail fast with a schema diff.
 
-    The schema (pandera): date (datetime), ticker (non-empty string), price (float, > 0, finite),
-    no nulls, one price per (ticker, date) (exact duplicate rows pass; clean drops them), at least
-    min_rows rows. The schema diff (expected vs found columns and dtypes, up to 10 failing rows
+    The schema (pandera): date (datetime), ticker (non-empty string), price (float, > 0, finite,
+    1e-300 to 1e300), no nulls, one price per (ticker, date) (exact duplicate rows pass; clean
+    drops them), at least min_rows rows. Then, for the later stages: each ticker a series over
+    time (not a one-date cross-section), one supported frequency (detected or named), and a
+    ticker long enough for the features' windows and the test windows at that frequency. The schema diff (expected vs found columns and dtypes, up to 10 failing rows
     per check) is written as JSON and Markdown on success and on failure, and on failure also to
     <store>/validation/ so it survives the failed task.
 
@@ -33,8 +38,15 @@ def validate(
         min_rows: Fewest rows accepted.
         date_format: strptime format of string dates; empty uses the format ingest recorded on
             the raw artifact, else ISO 8601, else one inferred format.
+        frequency: auto (detect from the dates), business, daily, weekly or monthly.
+        test_fraction: The time split's held-out share of dates (as train gets it), to count
+            whether the data is long enough.
+        n_windows: The time split's number of test windows (as train gets it).
         store_url: Store for checkpoints and failure reports; empty uses PRICECAST_STORE_URL.
         force_from: Stage to recompute from ("" = reuse any matching checkpoint).
+
+    Returns:
+        The data's frequency (business, daily, weekly or monthly) for clean, features and train.
     """
     import json
     from datetime import UTC, datetime
@@ -70,7 +82,8 @@ def validate(
     def compute(ctx) -> None:
         raw_df = frames.read_frame(raw.path)
         try:
-            frame, report = core.validate_frame(raw_df, effective_format, min_rows)
+            frame, report = core.validate_frame(raw_df, effective_format, min_rows, frequency,
+                                                test_fraction, n_windows)
         except SchemaValidationError as exc:
             markdown = write_report(exc.diff)
             ctx.log.error("Schema diff (validation failed):\n%s", markdown)
@@ -78,11 +91,13 @@ def validate(
         markdown = write_report(report)
         ctx.log.info("Schema diff (valid):\n%s", markdown)
         frames.write_frame(frame, validated.path)
-        ctx.record(rows_in=len(raw_df), rows_out=len(frame), warnings=report["warnings"])
+        ctx.record(rows_in=len(raw_df), rows_out=len(frame), warnings=report["warnings"],
+                   frequency=report["frequency"])
 
     result = run_stage(
         "validate",
-        params={"min_rows": min_rows, "date_format": effective_format},
+        params={"min_rows": min_rows, "date_format": effective_format, "frequency": frequency,
+                "test_fraction": test_fraction, "n_windows": n_windows},
         inputs={"raw": raw.path},
         outputs={"validated": validated.path, "schema_diff": schema_diff.path, "schema_report": schema_report.path},
         compute=compute,
@@ -93,5 +108,9 @@ def validate(
     )
     # The raw data passed: it is now ingest's last good checkpoint (ingest does not move it).
     mark_latest("ingest", str(raw.metadata.get("checkpoint_key") or ""), store_url or None)
-    validated.metadata.update({"rows": result.rows_out, "restored_from_checkpoint": result.restored})
-    schema_diff.metadata.update({"valid": True, "warnings": len(result.extra.get("warnings", []))})
+    found = str(result.extra.get("frequency") or "")
+    validated.metadata.update({"rows": result.rows_out, "restored_from_checkpoint": result.restored,
+                               "frequency": found})
+    schema_diff.metadata.update({"valid": True, "warnings": len(result.extra.get("warnings", [])),
+                                 "frequency": found})
+    return found

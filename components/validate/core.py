@@ -20,17 +20,27 @@ import pandera.pandas as pa
 
 from components.validate import diff as schema_diff
 from components.validate.diff import (
+    FREQUENCY,
+    HISTORY,
     MIN_ROWS,
     PRICE_FINITE,
     PRICE_NUMBER,
     PRICE_POSITIVE,
+    PRICE_RANGE,
     TICKER_NOT_EMPTY,
+    TIME_SERIES,
     UNIQUE,
     Failure,
 )
-from pricecast.errors import SchemaValidationError
+from pricecast import frequency as freq
+from pricecast import history
+from pricecast.errors import ConfigError, SchemaValidationError
 
 log = logging.getLogger("components.validate")
+
+# Prices the pipeline computes with safely: price-space metrics square errors and sum windows of
+# prices, which overflow (or vanish) beyond these. The model uses returns: rescaling loses nothing.
+MIN_PRICE, MAX_PRICE = 1e-300, 1e300
 
 
 # --------------------------------------------------------------------------- duplicates
@@ -92,6 +102,9 @@ def price_schema(min_rows: int = 100, duplicates: DuplicateAnalysis | None = Non
             "price": pa.Column("float64", nullable=False, checks=[
                 pa.Check.gt(0, error=PRICE_POSITIVE),
                 pa.Check(np.isfinite, error=PRICE_FINITE),
+                # Judges only positive finite prices: the two checks above report the others.
+                pa.Check(lambda p: ~(np.isfinite(p) & (p > 0)) | ((p >= MIN_PRICE) & (p <= MAX_PRICE)),
+                         error=PRICE_RANGE),
             ], description="Close price."),
         },
         checks=[
@@ -186,21 +199,102 @@ def _schema_failures(errors: pa.errors.SchemaErrors, unparsed: dict[str, np.ndar
     return [Failure(label, scope, np.unique(np.concatenate(parts))) for (label, scope), parts in grouped.items()]
 
 
-def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 100) -> tuple[pd.DataFrame, dict]:
-    """Parse and validate raw prices.
+# --------------------------------------------------------------------------- what later stages need
+def series_failures(frame: pd.DataFrame, requested: freq.Frequency | None, test_fraction: float,
+                    n_windows: int) -> tuple[list[Failure], freq.Frequency | None]:
+    """Checks of a schema-valid frame against what clean, features and train will need.
+
+    Each ticker must be a series over time (not a one-date cross-section), the series must share
+    one supported frequency (``requested``, or the detected one), and the longest must be long
+    enough for the features' windows plus the time split's test windows, counted in periods.
+
+    Returns:
+        The failures (each with its numbers in the summary) and the data's frequency (None when
+        it is unknown or mixed).
+    """
+    codes, names, day = freq.sorted_series(frame["ticker"], frame["date"])  # sorted once for both checks
+    detection = freq.detect_sorted(codes, names, day)
+    counts = detection.series["dates"]
+    need = history.min_dates(test_fraction, n_windows)
+    if counts.max() < 2:
+        dates = pd.unique(frame["date"])
+        shown = ", ".join(f"{pd.Timestamp(d):%Y-%m-%d}" for d in dates[:3]) + (" ..." if len(dates) > 3 else "")
+        return [Failure(TIME_SERIES, "", np.empty(0, np.int64), summary=(
+            f"each of the {len(counts):,} ticker(s) has a single date ({shown}): a cross-section, not prices "
+            "over time"), fix=(
+            f"Supply each ticker's prices over time: the model needs at least {need} consecutive dates of one "
+            "ticker (business days, days, weeks or months). A snapshot of many tickers on one date is not "
+            "something a forecaster can learn from."))], None
+    why = freq.problem(detection, requested)
+    if why is not None or (requested is None and detection.frequency is None):
+        return [Failure(FREQUENCY, "date", np.empty(0, np.int64), summary=why or "no supported frequency",
+                        fix=freq.fix(detection, requested))], None
+    frequency = requested or detection.frequency
+    assert frequency is not None
+    return _history_failures(codes, day, detection, frequency, test_fraction, n_windows), frequency
+
+
+def _history_failures(codes: np.ndarray, day: np.ndarray, detection: freq.Detection, frequency: freq.Frequency,
+                      test_fraction: float, n_windows: int) -> list[Failure]:
+    """A failure when the data is too short for the model at ``frequency`` (before gaps).
+
+    The clean stage splits the distinct dates of all tickers (:mod:`pricecast.time_split`);
+    :func:`pricecast.history.model_fits` says whether that split can end in a verdict, and a
+    ticker must have the history for a training row before the test period. ``codes`` and ``day``
+    are the rows in (ticker, date) order (:func:`pricecast.frequency.sorted_series`).
+    """
+    spacing = freq.spacing(frequency)
+    total = history.min_dates(test_fraction, n_windows)
+    fix = (f"Supply at least {total} consecutive {spacing.period}s of prices for a ticker (about "
+           f"{total / spacing.periods_per_year:.1f} years at this frequency), or lower n_windows or test_fraction.")
+    dates = np.unique(day)
+    if not history.model_fits(len(dates), test_fraction, n_windows):
+        return [Failure(HISTORY, "", np.empty(0, np.int64), fix=fix, summary=(
+            f"at {frequency.value} frequency the data has {len(dates)} distinct dates; the model needs {total}: "
+            f"{history.MIN_HISTORY + 1} {spacing.period}s before the test period ({history.MIN_HISTORY} of history "
+            f"for the first feature row, then its next {spacing.period}) and {n_windows} test window(s) over the "
+            f"last {test_fraction:.0%}, the last holding 2 dates (the final date has no next price to score)"))]
+    test_start = dates[len(dates) - history.test_dates(len(dates), test_fraction)]
+    before = np.bincount(codes[day < test_start], minlength=len(detection.series))
+    if before.max() >= history.MIN_HISTORY + 1:
+        return []
+    return [Failure(HISTORY, "", np.empty(0, np.int64), fix=fix, summary=(
+        f"at {frequency.value} frequency no ticker has the {history.MIN_HISTORY + 1} {spacing.period}s before the "
+        f"test period (from {pd.Timestamp(test_start):%Y-%m-%d}) that training needs; the longest has "
+        f"{int(before.max())} ({detection.series.index[int(before.argmax())]})"))]
+
+
+def check_split_parameters(test_fraction: float, n_windows: int) -> None:
+    """The time split's parameters, checked where validate counts dates with them."""
+    if not 0 < test_fraction < 1:
+        raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction}.",
+                          "Use e.g. 0.2 to hold out the last fifth of the dates.")
+    if n_windows < 1:
+        raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
+
+
+def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 100, frequency: str = freq.AUTO,
+                   test_fraction: float = 0.2, n_windows: int = 3) -> tuple[pd.DataFrame, dict]:
+    """Parse and validate raw prices, and check they can feed the model.
 
     Args:
         raw_df: Frame from ingest: date, ticker, price (any raw types), maybe other columns.
         date_format: strptime format of string dates; empty tries ISO 8601, then one inferred format.
         min_rows: Fewest rows accepted (at least 1).
+        frequency: ``auto`` (detect from the dates) or business, daily, weekly, monthly.
+        test_fraction: The time split's held-out share of dates (train's parameter).
+        n_windows: The time split's number of test windows (train's parameter).
 
     Returns:
         The validated frame (date datetime64[ns], ticker str, price float64; exact duplicates
-        kept) and the schema diff (``diff["valid"]`` is True).
+        kept) and the schema diff (``diff["valid"]`` is True; ``diff["frequency"]`` is the data's).
 
     Raises:
+        ConfigError: An unknown frequency, or split parameters out of range.
         SchemaValidationError: With ``diff`` when a column is missing or any check fails.
     """
+    requested = freq.parse(frequency)
+    check_split_parameters(test_fraction, n_windows)
     raw = raw_df.reset_index(drop=True)
     columns = schema_diff.column_diff(raw)
     if columns["missing"]:
@@ -215,6 +309,10 @@ def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 
     except pa.errors.SchemaErrors as errors:
         failures += _schema_failures(errors, unparsed)
         validated = None
+    found = None
+    if not failures:  # dates and prices are known good: check what the later stages need
+        more, found = series_failures(validated, requested, test_fraction, n_windows)
+        failures += more
     if failures:
         report = schema_diff.build(raw, columns, failures, [], min_rows, date_format)
         raise schema_diff.to_error(report)
@@ -229,9 +327,10 @@ def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 
         notes.append(f"Columns not in the schema were dropped: {', '.join(columns['unexpected'])}.")
     for note in notes:
         log.warning(note)
-    report = schema_diff.build(raw, columns, [], notes, min_rows, date_format)
+    report = schema_diff.build(raw, columns, [], notes, min_rows, date_format, found.value if found else "")
     return validated.reset_index(drop=True), report
 
 
-__all__ = ["DuplicateAnalysis", "SchemaValidationError", "analyse_duplicates",
+__all__ = ["MAX_PRICE", "MIN_PRICE", "DuplicateAnalysis", "SchemaValidationError", "analyse_duplicates",
+           "check_split_parameters", "series_failures",
            "parse_frame", "price_schema", "validate_frame"]

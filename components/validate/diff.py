@@ -26,9 +26,15 @@ TICKER_NOT_EMPTY = "ticker is not empty"
 PRICE_NUMBER = "price is a number"
 PRICE_POSITIVE = "price > 0"
 PRICE_FINITE = "price is finite"
+PRICE_RANGE = "price between 1e-300 and 1e300"
 UNIQUE = "one price per (ticker, date): conflicting duplicate rows"
 MIN_ROWS = "minimum number of rows"
-FRAME_CHECKS = (UNIQUE, MIN_ROWS)
+# Checks of what later stages need, run once the values are known good (their Failure carries
+# its own summary and fix, with the numbers).
+TIME_SERIES = "a time series per ticker"
+FREQUENCY = "one supported frequency"
+HISTORY = "enough history for the model"
+FRAME_CHECKS = (UNIQUE, MIN_ROWS, TIME_SERIES, FREQUENCY, HISTORY)
 
 
 @dataclasses.dataclass
@@ -38,6 +44,8 @@ class Failure:
     check: str
     column: str
     rows: np.ndarray  # 0-based positions in the raw frame
+    summary: str = ""  # set by checks whose sentence needs their numbers; else derived
+    fix: str = ""
 
 
 def column_diff(raw: pd.DataFrame) -> dict[str, Any]:
@@ -69,6 +77,8 @@ def _sample(raw: pd.DataFrame, failure: Failure) -> list[dict[str, Any]]:
 
 
 def _fix(failure: Failure, raw: pd.DataFrame, min_rows: int) -> str:
+    if failure.fix:
+        return failure.fix
     label = failure.check
     if label.startswith("date parses"):
         example = _sample(raw, failure)[0]["value"] if failure.rows.size else "?"
@@ -80,6 +90,8 @@ def _fix(failure: Failure, raw: pd.DataFrame, min_rows: int) -> str:
                       "or remove those rows.",
         PRICE_POSITIVE: "Prices must be positive: fix or remove those rows (a 0 often marks a missing quote).",
         PRICE_FINITE: "Prices must be finite numbers: fix or remove those rows.",
+        PRICE_RANGE: "Rescale the prices (e.g. divide by 1e6): the model works on returns, so units do not "
+                     "matter, and prices beyond 1e300 or below 1e-300 overflow in price-space metrics.",
         TICKER_NOT_EMPTY: "Give every row a ticker.",
         UNIQUE: "Keep one price per (ticker, date): remove the conflicting duplicates at the source "
                 "(exact duplicate rows are fine; clean drops them).",
@@ -89,6 +101,8 @@ def _fix(failure: Failure, raw: pd.DataFrame, min_rows: int) -> str:
 
 
 def _summary(failure: Failure, rows: int, min_rows: int) -> str:
+    if failure.summary:
+        return failure.summary
     if failure.check == MIN_ROWS:
         return f"{rows} row(s) found, fewer than the minimum {max(min_rows, 1)}"
     where = f"{failure.column}: " if failure.column else ""
@@ -108,8 +122,11 @@ def _dtype_status(column: str, raw: pd.DataFrame, failures: list[Failure], missi
 
 
 def build(raw: pd.DataFrame, columns: dict[str, Any], failures: list[Failure], notes: list[str],
-          min_rows: int, date_format: str) -> dict[str, Any]:
-    """The schema diff of ``raw``; ``valid`` is False when a column is missing or a check failed."""
+          min_rows: int, date_format: str, frequency: str = "") -> dict[str, Any]:
+    """The schema diff of ``raw``; ``valid`` is False when a column is missing or a check failed.
+
+    ``frequency`` is the data's frequency once known ('' while the values do not check out).
+    """
     rows = len(raw)
     checks = [
         {"check": f.check, "column": f.column, "failing_rows": int(f.rows.size),
@@ -137,6 +154,7 @@ def build(raw: pd.DataFrame, columns: dict[str, Any], failures: list[Failure], n
         "checks": checks,
         "warnings": list(notes),
         "date_format": date_format or "ISO 8601, else one inferred format",
+        "frequency": frequency or None,
         "row_numbers": ROW_NUMBERS,
     }
     if columns["missing"]:
@@ -163,7 +181,8 @@ def render_markdown(diff: dict[str, Any]) -> str:
     verdict = "PASSED" if diff["valid"] else "FAILED"
     out = [f"# Schema check: {verdict}", "",
            f"**Rows:** {rows['found']:,} found (minimum {rows['min_rows']:,}); **failing rows:** {rows['failing']:,}; "
-           f"**date format:** `{diff['date_format']}`", ""]
+           f"**date format:** `{diff['date_format']}`"
+           + (f"; **frequency:** {diff['frequency']}" if diff.get("frequency") else ""), ""]
     if not diff["valid"]:
         out += [f"**Problem:** {diff['problem']}", "", f"**What to do:** {diff['fix']}", ""]
     out += ["## Columns", "", "| column | expected | found | status |", "|---|---|---|---|"]

@@ -59,7 +59,7 @@ def test_an_invalid_file_exits_4_with_problem_fix_and_report(run, tmp_path):
 
 
 def test_mapping_flags_and_a_config_file(run, tmp_path):
-    frame = good_frame(rows=30).rename(columns={"date": "Day", "price": "Close"}).drop(columns=["ticker"])
+    frame = good_frame(rows=40).rename(columns={"date": "Day", "price": "Close"}).drop(columns=["ticker"])
     frame["Day"] = pd.to_datetime(frame["Day"]).dt.strftime("%b %d %Y")
     source = _write(tmp_path, frame)
     config = tmp_path / "ingest.toml"

@@ -60,3 +60,18 @@ def test_features_from_prices_refuses_a_long_gap_right_before_the_last_date() ->
 def test_features_from_prices_names_bad_request_data(dates, prices, message: str) -> None:
     with pytest.raises(SchemaValidationError, match=message):
         features_from_prices(dates, prices)
+
+
+def test_served_raw_prices_must_be_spaced_at_the_models_frequency():
+    from tests.support.prices import price_frame
+
+    monthly = price_frame("monthly", tickers=1, periods=30)
+    served = features_from_prices(monthly["date"], monthly["price"], "S00", frequency="monthly")
+    trained = build_features(clean_prices(monthly, frequency="monthly")[0], "monthly")
+    np.testing.assert_array_equal(served.iloc[-1, 3:].to_numpy(float), trained.iloc[-1, 3:].to_numpy(float))
+    with pytest.raises(SchemaValidationError, match=r"The dates are monthly, but this model forecasts business "
+                                                    r"\(one price a business day\)"):
+        features_from_prices(monthly["date"], monthly["price"], "S00")
+    weekly = price_frame("weekly", tickers=1, periods=30)
+    with pytest.raises(SchemaValidationError, match="The dates are weekly, but this model forecasts monthly"):
+        features_from_prices(weekly["date"], weekly["price"], "S00", frequency="monthly")

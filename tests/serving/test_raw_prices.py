@@ -104,3 +104,38 @@ def test_a_ticker_training_never_saw_gets_bounds_from_its_window(store_url: str,
     assert client.post(V1, json={"instances": [_raw_instance(other, last=30)]}).status_code == 200
     window_only = features_from_prices(other["date"].tail(30), other["price"].tail(30), "OTHER")
     np.testing.assert_array_equal(seen[0][0], window_only[FEATURE_COLUMNS].to_numpy()[-1])
+
+
+def test_a_monthly_model_serves_monthly_closes_and_refuses_daily_ones_naming_both(
+        store_url: str, make_client: Any) -> None:
+    from pricecast.columns import feature_columns
+    from tests.support.prices import price_frame
+
+    monthly_features = feature_columns("monthly")
+    publish_model(store_url, "v1", features=monthly_features, metadata={"frequency": "monthly"})
+    client = make_client()
+    seen: list[np.ndarray] = []
+    client.app.plane.input_observers.append(seen.append)  # type: ignore[attr-defined]
+
+    months = price_frame("monthly", tickers=1, periods=30, start="2000-01-01")
+    assert client.post(V1, json={"instances": [_raw_instance(months, last=24)]}).status_code == 200
+    trained = build_features(clean_prices(months, frequency="monthly")[0], "monthly")
+    np.testing.assert_array_equal(seen[0][0], trained[monthly_features].to_numpy()[-1])
+
+    days = _history("S00", 7)
+    refused = client.post(V1, json={"instances": [_raw_instance(days, last=30)]})
+    assert refused.status_code == 422
+    assert refused.json()["error"] == ("instance 0 (S00): The dates are business, but this model forecasts "
+                                       "monthly (one price a month).")
+    assert refused.json()["fix"] == "Send one close per month, oldest first, as the model was trained on."
+
+
+def test_a_model_without_a_recorded_frequency_is_business_daily(client: TestClient) -> None:
+    from tests.support.prices import price_frame
+
+    assert client.app.plane.frequency == "business"  # type: ignore[attr-defined]
+    weeks = _raw_instance(price_frame("weekly", tickers=1, periods=30), last=30)
+    refused = client.post(V1, json={"instances": [weeks]})
+    assert refused.status_code == 422 and "The dates are weekly, but this model forecasts business" in \
+        refused.json()["error"]
+

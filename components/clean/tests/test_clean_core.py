@@ -122,3 +122,29 @@ def test_the_report_reads_well_and_serializes():
     _, report = clean_prices(random_walk("AAA", 30, 1))
     assert "30 rows in, 30 out (1 tickers); dropped 0 exact duplicates" in report.summary()
     assert report.as_dict()["dropped"] == {"exact_duplicate": 0}
+
+
+# --------------------------------------------------------------------------- frequency (issue 13)
+@pytest.mark.parametrize("frequency", ["daily", "weekly", "monthly"])
+def test_regular_weekly_and_monthly_closes_are_no_gaps_but_a_missing_period_is(frequency):
+    from tests.support.prices import price_frame
+
+    frame = price_frame(frequency, tickers=2, periods=40)
+    clean, report = clean_prices(frame, frequency=frequency)
+    assert report.gaps_found == 0 and report.frequency == frequency  # was: every step a gap
+    assert clean["log_return"].notna().sum() == 2 * 39
+
+    # At weekly or monthly spacing one period missing is a gap; daily closes tolerate 5 business days.
+    missing = 6 if frequency == "daily" else 1
+    holed = frame.drop(index=range(20, 20 + missing))
+    clean, report = clean_prices(holed, frequency=frequency)
+    assert report.gaps_found == 1 and clean["segment"].max() == 1
+    assert "gaps >" in report.summary() and ("5 days" if frequency == "daily" else f"1 {frequency[:-2]}") \
+        in report.summary()
+
+
+def test_business_frequency_keeps_the_business_day_gap_rule():
+    frame = random_walk("AAA", 60, 1)
+    holed = frame.drop(index=range(20, 25))  # 5 business days missing: a 6-day step, over 5
+    assert clean_prices(holed)[1].gaps_found == clean_prices(holed, frequency="business")[1].gaps_found == 1
+    assert clean_prices(frame.drop(index=range(20, 24)))[1].gaps_found == 0

@@ -65,3 +65,33 @@ def test_component_compares_with_the_active_model_and_rechecks_when_it_changes(
 
     log = (get_settings().log_dir / "evaluate-w1.log").read_text()
     assert log.count("START evaluate-w1") == 2 and "restored checkpoint" not in log
+
+
+def test_an_active_model_of_another_frequency_is_no_reference(
+    kfp_local: Path, tmp_path: Path, isolated_store: Settings
+) -> None:
+    # Calendar-day and business-day models share their features, not their data or horizon.
+    import dataclasses
+
+    features = build_features(clean_frame(n_tickers=3, n_days=150, seed=9, ar=0.3))
+    split = time_split(features)
+    _, candidate = train_model(features, split)
+    _, active = train_model(features, split, alpha=500.0)
+    _activate(isolated_store.store_url, active.model_bytes, dataclasses.replace(active, frequency="daily"))
+    (tmp_path / "model.skops").write_bytes(candidate.model_bytes)
+    (tmp_path / "model_info.json").write_text(json.dumps(candidate.to_dict()))
+    uris = {"features": write_parquet(features, tmp_path / "features.parquet"),
+            "model": str(tmp_path / "model.skops"), "info": str(tmp_path / "model_info.json")}
+    evaluate_op = local_component(evaluate)
+
+    @dsl.pipeline
+    def evaluate_one() -> dsl.Artifact:
+        f = dsl.importer(artifact_uri=uris["features"], artifact_class=dsl.Dataset)
+        m = dsl.importer(artifact_uri=uris["model"], artifact_class=dsl.Model)
+        i = dsl.importer(artifact_uri=uris["info"], artifact_class=dsl.Artifact)
+        return evaluate_op(features=f.output, model=m.output, model_info=i.output, window=0).outputs["window_result"]
+
+    result = json.loads(Path(evaluate_one().output.path).read_text())
+    assert result["active"] is None and result["active_version"] is None
+    log = (get_settings().log_dir / "evaluate-w0.log").read_text()
+    assert f"Active model {active.version} forecasts daily data, the candidate business" in log

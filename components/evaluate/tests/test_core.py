@@ -109,3 +109,26 @@ def test_window_without_rows_is_refused(trained) -> None:
         evaluate_window(features[features["date"] < split.test_start], split, 0, model)
     with pytest.raises(ConfigError, match="does not exist"):
         evaluate_window(features, split, 7, model)
+
+
+# --------------------------------------------------------------------------- numeric extremes (issue 13)
+@pytest.mark.parametrize("scale", [1e-300, 1.0, 1e300])
+def test_price_space_metrics_stay_finite_and_exact_at_any_price_scale(scale) -> None:
+    price = np.array([100.0, 101.0, 99.0, 102.0]) * scale
+    actual = np.array([0.01, -0.02, 0.03, 0.0])
+    predicted = np.array([0.0, 0.01, -0.01, 0.02])
+    scaled = forecast_metrics("candidate", price, actual, predicted)
+    unit = forecast_metrics("candidate", price / scale, actual, predicted)
+    # Squares of 1e300 errors overflowed to inf (RMSE inf, the KFP metadata crash); of 1e-300 ones, to 0.
+    assert math.isfinite(scaled.rmse) and scaled.rmse > 0
+    assert scaled.rmse == pytest.approx(unit.rmse * scale, rel=1e-12)
+    assert scaled.mape == pytest.approx(unit.mape, rel=1e-12)
+    pooled = pool("candidate", [scaled, scaled])
+    assert pooled.rmse == pytest.approx(scaled.rmse, rel=1e-12)
+
+
+def test_forecasts_that_overflow_are_a_named_error_not_an_infinite_metric() -> None:
+    from pricecast.errors import NumericRangeError
+
+    with pytest.raises(NumericRangeError, match="overflow float64 on 1 of 2 rows"):
+        forecast_metrics("candidate", np.array([1e300, 1.0]), np.array([0.0, 0.0]), np.array([50.0, 0.0]))

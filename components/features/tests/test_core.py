@@ -121,3 +121,31 @@ def test_empty_and_too_short_inputs_give_empty_frames_with_all_columns() -> None
     for frame in (FRAME.iloc[:0], FRAME.iloc[: MIN_HISTORY - 1]):
         out = build_features(frame)
         assert out.empty and {"target", *FEATURE_COLUMNS} <= set(out.columns)
+
+
+# --------------------------------------------------------------------------- frequency (issue 13)
+def test_daily_data_keeps_the_served_feature_list_and_weekly_monthly_drop_the_weekday():
+    from pricecast.columns import feature_columns
+
+    assert feature_columns("business") == feature_columns("daily") == FEATURE_COLUMNS  # served format unchanged
+    for frequency in ("weekly", "monthly"):
+        names = feature_columns(frequency)
+        assert names == [c for c in FEATURE_COLUMNS if not c.startswith("dow_")]
+        assert {"month_sin", "month_cos"} <= set(names)
+
+
+def test_monthly_features_are_month_of_year_and_windows_count_months():
+    from components.clean.core import clean_prices
+    from pricecast.columns import feature_columns
+    from tests.support.prices import price_frame
+
+    frame = price_frame("monthly", tickers=1, periods=40, start="2000-01-01")
+    features = build_features(clean_prices(frame, frequency="monthly")[0], "monthly")
+    assert list(features.columns[-len(feature_columns("monthly")):]) == feature_columns("monthly")
+    assert "dow_sin" not in features
+    assert len(features) == 40 - MIN_HISTORY + 1  # no month is a gap
+    first = features.iloc[0]  # Sep 2001: the 21st month
+    assert first["date"] == pd.Timestamp("2001-09-01")
+    np.testing.assert_allclose([first["month_sin"], first["month_cos"]], [np.sin(2 * np.pi * 8 / 12), np.cos(2 * np.pi * 8 / 12)])
+    assert first["target"] == pytest.approx(np.log(frame["price"].iloc[21] / frame["price"].iloc[20]))
+

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from components.ingest.core import ingest_frame, load_source_spec, map_columns
-from components.validate.core import validate_frame
+from components.validate.core import parse_frame, validate_frame
 from pricecast.errors import ConfigError, SchemaValidationError
 
 YAHOO_STYLE = (
@@ -29,11 +29,13 @@ def test_renamed_columns_and_month_name_dates_map_and_validate(tmp_path):
     assert result.info["dropped"] == ["Open"]
     assert result.frame["date"].tolist() == ["Jan 3 2000", "Jan 4 2000", "Jan 3 2000"]  # raw until validate
 
-    validated, diff = validate_frame(result.frame, spec.date_format, min_rows=1)
-    assert validated["date"].tolist() == [pd.Timestamp("2000-01-03"), pd.Timestamp("2000-01-04"),
-                                          pd.Timestamp("2000-01-03")]
-    assert validated["price"].tolist() == [101.5, 99.25, 3.75]
-    assert diff["valid"] and "not sorted" in " ".join(diff["warnings"])
+    parsed, failures = parse_frame(result.frame, spec.date_format)
+    assert parsed["date"].tolist() == [pd.Timestamp("2000-01-03"), pd.Timestamp("2000-01-04"),
+                                       pd.Timestamp("2000-01-03")]
+    assert parsed["price"].tolist() == [101.5, 99.25, 3.75] and failures == []
+    # Mapped and parsed, but two days of prices cannot train a model: validate says so up front.
+    with pytest.raises(SchemaValidationError, match="the data has 2 distinct dates; the model needs 28"):
+        validate_frame(result.frame, spec.date_format, min_rows=1)
 
 
 def test_a_file_without_a_ticker_column_is_one_series(tmp_path):

@@ -131,3 +131,22 @@ def test_ticker_text_survives_a_differently_cased_header(tmp_path):
     path = tmp_path / "cased.csv"
     path.write_bytes(b"Date,Ticker,Price\n2021-01-04,007,1.5\n")
     assert _ingest(path)["ticker"].tolist() == ["007"]
+
+
+@pytest.mark.parametrize("where", ["header", "last line"])
+def test_a_field_over_the_csv_modules_limit_is_a_named_error_not_a_csv_traceback(tmp_path, where):
+    import csv
+
+    blob = "x" * (csv.field_size_limit() + 1)  # e.g. an opened quote that swallows the rest
+    lines = ["date,ticker,price", "2024-01-02,AAA,1.0", "2024-01-03,AAA,1.1"]
+    if where == "header":
+        lines[0] = f'date,ticker,price,"{blob}"'
+    else:
+        lines[-1] = f'2024-01-03,AAA,"{blob}"'
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError) as info:
+        ingest_frame(load_source_spec(source=str(path)))
+    which = "first" if where == "header" else "last"
+    assert info.value.problem.startswith(f"The {which} line of ") and "field larger than field limit" in info.value.problem
+    assert "quote that is opened and never closed" in info.value.fix

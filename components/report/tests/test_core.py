@@ -238,6 +238,20 @@ def test_the_report_lists_the_alerts_right_after_the_verdict(evaluated) -> None:
     assert "## Alerts" not in render_report(summary, decision, info.to_dict())[0]
 
 
+def test_the_report_names_the_frequency_and_the_horizon_it_forecasts(evaluated) -> None:
+    features, split, good, _, info = evaluated
+    summary = aggregate([evaluate_window(features, split, i, good) for i in range(len(split.windows))])
+    decision = gate(summary.candidate, reference_for(summary))
+    daily, _, _ = render_report(summary, decision, info.to_dict())
+    assert "- **frequency**: business (one price a business day)" in daily
+    assert "Price forecasts for the next trading day;" in daily
+
+    monthly, page, _ = render_report(summary, decision, {**info.to_dict(), "frequency": "monthly"})
+    assert "- **frequency**: monthly (one price a month)" in monthly
+    assert "Price forecasts for the next month;" in monthly and "on the next month's log return" in monthly
+    assert "<p>Price forecasts for the next month;" in page
+
+
 # --------------------------------------------------------------------------- what a newcomer hit (issue 13, item 12)
 DRIFT = {"score": 0.1234, "level": "warn", "thresholds": {"psi_warn": 0.1, "psi_alert": 0.25, "ks_p_value": 0.01},
          "features": [{"feature": "ret_mean_20", "psi": 0.01, "level": "ok", "ks_statistic": 0.02,

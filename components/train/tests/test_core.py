@@ -145,3 +145,50 @@ def test_fit_model_in_slices_equals_the_plain_pipeline_fit() -> None:
     np.testing.assert_allclose(sliced.predict(x), plain.predict(x), rtol=0, atol=1e-12)
     np.testing.assert_allclose(predict_in_chunks(sliced, x, rows=50), sliced.predict(x), rtol=0, atol=1e-15)
     assert sliced.named_steps["ridge"].get_params()["copy_X"] is True
+
+
+# --------------------------------------------------------------------------- frequency and extremes (issue 13)
+def test_the_fewest_dates_validate_accepts_train_and_score_every_window():
+    # history.min_dates (validate's rule): 28 months with the defaults. One fewer leaves the last
+    # test window only the final date, which has no next month to score.
+    from components.clean.core import clean_for_training
+    from pricecast import history
+    from tests.support.prices import price_frame
+
+    least = history.min_dates(0.2, 3)
+    for periods, scorable in ((least, True), (least - 1, False)):
+        frame = price_frame("monthly", tickers=2, periods=periods)
+        clean, _, split = clean_for_training(frame, test_fraction=0.2, n_windows=3, frequency="monthly")
+        features = build_features(clean, "monthly")
+        assert all(window_mask(features, split, i).any() for i in range(3)) is scorable
+        assert train_mask(features, split).any()
+
+
+def test_monthly_model_records_its_frequency_and_monthly_features():
+    from components.clean.core import clean_prices
+    from pricecast.columns import feature_columns
+    from tests.support.prices import price_frame
+
+    frame = price_frame("monthly", tickers=5, periods=120, start="2000-01-01")
+    features = build_features(clean_prices(frame, frequency="monthly")[0], "monthly")
+    split = time_split(features, 0.2, 3)  # was: "0 feature dates cannot hold 3 test windows"
+    model, info = train_model(features, split, frequency="monthly")
+    assert info.frequency == "monthly" and info.features == feature_columns("monthly")
+    assert list(model.feature_names_in_) == info.features
+    assert TrainInfo.from_dict(info.to_dict()) == info
+    assert TrainInfo.from_dict({k: v for k, v in info.to_dict().items() if k != "frequency"}).frequency == "business"
+
+
+@pytest.mark.parametrize("scale", [1e-298, 1e297])
+def test_prices_near_the_float_limits_train_to_finite_metadata(scale):
+    import json
+
+    from components.clean.core import clean_prices
+    from tests.support.prices import price_frame
+
+    frame = price_frame("business", tickers=3, periods=120, scale=scale)
+    features = build_features(clean_prices(frame)[0])
+    _, info = train_model(features, time_split(features, 0.2, 3))
+    json.dumps(info.to_dict(), allow_nan=False)  # what KFP's protobuf metadata cannot take: NaN, Infinity
+    # RMSE is at least MAE: squares near 1e-300 used to vanish (RMSE 0) and near 1e300 to overflow.
+    assert 0 < info.metrics["train_mae"] <= info.metrics["train_rmse"] < float("inf")

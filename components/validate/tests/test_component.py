@@ -87,7 +87,7 @@ def test_invalid_data_keeps_the_diff_everywhere_and_writes_no_dataset(kfp_root, 
 
 
 def test_the_date_format_given_to_ingest_reaches_validate(kfp_root, isolated_store, tmp_path):
-    frame = good_frame(rows=20)
+    frame = good_frame(rows=40)  # 34 business days at least: the model's history
     frame["date"] = pd.to_datetime(frame["date"]).dt.strftime("%b %d %Y")
     source = tmp_path / "months.csv"
     frame.to_csv(source, index=False)
