@@ -39,6 +39,7 @@ from pricecast.errors import (
     ModelNotFoundError,
     NoRegistryError,
     NothingToRollBackError,
+    PricecastError,
     RegistryError,
     WriteOutcomeUnknownError,
 )
@@ -324,6 +325,22 @@ def _stamped(current: Registry, new: Registry, op_id: str) -> Registry:
     return new.model_copy(update={"revision": current.revision + 1, "events": events})
 
 
+def _read_verified(url: str, expected_sha256: str, missing: PricecastError,
+                   mismatch: Callable[[str], PricecastError]) -> bytes:
+    """The bytes at ``url``, only when their sha256 is the one the registry recorded.
+
+    ``missing`` is raised when the file is gone, ``mismatch(actual_sha256)`` when it differs.
+    """
+    try:
+        data = storage.read_bytes(url)
+    except FileNotFoundError:
+        raise missing from None
+    actual = storage.sha256_bytes(data)
+    if actual != expected_sha256:
+        raise mismatch(actual)
+    return data
+
+
 def _metadata_document(text: str | bytes, version: str, url: str) -> dict[str, Any]:
     """metadata.json parsed, or ModelIntegrityError when it is not a JSON object."""
     try:
@@ -473,21 +490,14 @@ class RegistryStore:
     def fetch_verified(self, mv: ModelVersion) -> bytes:
         """The model bytes of ``mv``, only after their sha256 matches the registry."""
         url = storage.join(self.store_url, mv.artifact)
-        try:
-            data = storage.read_bytes(url)
-        except FileNotFoundError:
-            raise ModelNotFoundError(
-                f"The registry names {mv.version} but {url} is missing.",
-                "Roll back to another version (`pricecast registry rollback`) or retrain.",
-            ) from None
-        actual = storage.sha256_bytes(data)
-        if actual != mv.sha256:
-            raise ModelIntegrityError(
+        return _read_verified(
+            url, mv.sha256,
+            missing=ModelNotFoundError(f"The registry names {mv.version} but {url} is missing.",
+                                       "Roll back to another version (`pricecast registry rollback`) or retrain."),
+            mismatch=lambda actual: ModelIntegrityError(
                 f"Model {mv.version} at {url} has sha256 {actual[:12]}…, the registry says {mv.sha256[:12]}…; "
                 "refusing to load it.",
-                "The bytes were corrupted or replaced: roll back (`pricecast registry rollback`) and retrain.",
-            )
-        return data
+                "The bytes were corrupted or replaced: roll back (`pricecast registry rollback`) and retrain."))
 
     def fetch_verified_metadata(self, mv: ModelVersion) -> dict[str, Any] | None:
         """``mv``'s metadata.json, only after its sha256 matches the registry.
@@ -496,19 +506,13 @@ class RegistryStore:
         """
         if not mv.metadata_sha256:
             return self.read_metadata(mv.version)
-        url = self.metadata_url(mv.version)
-        try:
-            data = storage.read_bytes(url)
-        except FileNotFoundError:
-            raise ModelIntegrityError(
-                f"The registry records metadata for {mv.version} but {url} is missing.",
-                "The store lost a file: roll back (`pricecast registry rollback`) and retrain.",
-            ) from None
-        actual = storage.sha256_bytes(data)
-        if actual != mv.metadata_sha256:
-            raise ModelIntegrityError(
+        url, expected = self.metadata_url(mv.version), mv.metadata_sha256
+        data = _read_verified(
+            url, expected,
+            missing=ModelIntegrityError(f"The registry records metadata for {mv.version} but {url} is missing.",
+                                        "The store lost a file: roll back (`pricecast registry rollback`) and retrain."),
+            mismatch=lambda actual: ModelIntegrityError(
                 f"Metadata of {mv.version} at {url} has sha256 {actual[:12]}…, the registry says "
-                f"{mv.metadata_sha256[:12]}…; refusing to use it.",
-                "The file was corrupted or replaced: roll back (`pricecast registry rollback`) and retrain.",
-            )
+                f"{expected[:12]}…; refusing to use it.",
+                "The file was corrupted or replaced: roll back (`pricecast registry rollback`) and retrain."))
         return _metadata_document(data, version=mv.version, url=url)
