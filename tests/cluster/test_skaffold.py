@@ -7,6 +7,7 @@ documented (docs/delivery.md) and is exercised by the kind workflow, not here.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,38 +19,44 @@ from tests.support.docker import ensure_docker
 QUIET = "--update-check=false --interactive=false"
 
 
+@dataclass(frozen=True)
+class Skaffold:
+    """skaffold against the cluster, as a user's shell runs it, with its own scratch HOME."""
+
+    cluster: Cluster
+    home: Path
+
+    def __call__(self, args: str, **kw):
+        # skaffold 2.16 runs `helm version --client`, which Helm 4 refuses ("unknown flag: --client"):
+        # it gets Helm 3 first on its PATH, as docs/delivery.md tells skaffold users.
+        helm3 = self.cluster.bin_dir / "helm3"
+        return self.cluster.sh(f'PATH="{helm3}:$PATH" skaffold {args} {QUIET}', cwd=REPO, HOME=str(self.home), **kw)
+
+
 @pytest.fixture(scope="module")
-def skaffold(kube_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Cluster:
-    """The cluster, with skaffold built and a scratch HOME for its global config (~/.skaffold),
-    where metrics collection and update checks are off: the tests reach nothing off this machine."""
+def skaffold(kube_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Skaffold:
+    """skaffold built, with a scratch HOME for its global config (~/.skaffold) where metrics
+    collection and update checks are off: the tests reach nothing off this machine."""
     ensure_binaries(("skaffold", "helm3/helm"))
     home = tmp_path_factory.mktemp("skaffold-home")
     for key in ("collect-metrics", "update-check"):
         kube_cluster.sh(f"skaffold config set --global {key} false", cwd=REPO, HOME=str(home))
-    kube_cluster.skaffold_home = home  # type: ignore[attr-defined]
-    return kube_cluster
+    return Skaffold(kube_cluster, home)
 
 
-def run(cluster: Cluster, args: str, tmp: Path, **kw):
-    # skaffold 2.16 runs `helm version --client`, which Helm 4 refused ("unknown flag: --client"):
-    # it gets Helm 3 first on its PATH, as docs/delivery.md tells skaffold users.
-    helm3 = cluster.bin_dir / "helm3"
-    return cluster.sh(f'PATH="{helm3}:$PATH" skaffold {args} {QUIET}', cwd=REPO, HOME=str(cluster.skaffold_home), **kw)
-
-
-def test_diagnose_reads_this_repository(skaffold: Cluster, tmp_path: Path) -> None:
-    done = run(skaffold, "diagnose --yaml-only", tmp_path)
+def test_diagnose_reads_this_repository(skaffold: Skaffold) -> None:
+    done = skaffold("diagnose --yaml-only")
     config = yaml.safe_load(done.stdout)
     assert config["metadata"]["name"] == "pricecast"
     assert config["build"]["artifacts"][0]["image"] == "pricecast"
 
 
-def rendered_stable_image(skaffold: Cluster, tmp_path: Path) -> str:
+def rendered_stable_image(skaffold: Skaffold, tmp_path: Path) -> str:
     """`skaffold render -p kind` as kind users run it: the chart with values-dev.yaml and an image
     tag computed by the inputDigest tag policy. (`--digest-source=none` would render
     `image: ":"`: the chart's image comes only from skaffold.)"""
     rendered = tmp_path / "rendered.yaml"
-    run(skaffold, f"render -p kind --digest-source=tag --offline=true --output {rendered}", tmp_path, timeout=900)
+    skaffold(f"render -p kind --digest-source=tag --offline=true --output {rendered}", timeout=900)
     docs = [d for d in yaml.safe_load_all(rendered.read_text()) if d]
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
     assert "pricecast-stable" in deployments
@@ -65,28 +72,29 @@ def rendered_stable_image(skaffold: Cluster, tmp_path: Path) -> str:
 
 
 @pytest.mark.docker
-def test_render_for_kind_build_with_local_docker_then_deploy_into_the_control_plane(skaffold: Cluster, tmp_path: Path) -> None:
+def test_render_for_kind_build_with_local_docker_then_deploy_into_the_control_plane(skaffold: Skaffold, tmp_path: Path) -> None:
     problem = ensure_docker()
     assert problem is None, f"skaffold build needs the Docker engine: {problem}"
     rendered_stable_image(skaffold, tmp_path)
     artifacts = tmp_path / "build.json"
-    run(skaffold, f"build -p kind --push=false --file-output {artifacts}", tmp_path, timeout=900)
+    skaffold(f"build -p kind --push=false --file-output {artifacts}", timeout=900)
     (build,) = json.loads(artifacts.read_text())["builds"]
     assert build["imageName"] == "pricecast"
     tag = build["tag"]
-    skaffold.run("docker", "image", "inspect", tag)
+    skaffold.cluster.run("docker", "image", "inspect", tag)
 
-    skaffold.kubectl("delete", "namespace", "pricecast", "--ignore-not-found", "--wait=true", "--timeout", "120s",
-                     timeout=150)
+    cluster = skaffold.cluster
+    cluster.kubectl("delete", "namespace", "pricecast", "--ignore-not-found", "--wait=true", "--timeout", "120s",
+                    timeout=150)
     try:
         # The kind profile names the context kind-pricecast; --kube-context points it at this
         # control plane instead (which also means no `kind load`: kwok pulls nothing).
-        run(skaffold, f"deploy -p kind --kube-context pricecast-test --build-artifacts {artifacts} "
-                      "--load-images=false --status-check=true", tmp_path, timeout=600)
-        image = skaffold.kubectl("get", "deployment", "pricecast-stable", "-n", "pricecast", "-o",
-                                 "jsonpath={.spec.template.spec.containers[0].image}").stdout
+        skaffold(f"deploy -p kind --kube-context pricecast-test --build-artifacts {artifacts} "
+                 "--load-images=false --status-check=true", timeout=600)
+        image = cluster.kubectl("get", "deployment", "pricecast-stable", "-n", "pricecast", "-o",
+                                "jsonpath={.spec.template.spec.containers[0].image}").stdout
         assert image == tag
-        status = json.loads(skaffold.helm("status", "pricecast", "-n", "pricecast", "-o", "json").stdout)
+        status = json.loads(cluster.helm("status", "pricecast", "-n", "pricecast", "-o", "json").stdout)
         assert status["info"]["status"] == "deployed"
     finally:
-        run(skaffold, "delete -p kind --kube-context pricecast-test", tmp_path, check=False)
+        skaffold("delete -p kind --kube-context pricecast-test", check=False)

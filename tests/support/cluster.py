@@ -233,8 +233,10 @@ class Cluster:
     processes: list[Process] = field(default_factory=list)
 
     def env(self, **extra: str) -> dict[str, str]:
+        """A user's shell here: KUBECONFIG, kubectl/helm and the venv's pricecast first on PATH."""
         env = dict(os.environ)
-        env.update(KUBECONFIG=str(self.kubeconfig), PATH=f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}",
+        env.update(KUBECONFIG=str(self.kubeconfig),
+                   PATH=os.pathsep.join((str(self.bin_dir), str(Path(sys.executable).parent), env.get("PATH", ""))),
                    HELM_CACHE_HOME=str(self.workdir / "helm-cache"),
                    HELM_CONFIG_HOME=str(self.workdir / "helm-config"),
                    HELM_DATA_HOME=str(self.workdir / "helm-data"))
@@ -253,9 +255,7 @@ class Cluster:
     def sh(self, line: str, *, cwd: Path, check: bool = True, timeout: float = 300,
            **extra_env: str) -> subprocess.CompletedProcess:
         """Run one shell line as a user would type it: kubectl, helm and the venv's pricecast on PATH."""
-        env = self.env(**extra_env)
-        env["PATH"] = f"{self.bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        done = subprocess.run(["bash", "-euo", "pipefail", "-c", line], env=env, capture_output=True, text=True,
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", line], env=self.env(**extra_env), capture_output=True, text=True,
                               timeout=timeout, cwd=cwd, check=False)
         if check and done.returncode != 0:
             raise AssertionError(f"$ {line}\nexited {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}")
@@ -279,7 +279,8 @@ class Cluster:
             process.stop()
 
 
-def _https_ok(url: str, context: ssl.SSLContext) -> bool:
+def _url_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
+    """True when ``url`` answers 200 (etcd's /health, the API server's /readyz)."""
     try:
         with urllib.request.urlopen(url, timeout=2, context=context) as resp:
             return resp.status == 200
@@ -343,7 +344,7 @@ def start_control_plane(workdir: Path, timeout_s: float = 120) -> Cluster:
             "--initial-cluster", f"pricecast-test=http://127.0.0.1:{peer_port}",
             "--quota-backend-bytes", str(2 * 1024**3), "--log-level", "warn"], logs))
         etcd_health = f"http://127.0.0.1:{etcd_port}/health"
-        _wait("etcd", lambda: _http_ok(etcd_health), processes, 30)
+        _wait("etcd", lambda: _url_ok(etcd_health), processes, 30)
 
         processes.append(start("kube-apiserver", [
             str(bin_dir / "kube-apiserver"),
@@ -364,7 +365,7 @@ def start_control_plane(workdir: Path, timeout_s: float = 120) -> Cluster:
             "--feature-gates=WatchList=false"], logs))
         context = ssl.create_default_context(cafile=str(pki.ca_cert))
         context.load_cert_chain(*admin)
-        _wait("kube-apiserver /readyz", lambda: _https_ok(f"{server}/readyz", context), processes, 90)
+        _wait("kube-apiserver /readyz", lambda: _url_ok(f"{server}/readyz", context), processes, 90)
 
         controller_args = [
             str(bin_dir / "kube-controller-manager"), "--kubeconfig", str(configs["kube-controller-manager"]),
@@ -397,14 +398,6 @@ def start_control_plane(workdir: Path, timeout_s: float = 120) -> Cluster:
         raise
     cluster.start_seconds = time.monotonic() - began
     return cluster
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def _node_ready(cluster: Cluster) -> bool:
