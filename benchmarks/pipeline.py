@@ -36,14 +36,17 @@ import numpy as np
 import pandas as pd
 from pricecast.columns import FEATURE_COLUMNS
 from components.features.core import build_features
-from components.ingest.core import SourceSpec
+from datetime import date
+from components.ingest.core import SourceSpec, generator_start
 from components.ingest.generator import generate_prices
-from components.train.core import time_split, train_model
+from components.train.core import train_model
+from pricecast.time_split import time_split
 from pricecast.frames import read_frame, write_frame
 
 tickers, days, workdir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 spec = SourceSpec(source="generator", tickers=tickers, days=days)
-raw = generate_prices(spec.tickers, spec.days, spec.start_date, spec.seed, spec.drift, spec.volatility, spec.ar_coef)
+# The same data the pipeline generates: the start that makes it end on the last business day.
+raw = generate_prices(spec.tickers, spec.days, generator_start(spec, date.today()), spec.seed, spec.drift, spec.volatility, spec.ar_coef)
 write_frame(raw, f"{workdir}/raw.parquet")
 t0 = time.perf_counter()
 df = read_frame(f"{workdir}/raw.parquet")
