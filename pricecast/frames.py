@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -26,3 +30,48 @@ def write_frame(df: pd.DataFrame, path: str | Path) -> Path:
     finally:
         Path(tmp).unlink(missing_ok=True)
     return path
+
+
+# --------------------------------------------------------------------------- shards
+# A sharded table is a directory of ``part-00000.parquet`` ... files, each holding whole tickers
+# (every row of a ticker lands in the same part), so per-ticker work (returns, windows, outlier
+# bounds) never crosses a shard. One shard may also be a plain Parquet file: small data keeps
+# the single-file shape it always had.
+SHARD_FILE = "part-{:05d}.parquet"
+
+
+def shard_of(tickers: pd.Series | np.ndarray | list[str], shards: int) -> np.ndarray:
+    """Each ticker's shard: crc32 of its UTF-8 name modulo ``shards``.
+
+    crc32, not ``hash()``: Python salts string hashes per process, and a ticker must land in the
+    same shard in every task, run and machine. Hashed once per distinct ticker.
+    """
+    if shards < 1:
+        raise ValueError(f"shards must be >= 1, got {shards}")
+    codes, uniques = pd.factorize(pd.Series(tickers, dtype=object), sort=False)
+    per_ticker = np.fromiter((zlib.crc32(str(t).encode("utf-8")) % shards for t in uniques),
+                             dtype=np.int64, count=len(uniques))
+    return per_ticker[codes] if len(uniques) else np.zeros(len(codes), dtype=np.int64)
+
+
+def shard_path(path: str | Path, shard: int) -> Path:
+    """The Parquet file of ``shard`` in a sharded table (a plain file is shard 0 of one)."""
+    path = Path(path)
+    if path.is_file():
+        if shard != 0:
+            raise ValueError(f"{path} is a single table (one shard); shard {shard} does not exist")
+        return path
+    return path / SHARD_FILE.format(shard)
+
+
+def shard_paths(path: str | Path) -> list[Path]:
+    """Every shard file of a sharded table, in shard order."""
+    path = Path(path)
+    return [path] if path.is_file() else sorted(path.glob("part-*.parquet"))
+
+
+def read_shards(paths: Iterable[str | Path], columns: list[str] | None = None,
+                filters: list[tuple[str, str, Any]] | None = None) -> Iterator[pd.DataFrame]:
+    """The tables one at a time: a reader of many shards never holds more than one."""
+    for path in paths:
+        yield pd.read_parquet(path, columns=columns, filters=filters)
