@@ -45,6 +45,14 @@ STAGES: tuple[str, ...] = (
 Mode = Literal["auto", "force", "reuse", "off"]
 
 
+def shard_stage(stage: str, shard: int, shards: int) -> str:
+    """The name a stage's shard logs and checkpoints under: its own LATEST pointer per shard.
+
+    One shard keeps the plain stage name, so small data logs and resumes as it always did.
+    """
+    return stage if shards <= 1 else f"{stage}-s{int(shard)}"
+
+
 def mode_for(stage: str, force_from: str) -> Mode:
     """How ``stage`` treats checkpoints when the run starts at ``force_from`` ('' = whole run)."""
     if not force_from:
@@ -312,5 +320,5 @@ def _discard_partial_outputs(outputs: Mapping[str, str], keep: tuple[str, ...]) 
 
 __all__ = [
     "STAGES", "StageContext", "StageResult", "checkpoint_key", "code_fingerprint",
-    "latest_checkpoint", "mark_latest", "mode_for", "path_digest", "run_stage",
+    "latest_checkpoint", "mark_latest", "mode_for", "path_digest", "run_stage", "shard_stage",
 ]
