@@ -23,7 +23,7 @@ console = Console()
 # Pipeline parameters a config file (YAML or TOML) may set; CLI flags win over the file.
 RUN_PARAMETERS = (
     "source", "source_format", "date_column", "ticker_column", "price_column", "date_format",
-    "default_ticker", "encoding", "tickers", "days", "start_date", "seed", "min_rows", "frequency", "max_gap_days",
+    "default_ticker", "encoding", "tickers", "days", "start_date", "seed", "shards", "min_rows", "frequency", "max_gap_days",
     "outlier_sigma", "test_fraction", "n_windows", "alpha", "main_metric", "max_degradation",
     "psi_warn", "psi_alert", "min_directional_accuracy", "max_mape", "report_tickers", "require_approval",
     "store_url",
@@ -113,8 +113,9 @@ def register(app: typer.Typer) -> None:
         tickers: Annotated[Optional[int], typer.Option(help=f"Generator: number of tickers (default {GENERATOR_DEFAULTS['tickers']}).")] = None,
         days: Annotated[Optional[int], typer.Option(help=f"Generator: business days per ticker, ending on the last business day (default {GENERATOR_DEFAULTS['days']}).")] = None,
         seed: Annotated[Optional[int], typer.Option(help=f"Generator: random seed (default {GENERATOR_DEFAULTS['seed']}).")] = None,
+        shards: Annotated[Optional[int], typer.Option(help="Ticker-hash partitions the per-ticker stages fan out over (default 1; about one per million rows).")] = None,
         frequency: Annotated[Optional[str], typer.Option(help="Spacing of the prices: auto (detect), business, daily, weekly or monthly.")] = None,
-        n_windows: Annotated[Optional[int], typer.Option(help="Test windows evaluated in parallel.")] = None,
+        n_windows: Annotated[Optional[int], typer.Option(help="Consecutive test windows, each scored on its own.")] = None,
         max_degradation: Annotated[Optional[float], typer.Option(help="Gate: largest allowed degradation (0.1 = 10 %).")] = None,
         main_metric: Annotated[Optional[str], typer.Option(help="Gate metric: mape, mae, rmse, directional_accuracy.")] = None,
         require_approval: Annotated[Optional[bool], typer.Option("--require-approval/--no-require-approval", help="Mark a passing model pending until approved.")] = None,
@@ -139,7 +140,7 @@ def register(app: typer.Typer) -> None:
                 "ticker_column": ticker_column, "price_column": price_column,
                 "date_format": date_format, "default_ticker": default_ticker, "encoding": encoding,
                 "tickers": tickers,
-                "days": days, "seed": seed, "frequency": frequency, "n_windows": n_windows,
+                "days": days, "seed": seed, "shards": shards, "frequency": frequency, "n_windows": n_windows,
                 "max_degradation": max_degradation, "main_metric": main_metric,
                 "min_directional_accuracy": min_directional_accuracy, "max_mape": max_mape,
                 "report_tickers": report_tickers, "require_approval": require_approval, "store_url": store,

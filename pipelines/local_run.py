@@ -186,7 +186,7 @@ def _restored(task: str, log_dir: Path, started_at: datetime) -> bool:
     """
     stage = re.sub(r"-\d+$", "", task)
     records = [r for r in _records_since(log_dir, started_at)
-               if r["stage"] == stage or r["stage"].startswith(f"{stage}-w")]
+               if r["stage"] == stage or re.fullmatch(rf"{re.escape(stage)}-[ws]\d+", r["stage"])]
     return bool(records and records[-1].get("restored"))
 
 
@@ -227,7 +227,7 @@ def _failure(failed: list[str], message: str, log_dir: Path, run_log: Path) -> P
     match = re.search(r"Inner task failed: '([^']+)'", _ANSI.sub("", message))
     if not stage and match:
         stage = re.sub(r"-\d+$", "", match.group(1))
-    record_path = failure_path(log_dir, stage) if stage else None
+    record_path = _failure_record(log_dir, stage) if stage else None
     if record_path and record_path.exists():
         record = json.loads(record_path.read_text())
         err = PipelineFailed(f"Stage '{stage}' failed: {record['problem']}", record["fix"])
@@ -239,6 +239,12 @@ def _failure(failed: list[str], message: str, log_dir: Path, run_log: Path) -> P
         )
     err.stage = stage  # type: ignore[attr-defined]
     return err
+
+
+def _failure_record(log_dir: Path, stage: str) -> Path:
+    """The stage's failure record; a sharded stage writes one per shard (``clean-s3``): the newest."""
+    shards = sorted(Path(log_dir).glob(f"{stage}-s*.failure.json"), key=lambda p: p.stat().st_mtime)
+    return shards[-1] if shards else failure_path(log_dir, stage)
 
 
 def _own_version(own_outputs: set[Path]) -> str | None:

@@ -1,4 +1,11 @@
-"""The pricecast training pipeline (KFP v2): ingest → … → evaluate ×N → report → promote.
+"""The pricecast training pipeline (KFP v2): ingest → shards ×K → train → evaluate → report → promote.
+
+Ingest writes ``shards`` ticker-hash partitions. The per-ticker work fans out over them under
+``dsl.ParallelFor``: validate each shard, plan pools their profiles (row counts, dates, one
+frequency) into the run's split, then clean and features each shard, which also summarise their
+training rows. Train fans in with ``dsl.Collected``: it solves the ridge exactly from the pooled
+sufficient statistics, and drift and evaluate read the features one shard at a time, so no task
+holds more than one shard's rows. ``shards=1`` runs the same DAG with one iteration per loop.
 
 Components are plain functions in ``components/<stage>/component.py``; this module turns them
 into KFP components for a given image (``build_pipeline(image)``), so the same definition
@@ -18,6 +25,7 @@ from components.drift.component import drift
 from components.evaluate.component import evaluate
 from components.features.component import features
 from components.ingest.component import ingest
+from components.plan.component import plan
 from components.promote.component import promote
 from components.report.component import report
 from components.train.component import train
@@ -26,6 +34,9 @@ from pricecast.monitoring.thresholds import Thresholds
 
 PIPELINE_NAME = "pricecast"
 DEFAULT_IMAGE = "pricecast:0.1.0"
+# Shards a loop runs at once on a cluster (kfp.local runs tasks one after another anyway). A
+# compile-time setting: KFP's ParallelFor takes no pipeline parameter for it.
+SHARD_PARALLELISM = 8
 COMPILED_PATH = Path(__file__).with_name("pricecast_pipeline.yaml")
 
 # Kubernetes objects the cluster path reads (k8s/pipeline/): credentials from a Secret, the
@@ -70,6 +81,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
     ingest_op, validate_op, clean_op = _op(ingest, image), _op(validate, image), _op(clean, image)
     features_op, train_op, evaluate_op = _op(features, image), _op(train, image), _op(evaluate, image)
     report_op, promote_op, drift_op = _op(report, image), _op(promote, image), _op(drift, image)
+    plan_op = _op(plan, image)
     k8s = _on_cluster if cluster else (lambda task: task)
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and gate a next-period price forecaster.")
@@ -86,6 +98,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         days: int = 756,
         start_date: str = "",
         seed: int = 42,
+        shards: int = 1,
         min_rows: int = 100,
         frequency: str = "auto",
         max_gap_days: int = 5,
@@ -119,12 +132,14 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
             days: Generator: business days per ticker.
             start_date: Generator: first business day (YYYY-MM-DD); empty: the data ends on the last business day.
             seed: Generator: random seed.
+            shards: Ticker-hash partitions the per-ticker stages fan out over (1 for small data;
+                about one per million rows keeps every task near 1 GB).
             min_rows: Validation: fewest rows accepted.
             frequency: Spacing of the prices: auto (detected by validate), business, daily, weekly or monthly.
             max_gap_days: Clean: a longer gap (business days; weekly/monthly data: one period) starts a new segment.
             outlier_sigma: Clean: returns beyond this many robust sigmas are clipped.
             test_fraction: Share of the latest dates held out for evaluation.
-            n_windows: Number of consecutive test windows (evaluated in parallel).
+            n_windows: Number of consecutive test windows (each scored on its own).
             alpha: Ridge regularisation strength.
             main_metric: Gate metric: mape, mae, rmse or directional_accuracy.
             max_degradation: Largest allowed degradation against the active model (0.1 = 10 %).
@@ -142,7 +157,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
             source=source, format=source_format, date_column=date_column,
             ticker_column=ticker_column, price_column=price_column, date_format=date_format,
             default_ticker=default_ticker, encoding=encoding, tickers=tickers, days=days,
-            start_date=start_date, seed=seed, **common,
+            start_date=start_date, seed=seed, shards=shards, **common,
         ))
         # Sources flake; on a cluster KFP retries the whole step (a new pod, maybe a new node)
         # on top of the HTTP retries inside it. Locally the in-stage retries are enough, and a
@@ -153,44 +168,55 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         ingest_task.set_caching_options(False)
         ingest_task.set_display_name("ingest")
 
-        validate_task = k8s(validate_op(raw=ingest_task.outputs["raw"], min_rows=min_rows,
-                                        date_format=date_format, frequency=frequency,
-                                        test_fraction=test_fraction, n_windows=n_windows, **common))
-        # Validate resolves "auto" once; the later stages take its answer.
-        data_frequency = validate_task.outputs["Output"]
-        clean_task = k8s(clean_op(validated=validate_task.outputs["validated"],
-                                  max_gap_days=max_gap_days, outlier_sigma=outlier_sigma,
-                                  test_fraction=test_fraction, n_windows=n_windows, frequency=data_frequency,
+        # Fan-out 1: validate each shard (its schema, prices, per-ticker history).
+        with dsl.ParallelFor(items=ingest_task.output, parallelism=SHARD_PARALLELISM, name="validate-shards") as shard:
+            validate_task = k8s(validate_op(raw=ingest_task.outputs["raw"], shard=shard, shards=shards,
+                                            min_rows=min_rows, date_format=date_format, frequency=frequency,
+                                            test_fraction=test_fraction, n_windows=n_windows, **common))
+        # Fan-in: the checks across shards (row count, one frequency) and the run's split, decided
+        # once on every shard's dates; the validated shards become one partitioned table.
+        plan_task = k8s(plan_op(profiles=dsl.Collected(validate_task.outputs["profile"]),
+                                validated=dsl.Collected(validate_task.outputs["validated"]),
+                                min_rows=min_rows, frequency=frequency, test_fraction=test_fraction,
+                                n_windows=n_windows, **common))
+        data_frequency = plan_task.outputs["frequency"]
+
+        # Fan-out 2: clean and features per shard; features also sums up its training rows.
+        with dsl.ParallelFor(items=plan_task.outputs["shards"], parallelism=SHARD_PARALLELISM,
+                             name="feature-shards") as shard:
+            clean_task = k8s(clean_op(validated=plan_task.outputs["validated_shards"], shard=shard, shards=shards,
+                                      split=plan_task.outputs["split"], max_gap_days=max_gap_days,
+                                      outlier_sigma=outlier_sigma, frequency=data_frequency, **common))
+            features_task = k8s(features_op(clean=clean_task.outputs["cleaned"], split=plan_task.outputs["split"],
+                                            shard=shard, shards=shards, frequency=data_frequency, **common))
+        shard_features = dsl.Collected(features_task.outputs["features"])
+
+        # Fan-in: the exact ridge fit from the pooled statistics.
+        train_task = k8s(train_op(features=shard_features,
+                                  train_stats=dsl.Collected(features_task.outputs["train_stats"]),
+                                  outlier_bounds=dsl.Collected(clean_task.outputs["outlier_bounds"]),
+                                  split=plan_task.outputs["split"], alpha=alpha, frequency=data_frequency,
                                   **common))
-        features_task = k8s(features_op(clean=clean_task.outputs["cleaned"], frequency=data_frequency, **common))
-        train_task = k8s(train_op(features=features_task.outputs["features"],
-                                  outlier_bounds=clean_task.outputs["outlier_bounds"],
-                                  split=clean_task.outputs["split"], alpha=alpha, frequency=data_frequency,
-                                  **common))
+        # Drift of the latest window against the training window, on returns; alerts, never fails.
+        drift_task = k8s(drift_op(features=shard_features, model_info=train_task.outputs["model_info"],
+                                  psi_warn=psi_warn, psi_alert=psi_alert, **common))
+        # Every test window, scored shard by shard from summed errors. Compares against the
+        # registry's active model, which KFP's cache cannot see.
+        evaluate_task = k8s(evaluate_op(
+            features=shard_features, model=train_task.outputs["model"],
+            model_info=train_task.outputs["model_info"], report_tickers=report_tickers, **common,
+        ))
+        evaluate_task.set_caching_options(False)
         # Requests below the limits: with limits alone Kubernetes requests 2 CPU / 4G per pod,
-        # which a small kind node cannot schedule. Cluster only: kfp.local ignores them and warns
+        # which a small kind node cannot schedule. A task holds one shard (or streams them), so
+        # the limit does not grow with the data. Cluster only: kfp.local ignores them and warns
         # about each on the user's console.
-        for task in (validate_task, clean_task, features_task, train_task) if cluster else ():
+        sized = (validate_task, plan_task, clean_task, features_task, train_task, drift_task, evaluate_task)
+        for task in sized if cluster else ():
             task.set_cpu_request("500m").set_memory_request("1Gi").set_memory_limit("4G").set_cpu_limit("2")
 
-        # Drift of the latest window against the training window, on returns; alerts, never fails.
-        drift_task = k8s(drift_op(features=features_task.outputs["features"],
-                                  model_info=train_task.outputs["model_info"],
-                                  psi_warn=psi_warn, psi_alert=psi_alert, **common))
-        if cluster:
-            drift_task.set_cpu_request("500m").set_memory_request("1Gi").set_memory_limit("4G").set_cpu_limit("2")
-
-        with dsl.ParallelFor(items=train_task.outputs["Output"], name="test-windows") as window:
-            evaluate_task = k8s(evaluate_op(
-                features=features_task.outputs["features"], model=train_task.outputs["model"],
-                model_info=train_task.outputs["model_info"], window=window,
-                report_tickers=report_tickers, **common,
-            ))
-            # Compares against the registry's active model, which KFP's cache cannot see.
-            evaluate_task.set_caching_options(False)
-
         report_task = k8s(report_op(
-            window_results=dsl.Collected(evaluate_task.outputs["window_result"]),
+            window_results=evaluate_task.outputs["window_results"],
             model_info=train_task.outputs["model_info"], drift_report=drift_task.outputs["drift_report"],
             main_metric=main_metric, max_degradation=max_degradation,
             min_directional_accuracy=min_directional_accuracy, max_mape=max_mape,

@@ -3,48 +3,71 @@
 KFP copies only this function's source into the container, so every import lives in its body.
 """
 
-from kfp.dsl import Dataset, Input, Output
+from kfp.dsl import Artifact, Dataset, Input, Output
 
 
 def features(
     clean: Input[Dataset],
+    split: Input[Artifact],
     features: Output[Dataset],
+    train_stats: Output[Artifact],
+    shard: int = 0,
+    shards: int = 1,
     frequency: str = "auto",
     store_url: str = "",
     force_from: str = "",
 ):
     """Build the model features (lagged returns, rolling mean and volatility, calendar) from clean prices.
 
+    Runs once per shard; besides the features it summarises the shard's training rows for the
+    trainer (``train_stats``), so train never needs every row at once.
+
     Args:
-        clean: Parquet of clean prices sorted by (ticker, date) with log returns and gap segments.
+        clean: Parquet of one shard's clean prices sorted by (ticker, date) with log returns
+            and gap segments.
+        split: The run's time-ordered split (JSON from plan): which rows are training rows.
         features: Parquet of the clean columns plus ``target`` (next-period log return) and the
             feature columns; rows with incomplete windows are dropped, each ticker's last row kept.
-        frequency: The data's frequency (validate's output; it picks the calendar features), or
+        train_stats: JSON: count, means and centered scatter of the training rows' features and
+            target, sketches of their returns-based features, their hash and dates
+            (``pricecast.training_stats.ShardStats``).
+        shard: This shard's index (0 when the run has one shard).
+        shards: How many shards the run has.
+        frequency: The data's frequency (plan's output; it picks the calendar features), or
             "auto" to detect it here.
         store_url: Model store holding the stage checkpoints (default: PRICECAST_STORE_URL).
         force_from: Stage a resumed run starts from ('' = a normal run using checkpoints).
     """
+    import json
+    from pathlib import Path
+
     import pyarrow.parquet as pq
 
     from components.features import core
     from pricecast import frames
     from pricecast import frequency as freq
-    from pricecast.stage import code_fingerprint, mode_for, run_stage
+    from pricecast.stage import code_fingerprint, mode_for, run_stage, shard_stage
+    from pricecast.time_split import Split
+    from pricecast.training_stats import shard_stats
 
     def compute(ctx):
         clean_df = frames.read_frame(clean.path)
         spacing = freq.resolve(frequency, clean_df["ticker"], clean_df["date"])
         out = core.build_features(clean_df, spacing)
         frames.write_frame(out, features.path)
+        the_split = Split.from_dict(json.loads(Path(split.path).read_text(encoding="utf-8")))
+        stats = shard_stats(out, the_split, core.feature_columns(spacing), spacing.value, shard=int(shard))
+        Path(train_stats.path).write_text(json.dumps(stats.to_dict()), encoding="utf-8")
         ctx.record(rows_in=len(clean_df), rows_out=len(out),
                    dropped_incomplete_windows=len(clean_df) - len(out),
-                   tickers=int(out["ticker"].nunique()), frequency=spacing.value)
+                   tickers=int(out["ticker"].nunique()), frequency=spacing.value, training_rows=stats.rows)
 
     result = run_stage(
-        "features",
-        params={"feature_columns": core.FEATURE_COLUMNS, "min_history": core.MIN_HISTORY, "frequency": frequency},
-        inputs={"clean": clean.path},
-        outputs={"features": features.path},
+        shard_stage("features", shard, shards),
+        params={"feature_columns": core.FEATURE_COLUMNS, "min_history": core.MIN_HISTORY, "frequency": frequency,
+                "shard": int(shard)},
+        inputs={"clean": clean.path, "split": split.path},
+        outputs={"features": features.path, "train_stats": train_stats.path},
         compute=compute,
         code=code_fingerprint("components.features.component"),
         mode=mode_for("features", force_from),
@@ -56,3 +79,5 @@ def features(
     features.metadata["frequency"] = spacing
     features.metadata["feature_columns"] = core.feature_columns(spacing)
     features.metadata["min_history"] = core.MIN_HISTORY
+    features.metadata["shard"] = int(shard)
+    train_stats.metadata.update(shard=int(shard), training_rows=result.extra.get("training_rows"))

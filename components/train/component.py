@@ -9,8 +9,9 @@ from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
 
 def train(
-    features: Input[Dataset],
-    outlier_bounds: Input[Artifact],
+    features: Input[List[Dataset]],  # noqa: UP006
+    train_stats: Input[List[Artifact]],  # noqa: UP006
+    outlier_bounds: Input[List[Artifact]],  # noqa: UP006
     split: Input[Artifact],
     model: Output[Model],
     model_info: Output[Artifact],
@@ -18,55 +19,74 @@ def train(
     frequency: str = "auto",
     store_url: str = "",
     force_from: str = "",
-) -> List[int]:  # noqa: UP006 - KFP recognises typing.List
+):
     """Fit a scaled ridge regression of the next-day log return on a time-ordered split (never shuffled).
 
+    The fan-in of the shards: the fit uses the shards' pooled sufficient statistics (count,
+    means, centered scatter of the training rows), which give exactly the single-process ridge
+    solution; the in-sample metrics read the features one shard at a time.
+
     Args:
-        features: Parquet from the features stage.
-        outlier_bounds: JSON from the clean stage: each ticker's clipping bounds, stored in
-            model_info so the server cleans raw prices with the training run's bounds.
-        split: JSON from the clean stage: the time-ordered split (training dates, test windows)
-            the bounds were estimated under; the model is fitted on its training rows.
+        features: Parquet of every shard from the features stage.
+        train_stats: JSON of every shard from the features stage: its training rows' statistics.
+        outlier_bounds: JSON of every shard from the clean stage: each ticker's clipping bounds,
+            stored in model_info so the server cleans raw prices with the training run's bounds.
+        split: JSON from plan: the time-ordered split (training dates, test windows) the bounds
+            were estimated under; the model is fitted on its training rows.
         model: The fitted sklearn pipeline as skops bytes (``model.skops``); metadata holds its
             framework, version, sha256, data hash, features and training window.
         model_info: JSON: version, sha256, data hash, features, training window, the split with
             its test windows, in-sample metrics (candidate and naive) and coefficients.
         alpha: Ridge L2 penalty on the standardized features.
-        frequency: The data's frequency (validate's output), recorded in model_info; "auto"
-            detects it from the features' dates.
+        frequency: The data's frequency (plan's output), recorded in model_info.
         store_url: Model store holding the stage checkpoints (default: PRICECAST_STORE_URL).
         force_from: Stage a resumed run starts from ('' = a normal run using checkpoints).
-
-    Returns:
-        The test window indices ``[0, ..., n_windows - 1]`` for the pipeline's ``ParallelFor``.
     """
     import json
     from pathlib import Path
 
     from components.train import core
     from pricecast import frames
-    from pricecast import frequency as freq
     from pricecast.columns import OUTLIER_BOUNDS_KEY
+    from pricecast.errors import ConfigError
     from pricecast.stage import code_fingerprint, mode_for, run_stage
+    from pricecast.training_stats import ShardStats
+
+    def read_json(path):
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+
+    def merged_bounds():
+        """One bounds document: every shard holds other tickers under the same settings."""
+        documents = [read_json(a.path) for a in outlier_bounds]
+        settings = {(d.get("outlier_sigma"), d.get("fit_before")) for d in documents}
+        if len(settings) > 1:
+            raise ConfigError(f"The shards' outlier bounds were fitted under different settings: {sorted(settings)}.",
+                              "Clean every shard in the same run (same outlier_sigma and split).")
+        tickers = {}
+        for document in documents:
+            tickers.update(document.get("tickers", {}))
+        return {**documents[0], "tickers": tickers}
 
     def compute(ctx):
-        keys = frames.read_frame(features.path, columns=["date", "ticker"])
-        spacing = freq.resolve(frequency, keys["ticker"], keys["date"])
-        # Not log_return or clipped: the split and the fit need nothing else, and 5 M rows are big.
-        features_df = frames.read_frame(features.path, columns=core.training_columns(spacing))
-        the_split = core.Split.from_dict(json.loads(Path(split.path).read_text(encoding="utf-8")))
-        _, info = core.train_model(features_df, the_split, alpha=alpha, frequency=spacing)
+        stats = [ShardStats.from_dict(read_json(a.path)) for a in train_stats]
+        the_split = core.Split.from_dict(read_json(split.path))
+        columns = core.training_columns(stats[0].frequency if stats else frequency)
+        # Not log_return or clipped: the split and the scoring need nothing else.
+        shards = frames.read_shards([a.path for a in features], columns=columns)
+        _, info = core.train_from_stats(stats, the_split, alpha, shards)
         Path(model.path).write_bytes(info.model_bytes)
         description = info.to_dict()
-        description[OUTLIER_BOUNDS_KEY] = json.loads(Path(outlier_bounds.path).read_text(encoding="utf-8"))
+        description[OUTLIER_BOUNDS_KEY] = merged_bounds()
         Path(model_info.path).write_text(json.dumps(description, indent=2))
-        ctx.record(rows_in=len(features_df), rows_out=info.rows, version=info.version,
-                   training_window=info.training_window, **info.metrics)
+        ctx.record(rows_in=sum(s.rows for s in stats), rows_out=info.rows, version=info.version,
+                   shards=len(stats), training_window=info.training_window, **info.metrics)
 
     run_stage(
         "train",
         params={"alpha": alpha, "frequency": frequency},
-        inputs={"features": features.path, "outlier_bounds": outlier_bounds.path, "split": split.path},
+        inputs={"split": split.path, **{f"{name}-{i}": a.path for name, artifacts in (
+            ("features", features), ("train_stats", train_stats), ("outlier_bounds", outlier_bounds))
+            for i, a in enumerate(artifacts)}},
         outputs={"model": model.path, "model_info": model_info.path},
         compute=compute,
         code=code_fingerprint("components.train.component"),
@@ -89,4 +109,3 @@ def train(
         "metrics": info["metrics"],
     })
     model_info.metadata.update({"version": info["version"], "sha256": info["sha256"]})
-    return list(range(len(info["split"]["windows"])))

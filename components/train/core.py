@@ -8,7 +8,7 @@ and the sha256 of its bytes.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,16 +23,19 @@ from pricecast import modelio, storage
 from pricecast.columns import DRIFT_FEATURES, FEATURE_COLUMNS, TARGET, feature_columns
 from pricecast.errors import ConfigError
 from pricecast.forecast_metrics import forecast_metrics
-from pricecast.monitoring.drift import reference_profile
+from pricecast.forecast_metrics import pool as pool_metrics
+from pricecast.moments import fit_ridge
+from pricecast.monitoring.drift import BINS, PROFILE_FORMAT, profile_from_sketch
 from pricecast.time_split import Split, Window, target_dates, time_split, train_mask, window_mask
+from pricecast.training_stats import ShardStats, data_hash, feature_matrix, pool, shard_stats
 
 FRAMEWORK = "sklearn"
 # The features-frame columns that the split and the fit read (daily data; see training_columns).
 TRAINING_COLUMNS: list[str] = ["date", "ticker", "segment", "price", TARGET, *FEATURE_COLUMNS]
 __all__ = [
     "FRAMEWORK", "TRAINING_COLUMNS", "Split", "TrainInfo", "Window", "coefficients", "data_hash",
-    "fit_model", "make_model", "predict_in_chunks", "target_dates", "time_split", "train_mask", "train_model",
-    "training_columns", "window_mask",
+    "make_model", "predict_in_chunks", "target_dates", "time_split", "train_from_stats", "train_mask",
+    "train_model", "training_columns", "window_mask",
 ]
 
 
@@ -91,46 +94,9 @@ def coefficients(model: Pipeline) -> dict[str, float]:
     return {"intercept": float(ridge.intercept_ - raw @ scale.mean_), **dict(zip(names, map(float, raw), strict=True))}
 
 
-def fit_model(model: Pipeline, x: pd.DataFrame, y: np.ndarray, rows: int = 500_000) -> Pipeline:
-    """``model.fit(x, y)`` for millions of rows, with the same result in less time and memory.
-
-    ``StandardScaler.fit`` builds several full-size temporaries (NaN masks, deviations); its
-    documented out-of-core path, ``partial_fit`` over slices, computes the same mean and variance
-    without them. The ridge then fits the one scaled copy in place (``copy_X=False``).
-    """
-    scaler, ridge = model.named_steps["scale"], model.named_steps["ridge"]
-    for start in range(0, len(x), rows):
-        scaler.partial_fit(x.iloc[start:start + rows])
-    ridge.set_params(copy_X=False).fit(scaler.transform(x), y)
-    ridge.set_params(copy_X=True)  # the saved model carries the default, not our fit-time choice
-    return model
-
-
 def predict_in_chunks(model: Pipeline, x: pd.DataFrame, rows: int = 500_000) -> np.ndarray:
     """``model.predict(x)`` a slice at a time: the scaler's copy of millions of rows never exists at once."""
     return np.concatenate([model.predict(x.iloc[start:start + rows]) for start in range(0, len(x), rows)])
-
-
-def data_hash(frame: pd.DataFrame) -> str:
-    """sha256 over the columns' names and values (raw bytes of numbers and dates; strings coded).
-
-    Column by column, so no second copy of the training rows is built just to hash them.
-    """
-    digest = hashlib.sha256()
-    for name in frame.columns:
-        column = frame[name]
-        digest.update(str(name).encode())
-        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
-            values = np.ascontiguousarray(column.to_numpy())
-            if values.dtype.kind == "M":
-                # A unit change must not change the hash; int64 because buffers refuse datetimes.
-                values = values.astype("datetime64[ns]").view(np.int64)
-            digest.update(memoryview(values))
-        else:  # strings: codes in order of appearance plus the distinct values
-            codes, uniques = pd.factorize(column)
-            digest.update(memoryview(codes.astype(np.int64)))
-            digest.update("\0".join(map(str, uniques)).encode())
-    return digest.hexdigest()
 
 
 def train_model(
@@ -140,7 +106,9 @@ def train_model(
     now: datetime | None = None,
     frequency: freq.Frequency | str = freq.Frequency.BUSINESS,
 ) -> tuple[Pipeline, TrainInfo]:
-    """Fit the model on the training rows of ``split`` and describe it.
+    """Fit the model on the training rows of ``split`` in one frame (one shard) and describe it.
+
+    The same path as a sharded run, with one shard: :func:`train_from_stats`.
 
     Args:
         features_df: The features stage's output.
@@ -150,33 +118,62 @@ def train_model(
         frequency: The data's frequency (recorded; it picks the feature columns).
 
     Returns:
+        See :func:`train_from_stats`.
+    """
+    _check_alpha(alpha)
+    spacing = freq.Frequency(frequency)
+    stats = shard_stats(features_df, split, feature_columns(spacing), spacing.value)
+    return train_from_stats([stats], split, alpha, [features_df], now)
+
+
+def train_from_stats(
+    stats: Sequence[ShardStats],
+    split: Split,
+    alpha: float,
+    shards: Iterable[pd.DataFrame],
+    now: datetime | None = None,
+) -> tuple[Pipeline, TrainInfo]:
+    """Fit on K shards' pooled statistics, then score the fit in-sample shard by shard.
+
+    The ridge solution depends on the training rows only through their count, means and
+    centered scatter, so the pooled fit equals a single-process ``StandardScaler + Ridge`` fit
+    on all the rows (to rounding). The in-sample metrics need the predictions, so ``shards`` is
+    read once more, one frame at a time, and the metrics are pooled from per-shard sums.
+
+    Args:
+        stats: Every shard's :class:`ShardStats` (from the features stage).
+        split: The run's split (plan decided it).
+        alpha: Ridge L2 penalty (on standardized features), >= 0.
+        shards: The features frames (at least :func:`training_columns`), in any order.
+        now: Creation time (UTC) for the version string; the current time when omitted.
+
+    Returns:
         The fitted pipeline and its :class:`TrainInfo`, whose ``model_bytes`` are the skops
         bytes ``sha256`` was computed from (write exactly these: skops output is not
         byte-reproducible).
 
     Raises:
-        ConfigError: ``alpha`` is negative or no row is left to train on.
+        ConfigError: ``alpha`` is negative, the shards disagree, or no row is left to train on.
         NumericRangeError: The in-sample forecast errors overflow float64.
     """
-    if alpha < 0:
-        raise ConfigError(f"alpha must be >= 0, got {alpha}.", "Use e.g. 1.0 (0 = ordinary least squares).")
-    mask = train_mask(features_df, split)
-    if not mask.any():
-        raise ConfigError("No row has a target before the first test date, so there is nothing to train on.",
-                          "Ingest more history or lower test_fraction.")
-    names = feature_columns(frequency)
-    x = _feature_matrix(features_df, mask, names)
-    target = features_df[TARGET].to_numpy()[mask]
-    price = features_df["price"].to_numpy()[mask]
-    model = fit_model(make_model(alpha), x, target)
-
-    fitted = forecast_metrics("candidate", price, target, predict_in_chunks(model, x))
-    naive = forecast_metrics("naive", price, target, None)
-    metrics = {f"train_{k}": v for k, v in _numbers(fitted).items()}
-    metrics |= {f"train_naive_{k}": v for k, v in _numbers(naive).items()}
-    dates = features_df["date"].to_numpy()[mask]
-    # Copy-on-write makes this assign shallow: the feature columns are hashed in place.
-    hashed = data_hash(x.assign(date=dates, ticker=features_df["ticker"].array[mask], **{TARGET: target}))
+    _check_alpha(alpha)
+    pooled = pool(stats)
+    model = fit_ridge(pooled.moments, alpha, pooled.features)
+    fitted, naive = [], []
+    for frame in shards:
+        mask = train_mask(frame, split)
+        if not mask.any():
+            continue
+        x = pd.DataFrame(feature_matrix(frame, mask, pooled.features), columns=pooled.features, copy=False)
+        target = frame[TARGET].to_numpy()[mask]
+        price = frame["price"].to_numpy()[mask]
+        fitted.append(forecast_metrics("candidate", price, target, predict_in_chunks(model, x)))
+        naive.append(forecast_metrics("naive", price, target, None))
+    if not fitted:
+        raise ConfigError("The features shards hold none of the training rows their statistics count.",
+                          "Pass train the same features artifacts the statistics were computed from.")
+    metrics = {f"train_{k}": v for k, v in _numbers(pool_metrics("candidate", fitted)).items()}
+    metrics |= {f"train_naive_{k}": v for k, v in _numbers(pool_metrics("naive", naive)).items()}
 
     model_bytes = modelio.dumps(model)
     sha = storage.sha256_bytes(model_bytes)
@@ -185,35 +182,26 @@ def train_model(
         version=f"{created:%Y%m%d-%H%M%S}-{sha[:8]}",
         created_at=created.isoformat(timespec="seconds"),
         sha256=sha,
-        data_hash=hashed,
-        features=names,
-        training_window={"start": _day(dates.min()), "end": _day(dates.max())},
-        rows=int(mask.sum()),
+        data_hash=pooled.data_hash,
+        features=pooled.features,
+        training_window={"start": pooled.first_date, "end": pooled.last_date},
+        rows=pooled.rows,
         alpha=float(alpha),
         split=split.to_dict(),
         metrics=metrics,
         coefficients=coefficients(model),
-        reference_profile=reference_profile(x, DRIFT_FEATURES),
-        frequency=freq.Frequency(frequency).value,
+        reference_profile={"format": PROFILE_FORMAT, "bins": BINS,
+                           "features": {c: profile_from_sketch(pooled.sketches[c], BINS)
+                                        for c in DRIFT_FEATURES if c in pooled.sketches}},
+        frequency=freq.Frequency(pooled.frequency).value,
         model_bytes=model_bytes,
     )
     return model, info
 
 
-def _feature_matrix(features_df: pd.DataFrame, mask: np.ndarray, names: list[str]) -> pd.DataFrame:
-    """The masked feature columns as one float64 block, named so the model records its inputs.
-
-    One row-major block rather than 14 column blocks: sklearn then turns the frame into an array
-    without interleaving the columns again at every fit, transform and predict.
-    """
-    matrix = np.empty((int(mask.sum()), len(names)), dtype=np.float64)
-    for j, name in enumerate(names):
-        matrix[:, j] = features_df[name].to_numpy(dtype=np.float64)[mask]
-    return pd.DataFrame(matrix, columns=names, copy=False)
-
-
-def _day(value: object) -> str:
-    return pd.Timestamp(value).strftime("%Y-%m-%d")
+def _check_alpha(alpha: float) -> None:
+    if alpha < 0:
+        raise ConfigError(f"alpha must be >= 0, got {alpha}.", "Use e.g. 1.0 (0 = ordinary least squares).")
 
 
 def _numbers(metrics: Any) -> dict[str, float]:

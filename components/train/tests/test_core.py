@@ -14,7 +14,6 @@ from components.features.tests.support import clean_frame
 from components.train.core import (
     Split,
     TrainInfo,
-    fit_model,
     make_model,
     predict_in_chunks,
     target_dates,
@@ -136,18 +135,6 @@ def test_training_refuses_bad_alpha_and_no_training_rows() -> None:
         train_model(FEATURES, late)
 
 
-def test_fit_model_in_slices_equals_the_plain_pipeline_fit() -> None:
-    split = time_split(FEATURES)
-    mask = train_mask(FEATURES, split)
-    x, y = FEATURES.loc[mask, FEATURE_COLUMNS].reset_index(drop=True), FEATURES.loc[mask, "target"].to_numpy()
-    plain = make_model(0.7).fit(x, y)
-    sliced = fit_model(make_model(0.7), x, y, rows=97)
-    np.testing.assert_allclose(sliced.predict(x), plain.predict(x), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(predict_in_chunks(sliced, x, rows=50), sliced.predict(x), rtol=0, atol=1e-15)
-    assert sliced.named_steps["ridge"].get_params()["copy_X"] is True
-
-
-# --------------------------------------------------------------------------- frequency and extremes (issue 13)
 def test_the_fewest_dates_validate_accepts_train_and_score_every_window():
     # history.min_dates (validate's rule): 28 months with the defaults. One fewer leaves the last
     # test window only the final date, which has no next month to score.

@@ -1,0 +1,170 @@
+"""What one shard of features tells the trainer: the sufficient statistics of its training rows.
+
+The features stage runs once per shard; train runs once and never holds every row. For a linear
+model that is no loss: the standardized ridge fit needs only the count, means and centered
+scatter of the features and the target (:class:`pricecast.moments.Moments`), and those pool
+exactly across shards. The drift reference needs the distribution of the returns-based features
+on the training rows, and mergeable sketches (:class:`pricecast.sketch.Sketch`) pool exactly too.
+So each shard writes a :class:`ShardStats` document, and :func:`pool` turns K of them into what a
+single process would have computed from all the rows.
+
+Which rows train: those whose target is realised before the split's first test date
+(:func:`pricecast.time_split.train_mask`), decided per shard on whole tickers, so a shard's
+training rows are exactly the rows a single process would pick from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pricecast.columns import DRIFT_FEATURES, TARGET
+from pricecast.errors import ConfigError
+from pricecast.moments import Moments
+from pricecast.sketch import Sketch
+from pricecast.time_split import Split, train_mask
+
+STATS_FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardStats:
+    """One shard's training rows, summarised: enough to fit, hash and profile them."""
+
+    shard: int
+    rows: int
+    features: list[str]
+    frequency: str
+    moments: Moments | None  # None: the shard has no training row (e.g. only young tickers)
+    data_hash: str
+    sketches: dict[str, Sketch]
+    first_date: str | None
+    last_date: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": STATS_FORMAT, "shard": self.shard, "rows": self.rows, "features": self.features,
+            "frequency": self.frequency, "moments": self.moments.to_dict() if self.moments else None,
+            "data_hash": self.data_hash, "sketches": {k: s.to_dict() for k, s in self.sketches.items()},
+            "first_date": self.first_date, "last_date": self.last_date,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShardStats:
+        if data.get("format") != STATS_FORMAT:
+            raise ConfigError(f"Training statistics of format {data.get('format')!r}; this trainer reads "
+                              f"format {STATS_FORMAT}.", "Rerun the features stage with this version.")
+        return cls(
+            shard=int(data["shard"]), rows=int(data["rows"]), features=list(data["features"]),
+            frequency=str(data["frequency"]),
+            moments=Moments.from_dict(data["moments"]) if data.get("moments") else None,
+            data_hash=str(data["data_hash"]),
+            sketches={k: Sketch.from_dict(v) for k, v in data["sketches"].items()},
+            first_date=data.get("first_date"), last_date=data.get("last_date"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class PooledStats:
+    """K shards' training rows as one: what :func:`fit` and the model's description need."""
+
+    rows: int
+    features: list[str]
+    frequency: str
+    moments: Moments
+    data_hash: str
+    sketches: dict[str, Sketch]
+    first_date: str
+    last_date: str
+
+
+def feature_matrix(frame: pd.DataFrame, mask: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """The masked feature columns as one row-major float64 block (no per-column frames)."""
+    matrix = np.empty((int(mask.sum()), len(names)), dtype=np.float64)
+    for j, name in enumerate(names):
+        matrix[:, j] = frame[name].to_numpy(dtype=np.float64)[mask]
+    return matrix
+
+
+def data_hash(frame: pd.DataFrame) -> str:
+    """sha256 over the columns' names and values (raw bytes of numbers and dates; strings coded).
+
+    Column by column, so no second copy of the rows is built just to hash them.
+    """
+    digest = hashlib.sha256()
+    for name in frame.columns:
+        column = frame[name]
+        digest.update(str(name).encode())
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+            values = np.ascontiguousarray(column.to_numpy())
+            if values.dtype.kind == "M":
+                # A unit change must not change the hash; int64 because buffers refuse datetimes.
+                values = values.astype("datetime64[ns]").view(np.int64)
+            digest.update(memoryview(values))
+        else:  # strings: codes in order of appearance plus the distinct values
+            codes, uniques = pd.factorize(column)
+            digest.update(memoryview(codes.astype(np.int64)))
+            digest.update("\0".join(map(str, uniques)).encode())
+    return digest.hexdigest()
+
+
+def shard_stats(features_df: pd.DataFrame, split: Split, names: Sequence[str], frequency: str,
+                shard: int = 0) -> ShardStats:
+    """Summarise one shard's training rows (``features_df`` is the features stage's output)."""
+    mask = train_mask(features_df, split)
+    rows = int(mask.sum())
+    if rows == 0:
+        return ShardStats(shard, 0, list(names), frequency, None, "", {}, None, None)
+    x = feature_matrix(features_df, mask, names)
+    y = features_df[TARGET].to_numpy(dtype=np.float64)[mask]
+    dates = features_df["date"].to_numpy()[mask]
+    hashed = data_hash(pd.DataFrame(x, columns=list(names), copy=False).assign(
+        date=dates, ticker=features_df["ticker"].array[mask], **{TARGET: y}))
+    index = {name: j for j, name in enumerate(names)}
+    sketches = {c: Sketch.of(x[:, index[c]]) for c in DRIFT_FEATURES if c in index}
+    return ShardStats(shard, rows, list(names), frequency, Moments.of(x, y), hashed, sketches,
+                      _day(dates.min()), _day(dates.max()))
+
+
+def pool(parts: Sequence[ShardStats]) -> PooledStats:
+    """The shards' statistics as one set of rows.
+
+    Raises:
+        ConfigError: The shards disagree on the features or the frequency, or no shard has a
+            training row.
+    """
+    if not parts:
+        raise ConfigError("No shard statistics to train on.", "Run the features stage on at least one shard.")
+    kinds = {(tuple(p.features), p.frequency) for p in parts}
+    if len(kinds) > 1:
+        raise ConfigError(
+            "The shards' features disagree: " + "; ".join(f"{f} ({', '.join(n)})" for n, f in sorted(kinds)) + ".",
+            "Run every shard with the same frequency (validate resolves it once for the run).",
+        )
+    useful = sorted((p for p in parts if p.moments is not None), key=lambda p: p.shard)
+    if not useful:
+        raise ConfigError("No row has a target before the first test date, so there is nothing to train on.",
+                          "Ingest more history or lower test_fraction.")
+    combined = hashlib.sha256()
+    for part in useful:  # in shard order: the same rows in the same shards always hash the same
+        combined.update(f"{part.shard}:{part.data_hash}\n".encode())
+    names = {name for p in useful for name in p.sketches}
+    return PooledStats(
+        rows=sum(p.rows for p in useful),
+        features=list(parts[0].features),
+        frequency=parts[0].frequency,
+        moments=Moments.pool([p.moments for p in useful if p.moments is not None]),
+        data_hash=combined.hexdigest(),
+        sketches={n: Sketch.merge([p.sketches[n] for p in useful if n in p.sketches]) for n in sorted(names)},
+        first_date=min(p.first_date for p in useful if p.first_date),
+        last_date=max(p.last_date for p in useful if p.last_date),
+    )
+
+
+def _day(value: object) -> str:
+    return pd.Timestamp(value).strftime("%Y-%m-%d")
