@@ -42,7 +42,7 @@ def evaluate(
     from pathlib import Path
 
     from components.evaluate import core
-    from pricecast import frames, logs, modelio, time_split
+    from pricecast import frames, logs, time_split
     from pricecast.columns import FEATURE_COLUMNS
     from pricecast.registry import RegistryStore
     from pricecast.stage import code_fingerprint, mode_for, run_stage
@@ -80,8 +80,8 @@ def evaluate(
 
     def compute(ctx):
         the_split = time_split.Split.from_dict(info["split"])
-        candidate = modelio.loads(Path(model.path).read_bytes())
-        active = modelio.loads(store.fetch_verified(active_mv)) if active_mv else None
+        candidate = core.load_model(Path(model.path).read_bytes())
+        active = core.load_model(store.fetch_verified(active_mv)) if active_mv else None
         trained_until = active_mv.training_window.get("end") if active_mv else None
         results = core.evaluate_shards(paths, the_split, candidate, active,
                                        active_mv.version if active_mv else None, trained_until,

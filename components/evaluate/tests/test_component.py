@@ -13,7 +13,7 @@ import pytest
 from kfp import dsl
 
 from components.evaluate.component import evaluate
-from components.evaluate.core import evaluate_window
+from components.evaluate.core import evaluate_window, load_model
 from components.features.core import build_features
 from components.features.tests.support import (
     clean_frame,
@@ -63,7 +63,7 @@ def test_component_compares_with_the_active_model_and_rechecks_when_it_changes(
 ) -> None:
     features = build_features(clean_frame(n_tickers=3, n_days=150, seed=9, ar=0.3))
     split = time_split(features)
-    candidate_model, candidate = train_model(features, split)
+    _, candidate = train_model(features, split)
     _, active = train_model(features, split, alpha=500.0)
     (tmp_path / "model.skops").write_bytes(candidate.model_bytes)
     (tmp_path / "model_info.json").write_text(json.dumps(candidate.to_dict()))
@@ -79,7 +79,7 @@ def test_component_compares_with_the_active_model_and_rechecks_when_it_changes(
         assert result["active"] is None and result["candidate"]["n"] == result["n"] > 0
         assert list(result["samples"]) == ["T002"]
         # Shards pooled: the one-table numbers (the shard test in test_core checks to 1e-12).
-        whole = evaluate_window(features, split, window, candidate_model, plot_tickers=["T002"])
+        whole = evaluate_window(features, split, window, load_model(candidate.model_bytes), plot_tickers=["T002"])
         assert result["n"] == whole.n and result["samples"] == whole.samples
         assert result["candidate"]["mape"] == pytest.approx(whole.candidate.mape, rel=1e-12)
     assert [w["rows"] for w in first.metadata["windows"]] == [r["n"] for r in results]

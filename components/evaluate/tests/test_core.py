@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +17,8 @@ from components.evaluate.core import SAMPLE_ROWS, evaluate_shards, evaluate_wind
 from components.features.core import build_features
 from components.features.tests.support import clean_frame
 from components.train.core import time_split, train_model, window_mask
-from pricecast import frames
+from pricecast import frames, modelio
+from pricecast.columns import FEATURE_COLUMNS
 from pricecast.errors import ConfigError
 from pricecast.forecast_metrics import METRICS, WindowResult, forecast_metrics, pool
 
@@ -213,3 +218,34 @@ def test_shards_without_test_rows_are_refused(sharded) -> None:
     paths = _write_shards([features[features["date"] < split.test_start]] * 2, tmp / "no-test-rows")
     with pytest.raises(ConfigError, match="Test window 0 .* has no row"):
         evaluate_shards(paths, split, model)
+
+
+# --------------------------------------------------------------------------- the task's start-up (issue 14)
+def test_a_pricecast_model_is_scored_as_its_served_affine_map(trained) -> None:
+    features, split, model = trained
+    loaded = evaluate_core.load_model(modelio.dumps(model))
+    assert isinstance(loaded, evaluate_core.AffineModel)
+    x = features[list(FEATURE_COLUMNS)]
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-9, atol=1e-15)
+    affine, fitted = evaluate_window(features, split, 0, loaded), evaluate_window(features, split, 0, model)
+    assert affine.candidate.mape == pytest.approx(fitted.candidate.mape, rel=1e-9)
+
+
+def test_scoring_never_imports_scikit_learn(trained, tmp_path) -> None:
+    features, split, model = trained
+    (tmp_path / "model.skops").write_bytes(modelio.dumps(model))
+    shards = _write_shards([features], tmp_path / "shards")
+    (tmp_path / "split.json").write_text(json.dumps(split.to_dict()))
+    script = f"""
+import json, sys
+from pathlib import Path
+from components.evaluate import core
+from pricecast.time_split import Split
+model = core.load_model(Path({str(tmp_path / "model.skops")!r}).read_bytes())
+split = Split.from_dict(json.loads(Path({str(tmp_path / "split.json")!r}).read_text()))
+core.evaluate_shards({[str(p) for p in shards]!r}, split, model)
+print(sorted(m for m in ("sklearn", "scipy", "skops", "matplotlib") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.stdout.strip() == "[]"
