@@ -181,12 +181,12 @@ def _restored_stages(log_dir: Path, started_at: datetime) -> tuple[str, ...]:
 def _restored(task: str, log_dir: Path, started_at: datetime) -> bool:
     """Whether the task that just finished restored its checkpoint (its stage's newest record says).
 
-    Task names are KFP's (``evaluate-2``, ``promote``); stage records are pricecast's
-    (``evaluate-w1``): both start with the stage name.
+    Task names are KFP's (``clean-2``, ``promote``); stage records are pricecast's, one per
+    shard for a sharded stage (``clean-s1``): both start with the stage name.
     """
     stage = re.sub(r"-\d+$", "", task)
     records = [r for r in _records_since(log_dir, started_at)
-               if r["stage"] == stage or re.fullmatch(rf"{re.escape(stage)}-[ws]\d+", r["stage"])]
+               if r["stage"] == stage or re.fullmatch(rf"{re.escape(stage)}-s\d+", r["stage"])]
     return bool(records and records[-1].get("restored"))
 
 

@@ -1,15 +1,15 @@
-"""KFP wrapper of the report stage: collected window results in, gate verdict, metrics and report out.
+"""KFP wrapper of the report stage: the evaluate stage's window results in, gate verdict, metrics and report out.
 
 KFP copies only this function's source into the container, so every import lives in its body.
 """
 
-from typing import List, NamedTuple  # noqa: UP035 - KFP reads typing.List from the signature
+from typing import NamedTuple
 
 from kfp.dsl import HTML, Artifact, Input, Markdown, Metrics, Output
 
 
 def report(
-    window_results: Input[List[Artifact]],  # noqa: UP006 - KFP recognises typing.List
+    window_results: Input[Artifact],
     model_info: Input[Artifact],
     drift_report: Input[Artifact],
     report_md: Output[Markdown],
@@ -34,7 +34,7 @@ def report(
     promotion, the alert tells a person.
 
     Args:
-        window_results: The evaluate tasks' JSON results, one per test window.
+        window_results: The evaluate stage's JSON list of results, one per test window.
         model_info: The train stage's JSON describing the candidate.
         drift_report: The drift stage's JSON report, shown in the report's Drift section.
         report_md: The report in Markdown (plots linked by file name; see the store copy).
@@ -73,8 +73,8 @@ def report(
     drift = json.loads(Path(drift_report.path).read_text(encoding="utf-8"))
 
     def compute(ctx):
-        results = [forecast_metrics.WindowResult.from_dict(json.loads(Path(a.path).read_text()))
-                   for a in window_results]
+        results = [forecast_metrics.WindowResult.from_dict(result)
+                   for result in json.loads(Path(window_results.path).read_text())]
         info = json.loads(Path(model_info.path).read_text())
         pooled = core.aggregate(results)
         decision = core.decide(pooled, max_degradation, main_metric)
@@ -104,8 +104,8 @@ def report(
         "report",
         params={"main_metric": main_metric, "max_degradation": max_degradation,
                 "min_directional_accuracy": min_directional_accuracy, "max_mape": max_mape},
-        inputs={**{f"window_result_{i}": a.path for i, a in enumerate(window_results)},
-                "model_info": model_info.path, "drift_report": drift_report.path},
+        inputs={"window_results": window_results.path, "model_info": model_info.path,
+                "drift_report": drift_report.path},
         outputs={"report_md": report_md.path, "report_html": report_html.path, "summary": summary.path},
         compute=compute,
         code=code_fingerprint("components.report.component"),

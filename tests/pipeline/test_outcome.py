@@ -28,7 +28,7 @@ def test_a_run_that_registers_its_version_says_so_with_this_runs_reason():
 
 def test_a_rerun_shows_this_runs_reason_not_the_first_runs():
     reg = registry.register(registry.Registry(), mv("v1").model_copy(update={"reason": "vs the naive forecast"}))
-    decision, reason = what_happened("v1", summary(), reg, reg, restored=("train", "evaluate-w0", "report"))
+    decision, reason = what_happened("v1", summary(), reg, reg, restored=("train", "evaluate", "report"))
     assert decision == "unchanged"
     assert reason.startswith(GATE_NOW) and "naive" not in reason
     assert "Nothing promoted (restored from checkpoints): v1 is already the active model." in reason

@@ -1,14 +1,19 @@
 """The evaluate component run through KFP local mode (SubprocessRunner, no Docker).
 
+The features arrive as shards collected from a ``ParallelFor``, as the pipeline hands them over.
+
 No ``from __future__ import annotations`` here: KFP reads the pipeline's annotations as types.
 """
 
 import json
 from pathlib import Path
 
+import pandas as pd
+import pytest
 from kfp import dsl
 
 from components.evaluate.component import evaluate
+from components.evaluate.core import evaluate_window, load_model
 from components.features.core import build_features
 from components.features.tests.support import (
     clean_frame,
@@ -16,9 +21,31 @@ from components.features.tests.support import (
     write_parquet,
 )
 from components.train.core import time_split, train_model
+from pricecast import frames
 from pricecast.columns import FEATURE_COLUMNS
 from pricecast.registry import ModelVersion, RegistryStore, now_iso, register
 from pricecast.settings import Settings, get_settings
+
+
+def _write_shards(features: pd.DataFrame, folder: Path, shards: int) -> list[str]:
+    """The features as ``shards`` ticker-hash parts, one Parquet file each (as the features tasks write them)."""
+    shard = frames.shard_of(features["ticker"], shards)
+    return [write_parquet(features[shard == k], folder / f"features-{k}.parquet") for k in range(shards)]
+
+
+def _evaluate_pipeline(uris: dict, report_tickers: str = ""):
+    evaluate_op = local_component(evaluate)
+
+    @dsl.pipeline
+    def evaluate_all() -> dsl.Artifact:
+        with dsl.ParallelFor(uris["features"]) as uri:
+            f = dsl.importer(artifact_uri=uri, artifact_class=dsl.Dataset)
+        m = dsl.importer(artifact_uri=uris["model"], artifact_class=dsl.Model)
+        i = dsl.importer(artifact_uri=uris["info"], artifact_class=dsl.Artifact)
+        return evaluate_op(features=dsl.Collected(f.output), model=m.output, model_info=i.output,
+                           report_tickers=report_tickers).outputs["window_results"]
+
+    return evaluate_all
 
 
 def _activate(store_url: str, model_bytes: bytes, info) -> None:
@@ -40,31 +67,33 @@ def test_component_compares_with_the_active_model_and_rechecks_when_it_changes(
     _, active = train_model(features, split, alpha=500.0)
     (tmp_path / "model.skops").write_bytes(candidate.model_bytes)
     (tmp_path / "model_info.json").write_text(json.dumps(candidate.to_dict()))
-    uris = {"features": write_parquet(features, tmp_path / "features.parquet"),
+    uris = {"features": _write_shards(features, tmp_path, 3),
             "model": str(tmp_path / "model.skops"), "info": str(tmp_path / "model_info.json")}
-    evaluate_op = local_component(evaluate)
+    evaluate_all = _evaluate_pipeline(uris, report_tickers="T002")
 
-    @dsl.pipeline
-    def evaluate_one() -> dsl.Artifact:
-        f = dsl.importer(artifact_uri=uris["features"], artifact_class=dsl.Dataset)
-        m = dsl.importer(artifact_uri=uris["model"], artifact_class=dsl.Model)
-        i = dsl.importer(artifact_uri=uris["info"], artifact_class=dsl.Artifact)
-        return evaluate_op(features=f.output, model=m.output, model_info=i.output, window=1).outputs["window_result"]
-
-    first = evaluate_one().output
-    result = json.loads(Path(first.path).read_text())
-    assert result["window_index"] == 1 and result["start"] == split.to_dict()["windows"][1]["start"]
-    assert result["active"] is None and result["candidate"]["n"] == result["n"] > 0
-    assert first.metadata["rows"] == result["n"]
+    first = evaluate_all().output
+    results = json.loads(Path(first.path).read_text())
+    assert [r["window_index"] for r in results] == [0, 1, 2]
+    assert [r["start"] for r in results] == [w["start"] for w in split.to_dict()["windows"]]
+    for window, result in enumerate(results):
+        assert result["active"] is None and result["candidate"]["n"] == result["n"] > 0
+        assert list(result["samples"]) == ["T002"]
+        # Shards pooled: the one-table numbers (the shard test in test_core checks to 1e-12).
+        whole = evaluate_window(features, split, window, load_model(candidate.model_bytes), plot_tickers=["T002"])
+        assert result["n"] == whole.n and result["samples"] == whole.samples
+        assert result["candidate"]["mape"] == pytest.approx(whole.candidate.mape, rel=1e-12)
+    assert [w["rows"] for w in first.metadata["windows"]] == [r["n"] for r in results]
+    assert first.metadata["shards"] == 3 and first.metadata["active_version"] == ""
 
     _activate(isolated_store.store_url, active.model_bytes, active)
-    second = evaluate_one().output  # the active model changed: the checkpoint key changes too
-    result = json.loads(Path(second.path).read_text())
-    assert result["active_version"] == active.version
-    assert result["active"]["n"] == result["n"] and result["active"]["mae"] != result["candidate"]["mae"]
+    second = evaluate_all().output  # the active model changed: the checkpoint key changes too
+    for result in json.loads(Path(second.path).read_text()):
+        assert result["active_version"] == active.version
+        assert result["active"]["n"] == result["n"] and result["active"]["mae"] != result["candidate"]["mae"]
+    assert second.metadata["active_version"] == active.version
 
-    log = (get_settings().log_dir / "evaluate-w1.log").read_text()
-    assert log.count("START evaluate-w1") == 2 and "restored checkpoint" not in log
+    log = (get_settings().log_dir / "evaluate.log").read_text()
+    assert log.count("START evaluate ") == 2 and "restored checkpoint" not in log
 
 
 def test_an_active_model_of_another_frequency_is_no_reference(
@@ -80,18 +109,10 @@ def test_an_active_model_of_another_frequency_is_no_reference(
     _activate(isolated_store.store_url, active.model_bytes, dataclasses.replace(active, frequency="daily"))
     (tmp_path / "model.skops").write_bytes(candidate.model_bytes)
     (tmp_path / "model_info.json").write_text(json.dumps(candidate.to_dict()))
-    uris = {"features": write_parquet(features, tmp_path / "features.parquet"),
+    uris = {"features": _write_shards(features, tmp_path, 1),
             "model": str(tmp_path / "model.skops"), "info": str(tmp_path / "model_info.json")}
-    evaluate_op = local_component(evaluate)
 
-    @dsl.pipeline
-    def evaluate_one() -> dsl.Artifact:
-        f = dsl.importer(artifact_uri=uris["features"], artifact_class=dsl.Dataset)
-        m = dsl.importer(artifact_uri=uris["model"], artifact_class=dsl.Model)
-        i = dsl.importer(artifact_uri=uris["info"], artifact_class=dsl.Artifact)
-        return evaluate_op(features=f.output, model=m.output, model_info=i.output, window=0).outputs["window_result"]
-
-    result = json.loads(Path(evaluate_one().output.path).read_text())
-    assert result["active"] is None and result["active_version"] is None
-    log = (get_settings().log_dir / "evaluate-w0.log").read_text()
+    results = json.loads(Path(_evaluate_pipeline(uris)().output.path).read_text())
+    assert all(r["active"] is None and r["active_version"] is None for r in results)
+    log = (get_settings().log_dir / "evaluate.log").read_text()
     assert f"Active model {active.version} forecasts daily data, the candidate business" in log

@@ -1,18 +1,26 @@
-"""Unit tests of the forecast metrics and the per-window evaluation."""
+"""Unit tests of the forecast metrics, the per-window evaluation and its pooling over shards."""
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from components.evaluate.core import SAMPLE_ROWS, evaluate_window, parse_plot_tickers
+from components.evaluate import core as evaluate_core
+from components.evaluate.core import SAMPLE_ROWS, evaluate_shards, evaluate_window, parse_plot_tickers
 from components.features.core import build_features
 from components.features.tests.support import clean_frame
 from components.train.core import time_split, train_model, window_mask
+from pricecast import frames, modelio
+from pricecast.columns import FEATURE_COLUMNS
 from pricecast.errors import ConfigError
-from pricecast.forecast_metrics import WindowResult, forecast_metrics, pool
+from pricecast.forecast_metrics import METRICS, WindowResult, forecast_metrics, pool
 
 PRICE = np.array([100.0, 200.0])
 ACTUAL = np.log([1.10, 0.90])  # next prices 110 and 180
@@ -132,3 +140,112 @@ def test_forecasts_that_overflow_are_a_named_error_not_an_infinite_metric() -> N
 
     with pytest.raises(NumericRangeError, match="overflow float64 on 1 of 2 rows"):
         forecast_metrics("candidate", np.array([1e300, 1.0]), np.array([0.0, 0.0]), np.array([50.0, 0.0]))
+
+
+# --------------------------------------------------------------------------- shards (issue 14)
+def _assert_same_result(sharded: WindowResult, whole: WindowResult) -> None:
+    """Equal but for rounding in the pooled metrics: counts, samples and residuals exactly."""
+    a, b = sharded.to_dict(), whole.to_dict()
+    for name in ("candidate", "naive", "active", "candidate_vs_active"):
+        assert (a.pop(name) is None) == (b[name] is None), name
+        if b.pop(name) is None:
+            continue
+        pooled, single = getattr(sharded, name), getattr(whole, name)
+        assert (pooled.n, pooled.n_direction) == (single.n, single.n_direction), name
+        for metric in METRICS:
+            if single.get(metric) is None:
+                assert pooled.get(metric) is None
+            else:
+                assert pooled.get(metric) == pytest.approx(single.get(metric), rel=1e-12, abs=0), (name, metric)
+    assert a == b  # n, dates, versions, excluded rows, plot samples and residuals
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory):
+    """Features of 11 tickers, their split, a candidate and an active model trained into window 1."""
+    features = build_features(clean_frame(n_tickers=11, n_days=260, seed=5, ar=0.3))
+    split = time_split(features, n_windows=3)
+    model, _ = train_model(features, split)
+    active, _ = train_model(features, split, alpha=300.0)
+    trained_until = split.windows[1].start + (split.windows[1].end - split.windows[1].start) / 2
+    return features, split, model, active, f"{trained_until:%Y-%m-%d}", tmp_path_factory.mktemp("shards")
+
+
+def _write_shards(parts: list, folder) -> list:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [frames.write_frame(part, folder / frames.SHARD_FILE.format(i)) for i, part in enumerate(parts)]
+
+
+@pytest.mark.parametrize("cut", ["by_ticker_hash", "by_row_blocks"])
+@pytest.mark.parametrize("plot_tickers", [(), ("T009", "T002", "T004")])
+def test_four_shards_give_the_result_of_one(sharded, monkeypatch, cut, plot_tickers) -> None:
+    features, split, model, active, trained_until, tmp = sharded
+    # A small residual sample, so its stride (2) crosses shard boundaries at every offset.
+    monkeypatch.setattr(evaluate_core, "RESIDUAL_SAMPLE", 80)
+    if cut == "by_ticker_hash":  # as ingest partitions: every row of a ticker in one shard
+        shard = frames.shard_of(features["ticker"], 4)
+        parts = [features[shard == k] for k in range(4)]
+    else:  # tickers split across shards: plot samples are then joined over shards
+        cuts = np.linspace(0, len(features), 5).astype(int)
+        parts = [features.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    parts.append(features.iloc[:0])  # an empty shard (ingest keeps the schema) changes nothing
+    one = pd.concat(parts, ignore_index=True)  # the same rows in shard order
+    kwargs = dict(active_model=active, active_version="v-old", active_trained_until=trained_until,
+                  plot_tickers=plot_tickers)
+
+    whole = evaluate_shards(_write_shards([one], tmp / f"one-{cut}"), split, model, **kwargs)
+    four = evaluate_shards(_write_shards(parts, tmp / f"four-{cut}"), split, model, **kwargs)
+
+    assert [w.window_index for w in four] == [0, 1, 2]
+    for w, (pooled, single) in enumerate(zip(four, whole, strict=True)):
+        assert single == evaluate_window(one, split, w, model, **kwargs)  # one shard is the one-frame path
+        _assert_same_result(pooled, single)
+    assert four[1].active_excluded_rows > 0 and four[1].candidate_vs_active is not None  # the in-sample path ran
+    assert len(four[0].residuals_pct) == 80
+    assert list(four[0].samples) == (list(plot_tickers) or ["T000", "T001", "T002"])
+
+
+def test_a_plot_ticker_in_no_shard_names_the_tickers_present(sharded) -> None:
+    features, split, model, _, _, tmp = sharded
+    shard = frames.shard_of(features["ticker"], 3)
+    paths = _write_shards([features[shard == k] for k in range(3)], tmp / "three")
+    with pytest.raises(ConfigError, match=r"report_tickers names NOPE, not in test window 0 \(tickers: T000, T001, "):
+        evaluate_shards(paths, split, model, plot_tickers=["T005", "NOPE"])
+
+
+def test_shards_without_test_rows_are_refused(sharded) -> None:
+    features, split, model, _, _, tmp = sharded
+    paths = _write_shards([features[features["date"] < split.test_start]] * 2, tmp / "no-test-rows")
+    with pytest.raises(ConfigError, match="Test window 0 .* has no row"):
+        evaluate_shards(paths, split, model)
+
+
+# --------------------------------------------------------------------------- the task's start-up (issue 14)
+def test_a_pricecast_model_is_scored_as_its_served_affine_map(trained) -> None:
+    features, split, model = trained
+    loaded = evaluate_core.load_model(modelio.dumps(model))
+    assert isinstance(loaded, evaluate_core.AffineModel)
+    x = features[list(FEATURE_COLUMNS)]
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-9, atol=1e-15)
+    affine, fitted = evaluate_window(features, split, 0, loaded), evaluate_window(features, split, 0, model)
+    assert affine.candidate.mape == pytest.approx(fitted.candidate.mape, rel=1e-9)
+
+
+def test_scoring_never_imports_scikit_learn(trained, tmp_path) -> None:
+    features, split, model = trained
+    (tmp_path / "model.skops").write_bytes(modelio.dumps(model))
+    shards = _write_shards([features], tmp_path / "shards")
+    (tmp_path / "split.json").write_text(json.dumps(split.to_dict()))
+    script = f"""
+import json, sys
+from pathlib import Path
+from components.evaluate import core
+from pricecast.time_split import Split
+model = core.load_model(Path({str(tmp_path / "model.skops")!r}).read_bytes())
+split = Split.from_dict(json.loads(Path({str(tmp_path / "split.json")!r}).read_text()))
+core.evaluate_shards({[str(p) for p in shards]!r}, split, model)
+print(sorted(m for m in ("sklearn", "scipy", "skops", "matplotlib") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.stdout.strip() == "[]"

@@ -1,7 +1,8 @@
-"""The report component at the end of a small fan-out run through KFP local mode.
+"""The report component at the end of a small sharded run through KFP local mode.
 
-train -> ParallelFor(evaluate over train's windows 0, 1, 2) -> Collected -> report; then report alone
-on the same window results must restore its checkpoint and still return the same verdict and metrics.
+ParallelFor(feature shards) -> Collected -> evaluate (windows 0, 1, 2 in one task) -> report; then
+report alone on the same window results must restore its checkpoint and still return the same
+verdict and metrics. The candidate is trained in-process: these tests pin evaluate and report.
 The accuracy alerts are checked on the component function called in-process (as KFP's executor
 calls it), against a real webhook receiver on 127.0.0.1.
 No ``from __future__ import annotations`` here: KFP reads the pipeline's annotations as types.
@@ -21,14 +22,11 @@ from components.features.core import build_features
 from components.features.tests.support import (
     clean_frame,
     local_component,
-    write_outlier_bounds,
     write_parquet,
-    write_split,
 )
 from components.report.component import report
-from components.train.component import train
 from components.train.core import time_split, train_model
-from pricecast import storage
+from pricecast import frames, storage
 from pricecast.monitoring import checks
 from pricecast.monitoring.thresholds import Thresholds
 from pricecast.settings import Settings, get_settings, reload_settings
@@ -52,26 +50,26 @@ def write_drift_report(path: Path) -> str:
 
 @pytest.mark.slow
 def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_path: Path, isolated_store: Settings) -> None:
-    clean = clean_frame(n_tickers=3, n_days=160, seed=12, ar=0.4)
-    features_uri = write_parquet(build_features(clean), tmp_path / "features.parquet")
-    bounds_uri = write_outlier_bounds(clean, tmp_path / "outlier_bounds.json")
+    features = build_features(clean_frame(n_tickers=3, n_days=160, seed=12, ar=0.4))
+    _, trained = train_model(features, time_split(features, n_windows=3))
+    (tmp_path / "model.skops").write_bytes(trained.model_bytes)
+    (tmp_path / "model_info.json").write_text(json.dumps(trained.to_dict()))
+    shard = frames.shard_of(features["ticker"], 2)
+    shard_uris = [write_parquet(features[shard == k], tmp_path / f"features-{k}.parquet") for k in range(2)]
+    model_uri, info_uri = str(tmp_path / "model.skops"), str(tmp_path / "model_info.json")
     drift_uri = write_drift_report(tmp_path / "drift_report.json")
-    split_uri = write_split(clean, tmp_path / "split.json", n_windows=3)
-    train_op, evaluate_op, report_op = map(local_component, (train, evaluate, report))
+    evaluate_op, report_op = map(local_component, (evaluate, report))
 
     @dsl.pipeline
     def fan_out() -> Outputs:
-        features = dsl.importer(artifact_uri=features_uri, artifact_class=dsl.Dataset).output
-        bounds = dsl.importer(artifact_uri=bounds_uri, artifact_class=dsl.Artifact).output
+        with dsl.ParallelFor(shard_uris) as uri:  # as the pipeline collects the feature shards
+            features = dsl.importer(artifact_uri=uri, artifact_class=dsl.Dataset)
+        model = dsl.importer(artifact_uri=model_uri, artifact_class=dsl.Model).output
+        info = dsl.importer(artifact_uri=info_uri, artifact_class=dsl.Artifact).output
         drift = dsl.importer(artifact_uri=drift_uri, artifact_class=dsl.Artifact).output
-        split = dsl.importer(artifact_uri=split_uri, artifact_class=dsl.Artifact).output
-        trained = train_op(features=features, outlier_bounds=bounds, split=split)
-        with dsl.ParallelFor(items=trained.outputs["Output"]) as window:  # as the pipeline fans out
-            scored = evaluate_op(features=features, model=trained.outputs["model"],
-                                 model_info=trained.outputs["model_info"], window=window)
-        gated = report_op(window_results=dsl.Collected(scored.outputs["window_result"]),
-                          model_info=trained.outputs["model_info"], drift_report=drift, main_metric="mape",
-                          max_degradation=0.1, run_id="run-1")
+        scored = evaluate_op(features=dsl.Collected(features.output), model=model, model_info=info)
+        gated = report_op(window_results=scored.outputs["window_results"], model_info=info, drift_report=drift,
+                          main_metric="mape", max_degradation=0.1, run_id="run-1")
         o = gated.outputs
         return Outputs(o["verdict"], o["reason"], o["metrics"], o["summary"], o["report_html"])
 
@@ -100,18 +98,15 @@ def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_pa
 
     # The same inputs again, through importers: report restores its checkpoint instead of computing,
     # and its return value and metrics must come back from the summary JSON unchanged.
-    window_uris = sorted((str(p) for p in kfp_local.rglob("evaluate/window_result")),
-                         key=lambda p: json.loads(Path(p).read_text())["window_index"])
-    info_uri = str(next(kfp_local.rglob("train/model_info")))
-    assert len(window_uris) == 3
+    [results_uri] = [str(p) for p in kfp_local.rglob("evaluate/window_results")]
+    assert len(json.loads(Path(results_uri).read_text())) == 3
 
     @dsl.pipeline
     def report_again() -> Outputs:
-        with dsl.ParallelFor(window_uris) as uri:
-            result = dsl.importer(artifact_uri=uri, artifact_class=dsl.Artifact)
+        results = dsl.importer(artifact_uri=results_uri, artifact_class=dsl.Artifact)
         info = dsl.importer(artifact_uri=info_uri, artifact_class=dsl.Artifact)
         drift = dsl.importer(artifact_uri=drift_uri, artifact_class=dsl.Artifact)
-        gated = report_op(window_results=dsl.Collected(result.output), model_info=info.output,
+        gated = report_op(window_results=results.output, model_info=info.output,
                           drift_report=drift.output, main_metric="mape", max_degradation=0.1, run_id="run-2")
         o = gated.outputs
         return Outputs(o["verdict"], o["reason"], o["metrics"], o["summary"], o["report_html"])
@@ -128,20 +123,16 @@ def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_pa
 
 
 @pytest.fixture
-def scored(tmp_path: Path) -> tuple[list[dsl.Artifact], dsl.Artifact]:
-    """Three evaluated windows of a trained model and its model_info, as artifacts on disk."""
+def scored(tmp_path: Path) -> tuple[dsl.Artifact, dsl.Artifact]:
+    """The window results of three evaluated windows of a trained model, and its model_info, on disk."""
     features = build_features(clean_frame(n_tickers=3, n_days=160, seed=12, ar=0.4))
     split = time_split(features, n_windows=3)
     model, info = train_model(features, split)
-    windows = []
-    for i in range(3):
-        path = tmp_path / "windows" / f"window_result_{i}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(evaluate_window(features, split, i, model).to_dict()))
-        windows.append(dsl.Artifact(uri=str(path)))
+    windows = tmp_path / "window_results"
+    windows.write_text(json.dumps([evaluate_window(features, split, i, model).to_dict() for i in range(3)]))
     info_path = tmp_path / "model_info"
     info_path.write_text(json.dumps(info.to_dict()))
-    return windows, dsl.Artifact(uri=str(info_path))
+    return dsl.Artifact(uri=str(windows)), dsl.Artifact(uri=str(info_path))
 
 
 @pytest.fixture
