@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -100,7 +101,7 @@ class RunTime:
 
     started_at: datetime
     finished_at: datetime
-    stages: dict[str, float]  # seconds per stage; fanned-out stages (evaluate) summed
+    stages: dict[str, float]  # seconds per stage; a stage's shards (clean-s0, clean-s1, ...) summed
     restored: tuple[str, ...]
     kfp_run: str | None = None  # the KFP run id when the run is a cluster run
 
@@ -137,7 +138,8 @@ def last_run(records: Sequence[Mapping[str, Any]], first_stage: str = "ingest") 
     end = [b + timedelta(seconds=float(r["elapsed_s"])) for b, r in zip(begin, run, strict=True)]
     stages: dict[str, float] = {}
     for r in run:
-        stages[r["stage"]] = round(stages.get(r["stage"], 0.0) + float(r["elapsed_s"]), 3)
+        name = re.sub(r"-s\d+$", "", str(r["stage"]))  # a stage's shards count as the stage
+        stages[name] = round(stages.get(name, 0.0) + float(r["elapsed_s"]), 3)
     return RunTime(min(begin), max(end), stages, tuple(dict.fromkeys(r["stage"] for r in run if r.get("restored"))))
 
 
