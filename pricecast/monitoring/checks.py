@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
