@@ -81,17 +81,21 @@ class Sketch:
     def of(cls, values: Any) -> Sketch:
         """The sketch of the finite values among ``values`` (any array-like of numbers)."""
         array = np.asarray(values, dtype=np.float64).ravel()
-        finite = array[np.isfinite(array)]
+        finite_mask = np.isfinite(array)
+        finite = array if finite_mask.all() else array[finite_mask]
+        del finite_mask
         if finite.size == 0:
             return cls.empty()
+        # Few full-size temporaries: on a busy machine their page faults cost more than the math.
         keys = bin_keys(finite)
         low = int(keys.min())
+        keys -= low
         # Keys span at most 2^21 integers whatever the data: one bincount, no sort.
-        dense = np.bincount(keys - low)
+        dense = np.bincount(keys)
         occupied = np.flatnonzero(dense)
         with np.errstate(over="ignore"):  # values beyond 1e154: M2 (and maybe the mean) is inf
             mean = float(finite.mean())
-            deviations = finite - mean
+            deviations = np.subtract(finite, mean, out=keys.view(np.float64))  # the keys' buffer is free
             m2 = float(deviations @ deviations)
         return cls(
             keys=occupied.astype(np.int64) + low,
