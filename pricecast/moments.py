@@ -17,6 +17,7 @@ those of the concatenated rows up to rounding, and :func:`fit_ridge` turns them 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -212,7 +213,8 @@ def fit_ridge(moments: Moments, alpha: float, feature_names: Sequence[str]) -> P
     DataFrame, serializes with :mod:`pricecast.modelio` and reads back as a single fit does.
 
     Raises:
-        ConfigError: ``alpha`` is negative, the moments hold no row, or the names do not match.
+        ConfigError: ``alpha`` is negative, the moments hold no row or a non-finite value, or the
+            names do not match them.
     """
     from scipy import linalg
     from sklearn.linear_model import Ridge
@@ -228,6 +230,10 @@ def fit_ridge(moments: Moments, alpha: float, feature_names: Sequence[str]) -> P
     if len(names) != moments.p:
         raise ConfigError(f"{len(names)} feature names for moments of {moments.p} features.",
                           "Pass the names of the columns the moments were computed on, in order.")
+    if not (np.isfinite(moments.cxx).all() and np.isfinite(moments.cxy).all() and math.isfinite(moments.mean_y)
+            and np.isfinite(moments.mean_x).all()):
+        raise ConfigError("The training statistics are not finite: a training row holds NaN or inf.",
+                          "Check the features stage's output; scikit-learn refuses such rows too.")
     n = moments.n
     var = np.diagonal(moments.cxx) / n
     scale = np.sqrt(var)

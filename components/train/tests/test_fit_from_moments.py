@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from components.train.core import coefficients, fit_model, make_model
 from pricecast import modelio
+from pricecast.errors import ConfigError
 from pricecast.moments import Moments, fit_ridge
 
 NAMES = ["ret_lag_0", "level", "tiny", "vol", "trend"]
@@ -108,6 +109,20 @@ def test_skops_round_trip_loads_and_predicts_identically() -> None:
     form = modelio.read_linear(data)
     assert form is not None and form.feature_names == tuple(NAMES)
     np.testing.assert_allclose(x.to_numpy() @ form.weights + form.intercept, ours.predict(x), rtol=1e-12)
+
+
+def test_moments_that_cannot_give_a_model_are_refused() -> None:
+    x, y = _rows(50)
+    moments = Moments.of(x.to_numpy(), y)
+    with pytest.raises(ConfigError, match="alpha must be >= 0"):
+        fit_ridge(moments, -1.0, NAMES)
+    with pytest.raises(ConfigError, match="no row"):
+        fit_ridge(Moments.of(x.to_numpy()[:0], y[:0]), 1.0, NAMES)
+    with pytest.raises(ConfigError, match="4 feature names for moments of 5"):
+        fit_ridge(moments, 1.0, NAMES[:4])
+    y[3] = np.nan
+    with pytest.raises(ConfigError, match="not finite"):
+        fit_ridge(Moments.of(x.to_numpy(), y), 1.0, NAMES)
 
 
 def test_a_frame_with_other_columns_is_refused_like_a_fitted_model() -> None:
