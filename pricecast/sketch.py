@@ -119,20 +119,18 @@ class Sketch:
             return cls.empty()
         if len(parts) == 1:
             return parts[0]
-        keys = np.concatenate([p.keys for p in parts])
-        counts = np.concatenate([p.counts for p in parts])
-        low = int(keys.min())
-        dense = np.zeros(int(keys.max()) - low + 1, dtype=np.int64)
-        np.add.at(dense, keys - low, counts)  # integer adds: exact, whatever the order
-        occupied = np.flatnonzero(dense)
+        # Sorting the occupied keys (thousands per part), not a dense array over their range.
+        keys, where = np.unique(np.concatenate([p.keys for p in parts]), return_inverse=True)
+        counts = np.zeros(keys.size, dtype=np.int64)
+        np.add.at(counts, where, np.concatenate([p.counts for p in parts]))  # integer adds: exact in any order
         level: list[tuple[int, float, float]] = [(p.n, p.mean, p.m2) for p in parts]
         while len(level) > 1:
             level = [_chan(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
                      for i in range(0, len(level), 2)]
         n, mean, m2 = level[0]
         return cls(
-            keys=occupied.astype(np.int64) + low,
-            counts=dense[occupied],
+            keys=keys.astype(np.int64),
+            counts=counts,
             n=n, mean=mean, m2=m2,
             min=min(p.min for p in parts),
             max=max(p.max for p in parts),
