@@ -89,17 +89,20 @@ class Sketch:
         # Few full-size temporaries: on a busy machine their page faults cost more than the math.
         keys = bin_keys(finite)
         low = int(keys.min())
-        keys -= low
-        # Keys span at most 2^21 integers whatever the data: one bincount, no sort.
-        dense = np.bincount(keys)
-        occupied = np.flatnonzero(dense)
+        if int(keys.max()) - low >= 4 * keys.size:  # few values over a wide range: sort them
+            occupied, counts = np.unique(keys, return_counts=True)
+        else:  # keys span at most 2^21 integers whatever the data: one bincount, no sort
+            keys -= low
+            dense = np.bincount(keys)
+            occupied = np.flatnonzero(dense) + low
+            counts = dense[occupied - low]
         with np.errstate(over="ignore"):  # values beyond 1e154: M2 (and maybe the mean) is inf
             mean = float(finite.mean())
             deviations = np.subtract(finite, mean, out=keys.view(np.float64))  # the keys' buffer is free
             m2 = float(deviations @ deviations)
         return cls(
-            keys=occupied.astype(np.int64) + low,
-            counts=dense[occupied].astype(np.int64),
+            keys=occupied.astype(np.int64),
+            counts=counts.astype(np.int64),
             n=int(finite.size),
             mean=mean,
             m2=m2,

@@ -75,6 +75,17 @@ def test_merged_shards_have_exactly_the_counts_of_all_values(parts: int) -> None
     assert whole.std == pytest.approx(np.std(values, ddof=1), rel=1e-12)
 
 
+def test_dense_and_sparse_counting_agree() -> None:
+    """Many values over a narrow key range are counted with one bincount, few values by sorting."""
+    values = RNG.normal(0, 0.01, 200_000)
+    keys = bin_keys(values)
+    assert int(keys.max() - keys.min()) < 4 * keys.size  # the bincount path
+    many = Sketch.of(values)
+    few = Sketch.merge([Sketch.of(piece) for piece in np.array_split(values, 4_000)])  # 50 each: sorted
+    assert np.array_equal(many.keys, few.keys) and np.array_equal(many.counts, few.counts)
+    assert np.array_equal(many.count_below(bin_lower(many.keys)), np.cumsum(np.r_[0, many.counts[:-1]]))
+
+
 def test_quantiles_are_within_the_relative_accuracy() -> None:
     values = RNG.lognormal(0, 2, 200_000) * RNG.choice([-1, 1], 200_000)
     sketch = Sketch.of(values)
