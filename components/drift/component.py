@@ -3,11 +3,13 @@
 KFP copies only this function's source into the container, so every import lives in its body.
 """
 
+from typing import List  # noqa: UP035 - KFP reads typing.List from the signature
+
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Output
 
 
 def drift(
-    features: Input[Dataset],
+    features: Input[List[Dataset]],  # noqa: UP006
     model_info: Input[Artifact],
     drift_report: Output[Artifact],
     drift_markdown: Output[Markdown],
@@ -24,8 +26,11 @@ def drift(
     is set) when a feature drifts: MEDIUM at ``psi_alert``, LOW at ``psi_warn`` or a KS-only shift.
     It never fails the run on drift: the gate is the evaluation, drift explains it.
 
+    The fan-in of the shards: each shard's rows are read in turn and sketched, and the merged
+    sketches give the report one process would compute from all rows (memory: one shard).
+
     Args:
-        features: Parquet from the features stage (all dates of the run).
+        features: Parquet of every shard from the features stage (all dates of the run).
         model_info: Train's JSON record; its ``training_window`` is the reference.
         drift_report: JSON report: score (max PSI), level, per-feature PSI/KS/means, the alerts.
         drift_markdown: The same report as a Markdown table.
@@ -43,29 +48,27 @@ def drift(
     from pathlib import Path
 
     from components.drift import core
-    from pricecast import frames
     from pricecast.monitoring.alerts import emit, raised_again
     from pricecast.monitoring.checks import drift_alerts
     from pricecast.monitoring.drift import DriftThresholds
     from pricecast.stage import STAGES, code_fingerprint, mode_for, run_stage
 
     def compute(ctx) -> None:
-        features_df = frames.read_frame(features.path, columns=["date", "ticker", *core.DRIFT_FEATURES])
         info = json.loads(Path(model_info.path).read_text(encoding="utf-8"))
         thresholds = DriftThresholds(psi_warn=psi_warn, psi_alert=psi_alert, ks_p_value=ks_p_value)
-        report = core.drift_for_model(features_df, info, thresholds, current_days)
+        report, rows_read = core.drift_for_shards([a.path for a in features], info, thresholds, current_days)
         document = {**report.to_dict(), "alerts": [a.model_dump() for a in drift_alerts(report)]}
         Path(drift_report.path).write_text(json.dumps(document, indent=2), encoding="utf-8")
         Path(drift_markdown.path).write_text(report.to_markdown(), encoding="utf-8")
         worst = report.worst
-        ctx.record(rows_in=len(features_df), rows_out=len(report.features), score=round(report.score, 6),
-                   level=report.level, worst_feature=worst.feature if worst else None)
+        ctx.record(rows_in=rows_read, rows_out=len(report.features), score=round(report.score, 6),
+                   level=report.level, worst_feature=worst.feature if worst else None, shards=len(features))
 
     run_stage(
         "drift",
         params={"psi_warn": psi_warn, "psi_alert": psi_alert, "ks_p_value": ks_p_value,
                 "current_days": current_days, "columns": core.DRIFT_FEATURES},
-        inputs={"features": features.path, "model_info": model_info.path},
+        inputs={"model_info": model_info.path, **{f"features-{i}": a.path for i, a in enumerate(features)}},
         outputs={"drift_report": drift_report.path, "drift_markdown": drift_markdown.path},
         compute=compute,
         code=code_fingerprint("components.drift.component"),

@@ -8,6 +8,13 @@ reported next to PSI, while PSI alone makes the drift score. PSI has a noise flo
 rolling-window features are autocorrelated, so a window needs a few thousand rows (see
 components/drift/README.md).
 
+Everything is computed from mergeable sketches (:class:`pricecast.sketch.Sketch`), never from
+the rows themselves, so a reference and a window read shard by shard give the very numbers one
+process would: the profile's edges are sketch-bin boundaries next to the deciles (within 0.39 %),
+so its proportions and the current window's PSI are exact counts; KS compares the two binned
+CDFs at every bin boundary. The DataFrame entry points (:func:`reference_profile`,
+:func:`drift_report`) sketch their frames and call the sketch ones.
+
 Measure drift on returns-based features only (lagged returns, rolling means and volatilities,
 price relative to its moving average): price levels trend by nature, so a PSI on prices would
 alarm on every rally without saying anything about the model's inputs.
@@ -26,6 +33,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pricecast.errors import ConfigError
+from pricecast.sketch import Sketch, bin_lower, ks_statistic
 
 if TYPE_CHECKING:  # the model server imports this module for live drift; it needs no pandas
     import pandas as pd
@@ -38,7 +46,7 @@ EPSILON = 1e-4
 PROFILE_FORMAT = 1
 # Key of the profile in train's model_info, hence in the model store's models/<version>/metadata.json.
 PROFILE_KEY = "reference_profile"
-# Rows per side the KS test looks at (see ks_test).
+# Rows per side the KS p-value is computed for (see ks_from_sketches).
 KS_MAX_SAMPLES = 100_000
 Level = Literal["ok", "warn", "alert"]
 
@@ -77,23 +85,58 @@ def bin_proportions(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
     return counts / max(values.size, 1)
 
 
-def feature_profile(values: Any, bins: int = BINS) -> dict[str, Any]:
-    """One feature's reference: inner quantile edges, bin proportions, n, mean and std."""
-    finite = _finite(values)
-    if finite.size < 2:
+def sketch_proportions(edges: Any, sketch: Sketch) -> np.ndarray:
+    """:func:`bin_proportions` of a sketch's values: exact when the edges are sketch-bin boundaries
+    (a profile's always are), else each value counts in the bin of its sketch bin's lower end."""
+    below = sketch.count_below(np.asarray(edges, dtype=np.float64))
+    return np.diff(np.concatenate([[0], below, [sketch.n]])) / max(sketch.n, 1)
+
+
+def profile_from_sketch(sketch: Sketch, bins: int = BINS) -> dict[str, Any]:
+    """One feature's reference: inner decile edges, bin proportions, n, mean and std.
+
+    Each edge is the lower boundary of the sketch bin holding the value of rank ``floor(q (n-1))``
+    (``q = 1/bins, ..., (bins-1)/bins``), so it lies within 0.39 % of that quantile and the
+    proportions are the exact shares of the values on either side of it.
+
+    Raises:
+        ConfigError: The sketch holds fewer than 2 values.
+    """
+    if sketch.n < 2:
         raise ConfigError(
-            f"A drift reference needs at least 2 finite values per feature, got {finite.size}.",
+            f"A drift reference needs at least 2 finite values per feature, got {sketch.n}.",
             "Build the reference from the training window's feature rows.",
         )
+    ranks = np.floor(np.arange(1, bins) / bins * (sketch.n - 1)).astype(np.int64)
     # Repeated quantiles (a feature with many equal values) collapse into one edge.
-    edges = np.unique(np.quantile(finite, np.arange(1, bins) / bins))
+    edges = np.unique(bin_lower(sketch.keys[sketch.bin_of_rank(ranks)]))
     return {
         "edges": [float(e) for e in edges],
-        "proportions": [float(p) for p in bin_proportions(edges, finite)],
-        "n": int(finite.size),
-        "mean": float(finite.mean()),
-        "std": float(finite.std(ddof=1)),
+        "proportions": [float(p) for p in sketch_proportions(edges, sketch)],
+        "n": int(sketch.n),
+        "mean": float(sketch.mean),
+        "std": float(sketch.std),
     }
+
+
+def feature_profile(values: Any, bins: int = BINS) -> dict[str, Any]:
+    """:func:`profile_from_sketch` of ``values`` (non-finite ones ignored)."""
+    return profile_from_sketch(Sketch.of(values), bins)
+
+
+def profile_from_sketches(sketches: Mapping[str, Sketch], bins: int = BINS) -> dict[str, Any]:
+    """The JSON-serializable reference the model's metadata carries for live drift, from sketches.
+
+    Returns:
+        ``{"format": 1, "bins": bins, "features": {name: {edges, proportions, n, mean, std}}}``.
+    """
+    return {"format": PROFILE_FORMAT, "bins": bins,
+            "features": {name: profile_from_sketch(sketch, bins) for name, sketch in sketches.items()}}
+
+
+def sketch_columns(frame: pd.DataFrame, columns: Sequence[str]) -> dict[str, Sketch]:
+    """One sketch per column of ``frame``."""
+    return {c: Sketch.of(frame[c].to_numpy(dtype=np.float64, na_value=np.nan)) for c in columns}
 
 
 def reference_profile(features_df: pd.DataFrame, columns: Sequence[str], bins: int = BINS) -> dict[str, Any]:
@@ -105,7 +148,8 @@ def reference_profile(features_df: pd.DataFrame, columns: Sequence[str], bins: i
         bins: Quantile bins per feature (deciles by default).
 
     Returns:
-        ``{"format": 1, "bins": bins, "features": {name: {edges, proportions, n, mean, std}}}``.
+        ``{"format": 1, "bins": bins, "features": {name: {edges, proportions, n, mean, std}}}``,
+        as :func:`profile_from_sketches` computes it from the columns' sketches.
 
     Raises:
         ConfigError: A column is missing or holds fewer than 2 finite values.
@@ -114,8 +158,7 @@ def reference_profile(features_df: pd.DataFrame, columns: Sequence[str], bins: i
     if missing:
         raise ConfigError(f"The drift reference lacks feature columns: {', '.join(missing)}.",
                           "Pass the features stage's output.")
-    return {"format": PROFILE_FORMAT, "bins": bins,
-            "features": {c: feature_profile(features_df[c].to_numpy(), bins) for c in columns}}
+    return profile_from_sketches(sketch_columns(features_df, columns), bins)
 
 
 def reference_profile_from(metadata: Mapping[str, Any] | None, version: str) -> dict[str, Any] | None:
@@ -145,7 +188,7 @@ def psi_from_proportions(reference: np.ndarray, current: np.ndarray) -> float:
 
 
 def psi(reference_feature: Mapping[str, Any], values: Any) -> float:
-    """PSI of ``values`` against one feature's profile (from :func:`feature_profile`).
+    """PSI of ``values`` against one feature's profile (from :func:`profile_from_sketch`).
 
     Returns:
         The PSI (0 = same distribution), or NaN when ``values`` holds no finite number.
@@ -157,26 +200,37 @@ def psi(reference_feature: Mapping[str, Any], values: Any) -> float:
     return psi_from_proportions(np.asarray(reference_feature["proportions"]), bin_proportions(edges, current))
 
 
-def _sample(values: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    return values if values.size <= size else values[rng.choice(values.size, size, replace=False)]
+def psi_from_sketch(reference_feature: Mapping[str, Any], current: Sketch) -> float:
+    """:func:`psi` of a sketch's values: the same number, since the profile's edges are bin boundaries."""
+    if current.n == 0:
+        return math.nan
+    return psi_from_proportions(np.asarray(reference_feature["proportions"]),
+                                sketch_proportions(reference_feature["edges"], current))
+
+
+def ks_from_sketches(reference: Sketch, current: Sketch, max_samples: int = KS_MAX_SAMPLES) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov test of two sketches: ``(statistic, p_value)``; NaNs when a side is empty.
+
+    The statistic is the largest gap between the two binned CDFs over every bin boundary
+    (:func:`pricecast.sketch.ks_statistic`): within the mass of one 0.39 %-wide bin of the test
+    on the raw values, and the same whatever the sharding. The p-value is the asymptotic
+    Kolmogorov distribution's (``scipy.stats.kstwobign``) at ``D * sqrt(n m / (n + m))``, with
+    each side's size capped at ``max_samples``: with millions of rows any shift at all has
+    p ~ 0, so the test keeps the sensitivity of one on 100 000 rows per side, where p < 0.01
+    still needs a gap of about 0.007 between the CDFs.
+    """
+    from scipy.special import kolmogorov  # kstwobign's survival function, without scipy.stats' import cost
+
+    statistic = ks_statistic(reference, current)
+    if math.isnan(statistic):
+        return math.nan, math.nan
+    n, m = min(reference.n, max_samples), min(current.n, max_samples)
+    return statistic, float(kolmogorov(statistic * math.sqrt(n * m / (n + m))))
 
 
 def ks_test(reference_values: Any, current_values: Any, max_samples: int = KS_MAX_SAMPLES) -> tuple[float, float]:
-    """Two-sample Kolmogorov-Smirnov test: ``(statistic, p_value)``; NaNs when a side is empty.
-
-    A side longer than ``max_samples`` is replaced by a seeded random sample of that size. At
-    pipeline scale (millions of rows) the full test costs seconds per feature and its p-value is
-    ~0 for any shift at all; on 100 000 rows the statistic is within 0.005 of the full one (DKW,
-    95 %) and p < 0.01 still needs a shift of about 0.007 in the CDFs.
-    """
-    from scipy import stats  # here: the model server imports this module and never runs KS
-
-    ref, cur = _finite(reference_values), _finite(current_values)
-    if ref.size == 0 or cur.size == 0:
-        return math.nan, math.nan
-    rng = np.random.default_rng(0)  # the same data always gives the same report
-    result = stats.ks_2samp(_sample(ref, max_samples, rng), _sample(cur, max_samples, rng))
-    return float(result.statistic), float(result.pvalue)
+    """:func:`ks_from_sketches` of two sets of values (non-finite ones ignored)."""
+    return ks_from_sketches(Sketch.of(reference_values), Sketch.of(current_values), max_samples)
 
 
 # --------------------------------------------------------------------------- report
@@ -252,6 +306,58 @@ class DriftReport:
         return "\n".join(lines) + "\n"
 
 
+def drift_report_from_sketches(
+    reference: Mapping[str, Sketch],
+    current: Mapping[str, Sketch],
+    thresholds: DriftThresholds | None = None,
+    context: Mapping[str, Any] | None = None,
+    profile: Mapping[str, Any] | None = None,
+    bins: int = BINS,
+) -> DriftReport:
+    """Compare the current window with the reference, feature by feature, from their sketches.
+
+    Args:
+        reference: One sketch per feature of the reference rows (the training window); its
+            keys, in order, are the features compared.
+        current: One sketch per feature of the current rows (the latest window).
+        thresholds: PSI and KS thresholds; the standard ones by default.
+        context: Facts to carry into the report (windows, row counts, model version).
+        profile: The reference's profile when it is already known (train stores it with the
+            model, and the model server scores live drift against it): PSI then uses exactly
+            the bins the server uses. Computed from ``reference`` when omitted, when its bin
+            count is not ``bins`` or when it lacks a feature.
+        bins: Quantile bins of the reference for PSI.
+
+    Raises:
+        ConfigError: No features, a feature missing from ``current``, or (when the profile is
+            computed) a reference feature with fewer than 2 values.
+    """
+    thresholds = thresholds or DriftThresholds()
+    columns = list(reference)
+    if not columns:
+        raise ConfigError("No feature columns to compare for drift.", "Pass the returns-based feature columns.")
+    missing = [c for c in columns if c not in current]
+    if missing:
+        raise ConfigError(f"The current data lacks feature columns: {', '.join(missing)}.",
+                          "Compare two outputs of the features stage.")
+    known = (profile or {}).get("features", {})
+    if profile is None or profile.get("bins") != bins or any(c not in known for c in columns):
+        known = profile_from_sketches(reference, bins)["features"]
+    rows = []
+    for column in columns:
+        ref, cur = reference[column], current[column]
+        value = psi_from_sketch(known[column], cur)
+        ks_stat, ks_p = ks_from_sketches(ref, cur)
+        rows.append(FeatureDrift(
+            feature=column, psi=value, ks_statistic=ks_stat, ks_p_value=ks_p,
+            level=thresholds.level(value), ks_breach=bool(ks_p < thresholds.ks_p_value),
+            n_reference=ref.n, n_current=cur.n,
+            reference_mean=ref.mean if ref.n else math.nan, current_mean=cur.mean if cur.n else math.nan,
+            reference_std=ref.std, current_std=cur.std,
+        ))
+    return DriftReport(tuple(rows), thresholds, dict(context or {}))
+
+
 def drift_report(
     reference_df: pd.DataFrame,
     current_df: pd.DataFrame,
@@ -263,6 +369,9 @@ def drift_report(
 ) -> DriftReport:
     """Compare the current window with the reference, feature by feature.
 
+    The frames' columns are sketched and compared by :func:`drift_report_from_sketches`, so
+    the same rows read in shards give the same report.
+
     Args:
         reference_df: Reference rows (the training window's features).
         current_df: Current rows (the latest window's features).
@@ -270,15 +379,12 @@ def drift_report(
         thresholds: PSI and KS thresholds; the standard ones by default.
         bins: Quantile bins of the reference for PSI.
         context: Facts to carry into the report (windows, row counts, model version).
-        profile: The reference's profile when it is already known (train stores it with the
-            model, and the model server scores live drift against it): PSI then uses exactly
-            the bins the server uses. Computed from ``reference_df`` when omitted or when it
-            lacks a column.
+        profile: The reference's profile when it is already known (see
+            :func:`drift_report_from_sketches`).
 
     Raises:
         ConfigError: No columns, a column missing from either frame, or an empty window.
     """
-    thresholds = thresholds or DriftThresholds()
     if not columns:
         raise ConfigError("No feature columns to compare for drift.", "Pass the returns-based feature columns.")
     for name, frame in (("current", current_df), ("reference", reference_df)):
@@ -288,23 +394,8 @@ def drift_report(
                               "Compare two outputs of the features stage.")
     if current_df.empty:
         raise ConfigError("The current window has no rows to compare.", "Widen the current window.")
-    known = (profile or {}).get("features", {})
-    if profile is None or profile.get("bins") != bins or any(c not in known for c in columns):
-        known = reference_profile(reference_df, columns, bins)["features"]
-    profile = known
-    rows = []
-    for column in columns:
-        ref, cur = _finite(reference_df[column]), _finite(current_df[column])
-        value = psi(profile[column], cur)
-        ks_stat, ks_p = ks_test(ref, cur)
-        rows.append(FeatureDrift(
-            feature=column, psi=value, ks_statistic=ks_stat, ks_p_value=ks_p,
-            level=thresholds.level(value), ks_breach=bool(ks_p < thresholds.ks_p_value),
-            n_reference=int(ref.size), n_current=int(cur.size),
-            reference_mean=float(ref.mean()), current_mean=float(cur.mean()) if cur.size else math.nan,
-            reference_std=float(ref.std(ddof=1)), current_std=float(cur.std(ddof=1)) if cur.size > 1 else math.nan,
-        ))
-    return DriftReport(tuple(rows), thresholds, dict(context or {}))
+    return drift_report_from_sketches(sketch_columns(reference_df, columns), sketch_columns(current_df, columns),
+                                      thresholds, context, profile, bins)
 
 
 # --------------------------------------------------------------------------- live (server)

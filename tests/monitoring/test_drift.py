@@ -17,11 +17,15 @@ from pricecast.monitoring.drift import (
     LiveDriftMonitor,
     drift_gauge,
     drift_report,
+    drift_report_from_sketches,
     gauge_sink,
     ks_test,
+    profile_from_sketch,
     psi,
+    psi_from_sketch,
     reference_profile,
 )
+from pricecast.sketch import RELATIVE_ACCURACY, Sketch
 from tests.monitoring.support import features_frame
 
 RNG = np.random.default_rng(7)
@@ -32,7 +36,7 @@ def test_psi_of_identical_distributions_is_near_zero_and_of_shifted_ones_above_a
     profile = reference_profile(REFERENCE, ["a"])["features"]["a"]
     same = RNG.normal(0, 1, 5_000)
     shifted = RNG.normal(0.8, 1, 5_000)
-    assert psi(profile, REFERENCE["a"]) < 1e-9  # the reference against itself
+    assert psi(profile, REFERENCE["a"]) == 0.0  # the reference against itself: the same exact counts
     assert psi(profile, same) < 0.01
     assert psi(profile, shifted) > DriftThresholds().psi_alert
 
@@ -179,14 +183,19 @@ def test_the_server_reads_the_profile_stored_with_the_model(tmp_path) -> None:
     assert read_reference_profile(store.store_url, "missing") is None
 
 
-def test_ks_on_a_sample_of_large_windows_is_repeatable_and_close_to_the_full_test() -> None:
+def test_ks_on_large_windows_is_close_to_the_exact_test_with_the_p_value_of_100k_rows() -> None:
+    from scipy import stats
+
     reference = RNG.normal(0, 1, 300_000)
     current = RNG.normal(0.02, 1, 250_000)
-    full_stat, _ = ks_test(reference, current, max_samples=10**9)
-    sampled = ks_test(reference, current)  # 100 000 per side
-    assert sampled == ks_test(reference, current)  # seeded: the same data, the same report
-    assert abs(sampled[0] - full_stat) < 0.01
-    assert sampled != ks_test(reference, current, max_samples=10**9)
+    exact = stats.ks_2samp(reference, current)
+    statistic, p_value = ks_test(reference, current)
+    assert statistic <= exact.statistic and exact.statistic - statistic < 0.002  # one 0.39 % bin at most
+    # The p-value of 100 000 rows per side: at millions of rows any shift at all has p ~ 0.
+    assert p_value == pytest.approx(stats.kstwobign.sf(statistic * np.sqrt(100_000 / 2)), rel=1e-12)
+    uncapped = ks_test(reference, current, max_samples=10**9)
+    assert uncapped[0] == statistic
+    assert uncapped[1] == pytest.approx(stats.kstwobign.sf(statistic * np.sqrt(300_000 * 250_000 / 550_000)), rel=1e-12)
 
 
 def test_report_uses_the_profile_stored_with_the_model_when_it_covers_the_columns() -> None:
@@ -202,3 +211,75 @@ def test_report_uses_the_profile_stored_with_the_model_when_it_covers_the_column
     assert drift_report(REFERENCE, current, ["a", "b"], profile=partial).features[0].psi == computed["a"].psi
     other_bins = {**stored, "bins": 20}
     assert drift_report(REFERENCE, current, ["a", "b"], profile=other_bins).features[0].psi == computed["a"].psi
+
+
+# --------------------------------------------------------------------------- sketches and shards
+def _shards(frame: pd.DataFrame, parts: int, rng: np.random.Generator) -> list[pd.DataFrame]:
+    """Uneven random row subsets (like tickers hashed to shards), one possibly empty."""
+    labels = rng.integers(0, parts, len(frame))
+    labels[labels == parts - 1] = rng.integers(0, parts, int((labels == parts - 1).sum()))
+    return [frame[labels == i] for i in range(parts)]
+
+
+def _merged(shards: list[pd.DataFrame], columns: list[str]) -> dict[str, Sketch]:
+    return {c: Sketch.merge([Sketch.of(shard[c].to_numpy()) for shard in shards]) for c in columns}
+
+
+@pytest.mark.parametrize("parts", [2, 5, 16])
+def test_merged_shard_sketches_give_the_unsharded_report_and_profile(parts: int) -> None:
+    rng = np.random.default_rng(parts)
+    reference = features_frame(300, n_tickers=12, vol=0.01, seed=parts)
+    current = features_frame(120, n_tickers=12, vol=0.015, seed=parts + 100, start="2021-03-01")
+    columns = list(DRIFT_FEATURES)
+    whole = drift_report(reference, current, columns)
+    sharded = drift_report_from_sketches(_merged(_shards(reference, parts, rng), columns),
+                                         _merged(_shards(current, parts, rng), columns))
+    for one, many in zip(whole.features, sharded.features, strict=True):
+        # Counts are exact whatever the sharding, so PSI and KS are the very same floats.
+        assert (one.feature, one.psi, one.ks_statistic, one.ks_p_value, one.level, one.ks_breach,
+                one.n_reference, one.n_current) == (many.feature, many.psi, many.ks_statistic, many.ks_p_value,
+                                                    many.level, many.ks_breach, many.n_reference, many.n_current)
+        for stat in ("reference_mean", "current_mean", "reference_std", "current_std"):
+            assert getattr(many, stat) == pytest.approx(getattr(one, stat), rel=1e-12, abs=1e-15), stat
+    assert whole.level == "alert" and whole.score == sharded.score
+
+    profile = reference_profile(reference, columns)
+    merged = _merged(_shards(reference, parts, rng), columns)
+    for column in columns:
+        one, many = profile["features"][column], profile_from_sketch(merged[column])
+        assert (one["edges"], one["proportions"], one["n"]) == (many["edges"], many["proportions"], many["n"])
+        assert many["mean"] == pytest.approx(one["mean"], rel=1e-12, abs=1e-15)
+        assert many["std"] == pytest.approx(one["std"], rel=1e-12)
+
+
+def test_profile_edges_are_sketch_boundaries_within_the_relative_accuracy_of_the_deciles() -> None:
+    values = np.concatenate([RNG.normal(0.001, 0.02, 100_000), -RNG.lognormal(-4, 1, 30_000)])
+    feature = profile_from_sketch(Sketch.of(values))
+    # The decile as a data value (rank floor(q (n - 1))); the interpolated one can lie further
+    # off than one bin near zero, where neighbouring values are further apart than a bin is wide.
+    deciles = np.quantile(values, np.arange(1, 10) / 10, method="lower")
+    edges = np.asarray(feature["edges"])
+    assert edges.size == 9
+    assert np.all(np.abs(edges - deciles) <= RELATIVE_ACCURACY * np.abs(deciles))
+    interpolated = np.quantile(values, np.arange(1, 10) / 10)
+    assert np.all(np.abs(edges - interpolated) <= RELATIVE_ACCURACY * np.abs(interpolated).max())
+    # Proportions are the exact shares on either side of each edge: the live monitor, counting
+    # the raw values against the stored edges, sees exactly the reference.
+    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=10)
+    assert feature["proportions"] == (counts / values.size).tolist()
+    assert psi_from_sketch(feature, Sketch.of(values)) == psi(feature, values) == 0.0
+    shifted = values * 1.5 + 0.01
+    assert psi_from_sketch(feature, Sketch.of(shifted)) == psi(feature, shifted) > 0.1
+
+
+def test_an_empty_current_feature_has_nan_drift_and_other_features_still_count() -> None:
+    reference = {"a": Sketch.of(REFERENCE["a"]), "b": Sketch.of(REFERENCE["b"])}
+    current = {"a": Sketch.of(RNG.normal(2, 1, 1_000)), "b": Sketch.of([np.nan])}
+    report = drift_report_from_sketches(reference, current)
+    by_name = {f.feature: f for f in report.features}
+    assert math.isnan(by_name["b"].psi) and math.isnan(by_name["b"].ks_p_value) and not by_name["b"].ks_breach
+    assert by_name["a"].level == "alert" and report.worst.feature == "a"
+    with pytest.raises(ConfigError, match="current data lacks feature columns: b"):
+        drift_report_from_sketches(reference, {"a": current["a"]})
+    with pytest.raises(ConfigError, match="at least 2 finite values"):
+        drift_report_from_sketches({"a": Sketch.of([1.0])}, {"a": current["a"]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 
 from components.features.core import build_features
 from components.train.core import time_split, train_model
+from pricecast import frames
 
 
 def regime_features(n_days: int = 500, change_at: int | None = None, *, n_tickers: int = 20,
@@ -34,3 +36,12 @@ def model_info_for(features_df: pd.DataFrame, test_fraction: float = 0.2) -> dic
     """What the train stage writes as model_info, from its own core."""
     _, info = train_model(features_df, time_split(features_df, test_fraction=test_fraction, n_windows=2))
     return info.to_dict()
+
+
+def write_shards(features_df: pd.DataFrame, folder: Path, shards: int) -> list[str]:
+    """The rows as the features stage writes them: one Parquet file per ticker-hash shard."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shard = frames.shard_of(features_df["ticker"], shards)
+    return [str(frames.write_frame(features_df[shard == i].reset_index(drop=True),
+                                   folder / frames.SHARD_FILE.format(i)))
+            for i in range(shards)]

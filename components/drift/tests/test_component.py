@@ -1,5 +1,6 @@
-"""The drift component run through KFP local mode (SubprocessRunner, no Docker), alerting a real
-local webhook receiver from the component's subprocess.
+"""The drift component run through KFP local mode (SubprocessRunner, no Docker) on four feature
+shards fanned in with ``dsl.Collected``, alerting a real local webhook receiver from the
+component's subprocess.
 
 No ``from __future__ import annotations`` here: KFP reads the pipeline's annotations as types.
 """
@@ -11,9 +12,9 @@ from typing import NamedTuple
 import pytest
 from kfp import dsl, local
 
+from components.drift import core
 from components.drift.component import drift
-from components.drift.tests.support import model_info_for, regime_features
-from pricecast import frames
+from components.drift.tests.support import model_info_for, regime_features, write_shards
 from pricecast.settings import Settings, reload_settings
 from tests.monitoring.support import webhook_receiver
 
@@ -28,7 +29,7 @@ def kfp_local(tmp_path: Path, isolated_store: Settings) -> Path:
 def test_drift_component_reports_alerts_and_reuses_its_checkpoint(
         kfp_local: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     features = regime_features(change_at=420, seed=3)
-    features_uri = str(frames.write_frame(features, tmp_path / "features.parquet"))
+    shard_uris = write_shards(features, tmp_path / "features", 4)
     info_path = tmp_path / "model_info.json"
     info = model_info_for(features)
     info_path.write_text(json.dumps(info))
@@ -41,9 +42,10 @@ def test_drift_component_reports_alerts_and_reuses_its_checkpoint(
 
     @dsl.pipeline
     def drift_only() -> Outputs:
-        feats = dsl.importer(artifact_uri=features_uri, artifact_class=dsl.Dataset)
+        with dsl.ParallelFor(shard_uris) as uri:  # as the pipeline fans the shards out
+            shard = dsl.importer(artifact_uri=uri, artifact_class=dsl.Dataset)
         model_info = dsl.importer(artifact_uri=str(info_path), artifact_class=dsl.Artifact)
-        task = drift_op(features=feats.output, model_info=model_info.output)
+        task = drift_op(features=dsl.Collected(shard.output), model_info=model_info.output)
         return Outputs(score=task.outputs["Output"], report=task.outputs["drift_report"],
                        markdown=task.outputs["drift_markdown"])
 
@@ -60,6 +62,11 @@ def test_drift_component_reports_alerts_and_reuses_its_checkpoint(
     assert [a["name"] for a in report["alerts"]] == ["PricecastFeatureDrift"]
     assert first.outputs["report"].metadata["level"] == "alert"
     assert "# Input drift report" in Path(first.outputs["markdown"].path).read_text()
+    # The four shards' report is the one of all rows in one frame.
+    whole = core.drift_for_model(features, info).to_dict()
+    assert [(f["feature"], f["psi"], f["ks_statistic"], f["n_current"]) for f in report["features"]] == \
+        [(f["feature"], f["psi"], f["ks_statistic"], f["n_current"]) for f in whole["features"]]
+    assert report["context"] == whole["context"]
 
     # Both runs alerted the receiver, the second from the restored checkpoint.
     assert [[a["severity"] for a in body["alerts"]] for body in receiver.bodies] == [["MEDIUM"], ["MEDIUM"]]

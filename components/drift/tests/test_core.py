@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from components.drift import core
-from components.drift.tests.support import model_info_for, regime_features
+from components.drift.tests.support import model_info_for, regime_features, write_shards
 from pricecast.columns import FEATURE_COLUMNS
 from pricecast.errors import ConfigError
 
@@ -56,3 +58,37 @@ def test_model_info_shapes_and_empty_windows_are_clear_errors() -> None:
         core.split_windows(features, {"training_window": {"start": "1990-01-01", "end": "1990-02-01"}})
     with pytest.raises(ConfigError, match="current_days"):
         core.split_windows(features, older_shape, current_days=-1)
+
+
+@pytest.mark.parametrize("current_days", [0, 7])
+def test_one_shard_and_four_shards_of_the_same_rows_give_the_same_report(tmp_path: Path, current_days: int) -> None:
+    features = regime_features(change_at=430, seed=5)
+    info = model_info_for(features)
+    one, rows_one = core.drift_for_shards(write_shards(features, tmp_path / "one", 1), info, current_days=current_days)
+    four, rows_four = core.drift_for_shards(write_shards(features, tmp_path / "four", 4), info,
+                                            current_days=current_days)
+    assert rows_one == rows_four == len(features)
+    assert one.context == four.context == core.drift_for_model(features, info, current_days=current_days).context
+    assert (one.score, one.level) == (four.score, four.level)
+    for a, b in zip(one.features, four.features, strict=True):
+        # Sketch counts are exact whatever the sharding: PSI and KS are the very same floats.
+        assert (a.feature, a.psi, a.ks_statistic, a.ks_p_value, a.level, a.ks_breach, a.n_reference, a.n_current) \
+            == (b.feature, b.psi, b.ks_statistic, b.ks_p_value, b.level, b.ks_breach, b.n_reference, b.n_current)
+        for stat in ("reference_mean", "current_mean", "reference_std", "current_std"):
+            assert getattr(a, stat) == pytest.approx(getattr(b, stat), rel=1e-12, abs=1e-15)
+    if current_days:
+        assert four.context["current_rows"] == current_days * features["ticker"].nunique()
+    else:
+        assert four.level == "alert"
+
+
+def test_windows_in_shards_follow_the_whole_data(tmp_path: Path) -> None:
+    """A shard may hold no current (or no reference) row: the windows are decided over all shards."""
+    features = regime_features(n_days=200, n_tickers=6, seed=2)
+    info = model_info_for(features)
+    late = features["ticker"].isin(["T0", "T1"]) | (features["date"] < pd.Timestamp(info["training_window"]["end"]))
+    paths = write_shards(features[late], tmp_path, 3)
+    report, _ = core.drift_for_shards(paths, info, current_days=3)
+    assert report.context["current_rows"] == 3 * 2  # the last 3 dates exist only for T0 and T1
+    with pytest.raises(ConfigError, match="current_days"):
+        core.drift_for_shards(paths, info, current_days=-1)
