@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.train.core import coefficients, fit_model, make_model
+from components.train.core import coefficients, make_model
 from pricecast import modelio
 from pricecast.errors import ConfigError
 from pricecast.moments import Moments, fit_ridge
@@ -66,11 +66,6 @@ def test_coefficients_equal_a_single_process_fit(alpha: float, parts: int) -> No
     ours = _from_shards(x, y, alpha, parts, seed=parts)
     _assert_same_fit(ours, reference)
     np.testing.assert_allclose(ours.predict(x), reference.predict(x), rtol=1e-9, atol=1e-12 * np.abs(y).max())
-
-
-def test_the_train_stages_chunked_fit_is_matched_too() -> None:
-    x, y = _rows(5_000, seed=4)
-    _assert_same_fit(_from_shards(x, y, 1.0, 6), fit_model(make_model(1.0), x, y, rows=700))
 
 
 def test_a_constant_feature_gets_scale_one_as_in_scikit_learn() -> None:
