@@ -12,7 +12,9 @@ the requested ``volatility``; ``m = drift/252 - s^2/2`` is the usual GBM (Ito) d
 Tickers are generated in blocks of :data:`BLOCK_TICKERS` (256), block ``b`` from its own random
 stream ``SeedSequence([seed, b])``: the same seed gives the same rows however the output is cut
 into shards, and memory is bounded by one block (256 tickers x days), not by the total: 50 M rows
-(20,000 tickers x 2,520 days) never exist in memory at once. Within a block everything is
+(20,000 tickers x 2,520 days) never exist in memory at once. numpy hashes ``[seed, 0]`` exactly
+as ``seed``, so up to 256 tickers the data is what ``default_rng(seed)`` made before blocks
+existed (make run's 20 tickers, the examples); more tickers than that got new prices with blocks. Within a block everything is
 vectorized over a (days, tickers) array: 2,000 tickers x 2,520 days (5 M rows) take about a
 second.
 """
