@@ -8,6 +8,7 @@ bad file fails there with a schema diff instead of being half-fixed here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import tomllib
@@ -21,8 +22,8 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from components.ingest import fetch, generator, partitions, readers
-from pricecast import frames
-from pricecast.errors import ConfigError
+from pricecast import frames, storage
+from pricecast.errors import ConfigError, PricecastError
 
 log = logging.getLogger("components.ingest")
 
@@ -139,11 +140,12 @@ def _find_column(columns: list[str], wanted: str) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def map_columns(frame: pd.DataFrame, spec: SourceSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
+def map_columns(frame: pd.DataFrame, spec: SourceSpec, quiet: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Rename the mapped columns to date/ticker/price; keep everything if any is missing.
 
     A source with date and price but no ticker column is one series named ``default_ticker``,
     unless the spec names a ticker column other than the default: then its absence is an error.
+    ``quiet``: log nothing (the second and later batches of a streamed file).
     """
     frame = frame.rename(columns=lambda c: str(c).strip())
     columns = list(frame.columns)
@@ -158,18 +160,20 @@ def map_columns(frame: pd.DataFrame, spec: SourceSpec) -> tuple[pd.DataFrame, di
         raise ConfigError(f"One source column is mapped to two roles: {found}.",
                           "Give --date-column, --ticker-column and --price-column different columns.")
     if missing:
-        log.warning("Columns %s not found in the source (it has %s); keeping every column as read so "
-                    "validate can show the difference.", missing, columns)
+        if not quiet:
+            log.warning("Columns %s not found in the source (it has %s); keeping every column as read so "
+                        "validate can show the difference.", missing, columns)
         return frame, {"mapped": False, "missing_columns": missing, "columns": columns}
     if found["ticker"] is None:
-        log.info("No %r column: the source is one series, ticker %r.", spec.ticker_column, spec.default_ticker)
+        if not quiet:
+            log.info("No %r column: the source is one series, ticker %r.", spec.ticker_column, spec.default_ticker)
         ticker = pd.Series(spec.default_ticker, index=frame.index, dtype="str")
     else:
         ticker = frame[found["ticker"]]
     out = pd.DataFrame({"date": frame[found["date"]], "ticker": ticker, "price": frame[found["price"]]})
     dropped = [c for c in columns if c not in picked]
     renamed = {col: role for role, col in found.items() if col is not None and col != role}
-    if renamed or dropped:
+    if (renamed or dropped) and not quiet:
         log.info("Column mapping: renamed %s, dropped %s.", renamed or "nothing", dropped or "nothing")
     return out, {"mapped": True, "missing_columns": [], "columns": columns, "renamed": renamed, "dropped": dropped}
 
@@ -269,6 +273,49 @@ def row_shards(frame: pd.DataFrame, shards: int) -> np.ndarray | None:
     return ids
 
 
+STREAM_BATCH_ROWS = 1 << 20  # rows per batch of a streamed Parquet source
+
+
+def _stream_parquet(spec: SourceSpec, path: str | Path, shards: int) -> tuple[list[int], dict[str, Any]] | None:
+    """Stream a Parquet file source batch by batch to the partitions; None when it is not one.
+
+    Anything that is not a readable Parquet file by name or declared format (a missing file, a
+    CSV) returns None, and the whole-file path reads it with its usual checks and errors.
+    """
+    if fetch.is_http(spec.source):
+        return None
+    try:
+        fs, location = storage.filesystem(spec.source)
+        handle = fs.open(location, "rb")
+    except (OSError, PricecastError):
+        return None
+    with handle, contextlib.ExitStack() as stack:
+        head = handle.read(512)
+        if readers.detect_format(spec.source, spec.format, "", head) != "parquet":
+            return None
+        readers.check_payload(head, spec.source)
+        handle.seek(0)
+        writer: partitions.PartitionWriter | None = None
+        mapping: dict[str, Any] = {}
+        tickers: set[Any] = set()
+        for batch in readers.iter_parquet(handle, spec.source, STREAM_BATCH_ROWS):
+            frame, batch_mapping = map_columns(batch, spec, quiet=writer is not None)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = stack.enter_context(partitions.PartitionWriter(path, shards, table.schema))
+                mapping = batch_mapping
+            if mapping["mapped"]:
+                tickers.update(frame["ticker"].unique().tolist())
+            writer.write(table, row_shards(frame, shards))
+        assert writer is not None  # iter_parquet raises on a file without rows
+        rows = writer.commit()
+        size = handle.seek(0, 2)
+    info = {"source": spec.source, "format": "parquet", "bytes": size, **mapping, "streamed": True}
+    if mapping["mapped"]:
+        info["tickers"] = len(tickers)
+    return rows, info
+
+
 def ingest_to(spec: SourceSpec, path: str | Path, shards: int = 1, store_url: str | None = None) -> Written:
     """Read (or generate) the source and write it to ``path`` as ``shards`` ticker partitions.
 
@@ -278,9 +325,11 @@ def ingest_to(spec: SourceSpec, path: str | Path, shards: int = 1, store_url: st
     Written atomically (temporary name, then rename).
 
     Memory: the generator streams blocks of 256 tickers to the partition writers, so it holds
-    one block plus a bounded buffer whatever the total. File, s3:// and HTTP(S) sources are read
-    whole (bytes, then the parsed frame) and then scattered: their peak is still about the
-    source's size, as with one shard (streaming CSV/Parquet parsing is future work).
+    one block plus a bounded buffer whatever the total. A Parquet file (path, file:// or s3://)
+    written to more than one shard is streamed too, a batch of 1 M rows at a time (the row group
+    being decoded on top). CSV and JSON files, HTTP(S) bodies, and every source written to one
+    shard are read whole (bytes, then the parsed frame) and then scattered: their peak is about
+    the source's size, as it always was.
     """
     partitions.check_shards(shards)
     if spec.is_generator:
@@ -293,6 +342,8 @@ def ingest_to(spec: SourceSpec, path: str | Path, shards: int = 1, store_url: st
                 writer.write(block, None if per_ticker is None else np.repeat(per_ticker, spec.days))
             rows = writer.commit()
         info = _generator_info(spec)
+    elif shards > 1 and (streamed := _stream_parquet(spec, path, shards)) is not None:
+        rows, info = streamed
     else:
         frame, info = _read_source(spec, store_url)
         if shards == 1:

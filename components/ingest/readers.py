@@ -11,7 +11,9 @@ import csv
 import io
 import json
 import warnings
+from collections.abc import Iterator
 from pathlib import PurePosixPath
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -215,21 +217,57 @@ def _parse_json_lines(body: str, name: str) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- Parquet
+def _not_parquet(name: str) -> DataFormatError:
+    return DataFormatError(f"The source {name} is not a Parquet file (it lacks the PAR1 header).",
+                           "Pass the right --format, or check the file.")
+
+
+def _corrupt_parquet(name: str, exc: Exception) -> DataFormatError:
+    return DataFormatError(f"The Parquet file {name} is corrupt: {exc}.", "Write or download it again.")
+
+
+def _empty_parquet(name: str) -> DataFormatError:
+    return _no_rows(name, "has columns but no rows (an empty Parquet file)")
+
+
 def parse_parquet(data: bytes, name: str) -> pd.DataFrame:
     """Read Parquet bytes; a missing footer means the file was cut short."""
     if not data.startswith(_PARQUET_MAGIC):
-        raise DataFormatError(f"The source {name} is not a Parquet file (it lacks the PAR1 header).",
-                              "Pass the right --format, or check the file.")
+        raise _not_parquet(name)
     if not data.endswith(_PARQUET_MAGIC):
         raise _truncated(name, f"the Parquet file ends after {len(data)} bytes without its footer")
     try:
         frame = pq.read_table(pa.BufferReader(data)).to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataFormatError(f"The Parquet file {name} is corrupt: {exc}.",
-                              "Write or download it again.") from exc
+        raise _corrupt_parquet(name, exc) from exc
     if frame.empty:
-        raise _no_rows(name, "has columns but no rows (an empty Parquet file)")
+        raise _empty_parquet(name)
     return frame
+
+
+def iter_parquet(handle: BinaryIO, name: str, batch_rows: int = 1 << 20) -> Iterator[pd.DataFrame]:
+    """A seekable Parquet file's rows as frames of at most ``batch_rows``, with the checks of
+    :func:`parse_parquet` (header, footer, corrupt, no rows), the same errors, raised first.
+
+    Memory is one batch plus the row group being decoded (a file written as one huge row group
+    is decoded whole).
+    """
+    head = handle.read(4)
+    if head != _PARQUET_MAGIC:
+        raise _not_parquet(name)
+    size = handle.seek(0, io.SEEK_END)
+    handle.seek(max(size - 4, 0))
+    if size < 8 or handle.read(4) != _PARQUET_MAGIC:
+        raise _truncated(name, f"the Parquet file ends after {size} bytes without its footer")
+    handle.seek(0)
+    try:
+        parquet = pq.ParquetFile(handle)
+        if parquet.metadata.num_rows == 0:
+            raise _empty_parquet(name)
+        for batch in parquet.iter_batches(batch_size=batch_rows):
+            yield batch.to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _corrupt_parquet(name, exc) from exc
 
 
 def parse_table(data: bytes, fmt: str, name: str, encoding: str = "utf-8",
@@ -241,5 +279,5 @@ def parse_table(data: bytes, fmt: str, name: str, encoding: str = "utf-8",
     return parse_json(text, name) if fmt == "json" else parse_csv(text, name, keep_as_text)
 
 
-__all__ = ["FORMATS", "check_payload", "decode", "detect_format", "parse_csv", "parse_json",
+__all__ = ["FORMATS", "check_payload", "decode", "detect_format", "iter_parquet", "parse_csv", "parse_json",
            "parse_parquet", "parse_table"]

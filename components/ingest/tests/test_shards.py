@@ -11,7 +11,7 @@ import pytest
 
 from components.ingest import core, generator, partitions
 from pricecast import frames
-from pricecast.errors import ConfigError
+from pricecast.errors import ConfigError, DataFormatError, SourceError
 
 # 600 tickers = two full blocks of 256 and a partial one.
 GEN = {"tickers": 600, "days": 12, "start_date": "2021-01-04", "seed": 9}
@@ -152,3 +152,40 @@ def test_the_writer_bounds_its_buffer_and_keeps_row_order(tmp_path):
     for shard, file in enumerate(frames.shard_paths(tmp_path / "out")):
         values = pd.read_parquet(file)["i"].to_numpy()
         assert (values % 3 == shard).all() and (np.diff(values) > 0).all()
+
+
+def _parquet_source(tmp_path: Path, row_group_size: int = 500) -> Path:
+    frame = generator.generate_prices(40, 60, "2021-01-04", 3, 0.05, 0.25, 0.15)
+    frame = frame.rename(columns={"date": "Date", "ticker": "Symbol", "price": "Close"}).assign(Volume=1)
+    source = tmp_path / "prices.parquet"
+    frame.to_parquet(source, index=False, row_group_size=row_group_size)
+    return source
+
+
+def test_a_parquet_file_is_streamed_in_batches_and_its_union_equals_the_single_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(core, "STREAM_BATCH_ROWS", 333)  # batches that cut tickers and row groups
+    source = _parquet_source(tmp_path)
+    options = {"source": str(source), "date_column": "Date", "ticker_column": "Symbol", "price_column": "Close"}
+    one, single = _ingest(tmp_path, 1, **options)
+    many, sharded = _ingest(tmp_path, 5, **options)
+
+    assert many.info["streamed"] is True and "streamed" not in one.info
+    _assert_whole_tickers(sharded, 5, days=60)
+    pd.testing.assert_frame_equal(_union(sharded), pd.read_parquet(single))
+    assert many.rows == one.rows == 2400 and many.info["tickers"] == one.info["tickers"] == 40
+    assert many.info["dropped"] == one.info["dropped"] == ["Volume"]
+
+
+def test_a_streamed_parquet_file_keeps_the_errors_of_a_whole_one(tmp_path):
+    source = _parquet_source(tmp_path)
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(source.read_bytes()[:-100])
+    with pytest.raises(DataFormatError, match="looks truncated"):
+        _ingest(tmp_path, 4, source=str(cut))
+    empty = tmp_path / "empty.parquet"
+    pd.DataFrame({"date": pd.Series([], dtype="str"), "price": pd.Series([], dtype=float)}).to_parquet(empty)
+    with pytest.raises(DataFormatError, match="no rows"):
+        _ingest(tmp_path, 4, source=str(empty))
+    with pytest.raises(SourceError, match="does not exist"):
+        _ingest(tmp_path, 4, source=str(tmp_path / "missing.parquet"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.parquet", "empty.parquet", "prices.parquet"]
