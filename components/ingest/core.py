@@ -273,14 +273,21 @@ def row_shards(frame: pd.DataFrame, shards: int) -> np.ndarray | None:
     return ids
 
 
-STREAM_BATCH_ROWS = 1 << 20  # rows per batch of a streamed Parquet source
+STREAM_BATCH_ROWS = 1 << 20  # rows per batch of a streamed file source
+CSV_STREAM_MIN_BYTES = 32 << 20  # smaller CSV files are read whole, exactly as they always were
 
 
-def _stream_parquet(spec: SourceSpec, path: str | Path, shards: int) -> tuple[list[int], dict[str, Any]] | None:
-    """Stream a Parquet file source batch by batch to the partitions; None when it is not one.
+class _ReadWhole(Exception):
+    """A streamed read met something only the whole-file path reports exactly: fall back to it."""
 
-    Anything that is not a readable Parquet file by name or declared format (a missing file, a
-    CSV) returns None, and the whole-file path reads it with its usual checks and errors.
+
+def _stream_file(spec: SourceSpec, path: str | Path, shards: int) -> tuple[list[int], dict[str, Any]] | None:
+    """Stream a Parquet or CSV file source batch by batch to the partitions; None: read it whole.
+
+    None for anything the whole-file path must handle so its checks and errors stay exactly as
+    they are: HTTP(S) and JSON sources, a missing file, CSV files under CSV_STREAM_MIN_BYTES, and
+    a CSV file that turns out odd while streaming (a bad byte, a malformed line, a column whose
+    type changes between batches) — what was written is discarded and the file is read again.
     """
     if fetch.is_http(spec.source):
         return None
@@ -291,26 +298,45 @@ def _stream_parquet(spec: SourceSpec, path: str | Path, shards: int) -> tuple[li
         return None
     with handle, contextlib.ExitStack() as stack:
         head = handle.read(512)
-        if readers.detect_format(spec.source, spec.format, "", head) != "parquet":
+        fmt = readers.detect_format(spec.source, spec.format, "", head)
+        size = handle.seek(0, 2)
+        handle.seek(0)
+        if fmt == "json" or not head.strip() or (fmt == "csv" and size < CSV_STREAM_MIN_BYTES):
             return None
         readers.check_payload(head, spec.source)
-        handle.seek(0)
+        if fmt == "parquet":
+            batches = readers.iter_parquet(handle, spec.source, STREAM_BATCH_ROWS)
+        else:
+            found = readers.iter_csv(handle, spec.source, spec.encoding, (spec.ticker_column,), STREAM_BATCH_ROWS)
+            if found is None:
+                return None
+            batches = found
+        stack.callback(getattr(batches, "close", lambda: None))  # before the handle closes
         writer: partitions.PartitionWriter | None = None
         mapping: dict[str, Any] = {}
         tickers: set[Any] = set()
-        for batch in readers.iter_parquet(handle, spec.source, STREAM_BATCH_ROWS):
-            frame, batch_mapping = map_columns(batch, spec, quiet=writer is not None)
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if writer is None:
-                writer = stack.enter_context(partitions.PartitionWriter(path, shards, table.schema))
-                mapping = batch_mapping
-            if mapping["mapped"]:
-                tickers.update(frame["ticker"].unique().tolist())
-            writer.write(table, row_shards(frame, shards))
-        assert writer is not None  # iter_parquet raises on a file without rows
+        try:
+            for batch in batches:
+                frame, batch_mapping = map_columns(batch, spec, quiet=writer is not None)
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = stack.enter_context(partitions.PartitionWriter(path, shards, table.schema))
+                    mapping = batch_mapping
+                elif table.schema.types != writer.schema.types or table.schema.names != writer.schema.names:
+                    raise _ReadWhole(f"batch types {table.schema.types} differ from {writer.schema.types}")
+                if mapping["mapped"]:
+                    tickers.update(frame["ticker"].unique().tolist())
+                writer.write(table, row_shards(frame, shards))
+        except (_ReadWhole, UnicodeDecodeError, LookupError, pd.errors.ParserError, pd.errors.ParserWarning,
+                pa.ArrowException) as exc:
+            if fmt == "parquet" and not isinstance(exc, _ReadWhole):
+                raise
+            log.info("Streaming %s stopped (%s); reading it whole.", spec.source, exc)
+            return None
+        if writer is None:  # a CSV header without rows: the whole-file path says so
+            return None
         rows = writer.commit()
-        size = handle.seek(0, 2)
-    info = {"source": spec.source, "format": "parquet", "bytes": size, **mapping, "streamed": True}
+    info = {"source": spec.source, "format": fmt, "bytes": size, **mapping, "streamed": True}
     if mapping["mapped"]:
         info["tickers"] = len(tickers)
     return rows, info
@@ -325,11 +351,11 @@ def ingest_to(spec: SourceSpec, path: str | Path, shards: int = 1, store_url: st
     Written atomically (temporary name, then rename).
 
     Memory: the generator streams blocks of 256 tickers to the partition writers, so it holds
-    one block plus a bounded buffer whatever the total. A Parquet file (path, file:// or s3://)
-    written to more than one shard is streamed too, a batch of 1 M rows at a time (the row group
-    being decoded on top). CSV and JSON files, HTTP(S) bodies, and every source written to one
-    shard are read whole (bytes, then the parsed frame) and then scattered: their peak is about
-    the source's size, as it always was.
+    one block plus a bounded buffer whatever the total. Parquet and CSV files (path, file:// or
+    s3://; CSV from 32 MB) written to more than one shard are streamed too, 1 M rows at a time
+    (for Parquet, the row group being decoded on top). JSON files, HTTP(S) bodies, and every
+    source written to one shard are read whole (bytes, then the parsed frame) and then
+    scattered: their peak is about the source's size, as it always was.
     """
     partitions.check_shards(shards)
     if spec.is_generator:
@@ -342,7 +368,7 @@ def ingest_to(spec: SourceSpec, path: str | Path, shards: int = 1, store_url: st
                 writer.write(block, None if per_ticker is None else np.repeat(per_ticker, spec.days))
             rows = writer.commit()
         info = _generator_info(spec)
-    elif shards > 1 and (streamed := _stream_parquet(spec, path, shards)) is not None:
+    elif shards > 1 and (streamed := _stream_file(spec, path, shards)) is not None:
         rows, info = streamed
     else:
         frame, info = _read_source(spec, store_url)

@@ -92,12 +92,17 @@ CSV = (
 )
 
 
-def test_a_csv_file_scattered_to_shards_equals_the_single_table(tmp_path):
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_csv_file_scattered_to_shards_equals_the_single_table(tmp_path, monkeypatch, streamed):
+    if streamed:  # every CSV streamed, in batches that cut tickers
+        monkeypatch.setattr(core, "CSV_STREAM_MIN_BYTES", 0)
+        monkeypatch.setattr(core, "STREAM_BATCH_ROWS", 4)
     source = tmp_path / "prices.csv"
     source.write_text(CSV)
     options = {"source": str(source), "date_column": "Date", "ticker_column": "Symbol", "price_column": "Close"}
     one, single = _ingest(tmp_path, 1, **options)
     many, sharded = _ingest(tmp_path, 4, **options)
+    assert many.info.get("streamed", False) is streamed
 
     _assert_whole_tickers(sharded, 4, days=3)
     expected = pd.read_parquet(single).sort_values(["ticker", "date"], ignore_index=True)
@@ -189,3 +194,41 @@ def test_a_streamed_parquet_file_keeps_the_errors_of_a_whole_one(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         _ingest(tmp_path, 4, source=str(tmp_path / "missing.parquet"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.parquet", "empty.parquet", "prices.parquet"]
+
+
+def _stream_every_csv(monkeypatch) -> None:
+    monkeypatch.setattr(core, "CSV_STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(core, "STREAM_BATCH_ROWS", 5)
+
+
+def test_a_streamed_csv_whose_later_batch_changes_type_is_read_whole_like_one_shard(tmp_path, monkeypatch):
+    _stream_every_csv(monkeypatch)
+    source = tmp_path / "prices.csv"
+    source.write_text(CSV.replace("2021-01-06,FFF,16.6", "2021-01-06,FFF,bad"))
+    one, single = _ingest(tmp_path, 1, source=str(source), ticker_column="Symbol", date_column="Date",
+                          price_column="Close")
+    many, sharded = _ingest(tmp_path, 3, source=str(source), ticker_column="Symbol", date_column="Date",
+                            price_column="Close")
+
+    assert "streamed" not in many.info
+    expected = pd.read_parquet(single).sort_values(["ticker", "date"], ignore_index=True)
+    pd.testing.assert_frame_equal(_union(sharded), expected)
+    assert "bad" in set(expected["price"])  # raw values, as read, for validate to judge
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    (CSV.encode() + "2021-01-07,AAA,1\xe9\n".encode("latin-1") + CSV.encode().split(b"\n", 1)[1], "not valid UTF-8"),
+    (CSV.encode() + b"2021-01-07,AAA", "looks truncated"),
+    (b"Date,Symbol,Close\n", "header but no rows"),
+])
+def test_a_streamed_csv_fails_with_the_errors_of_a_whole_one(tmp_path, monkeypatch, body, error):
+    _stream_every_csv(monkeypatch)
+    source = tmp_path / "bad.csv"
+    source.write_bytes(body)
+    options = {"source": str(source), "ticker_column": "Symbol", "date_column": "Date", "price_column": "Close"}
+    with pytest.raises(DataFormatError) as one:
+        _ingest(tmp_path, 1, **options)
+    with pytest.raises(DataFormatError) as many:
+        _ingest(tmp_path, 4, **options)
+    assert error in one.value.problem and many.value.problem == one.value.problem
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.csv"]
