@@ -14,9 +14,9 @@ stream ``SeedSequence([seed, b])``: the same seed gives the same rows however th
 into shards, and memory is bounded by one block (256 tickers x days), not by the total: 50 M rows
 (20,000 tickers x 2,520 days) never exist in memory at once. numpy hashes ``[seed, 0]`` exactly
 as ``seed``, so up to 256 tickers the data is what ``default_rng(seed)`` made before blocks
-existed (make run's 20 tickers, the examples); more tickers than that got new prices with blocks. Within a block everything is
-vectorized over a (days, tickers) array: 2,000 tickers x 2,520 days (5 M rows) take about a
-second.
+existed (make run's 20 tickers, the examples); more tickers than that got new prices with blocks.
+Within a block everything is vectorized over a (days, tickers) array: 2,000 tickers x 2,520
+days (5 M rows) take about a second.
 """
 
 from __future__ import annotations
