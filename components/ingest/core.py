@@ -8,6 +8,7 @@ bad file fails there with a schema diff instead of being half-fixed here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import tomllib
@@ -15,11 +16,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from components.ingest import fetch, generator, readers
-from pricecast.errors import ConfigError
+from components.ingest import fetch, generator, partitions, readers
+from pricecast import frames, storage
+from pricecast.errors import ConfigError, PricecastError
 
 log = logging.getLogger("components.ingest")
 
@@ -29,7 +33,7 @@ GENERATOR = "generator"
 PIPELINE_KEYS = frozenset({
     "min_rows", "frequency", "max_gap_days", "outlier_sigma", "test_fraction", "n_windows", "alpha",
     "main_metric", "max_degradation", "psi_warn", "psi_alert", "min_directional_accuracy", "max_mape",
-    "report_tickers", "require_approval", "store_url", "force_from",
+    "report_tickers", "require_approval", "store_url", "force_from", "shards",
 })
 
 
@@ -136,11 +140,12 @@ def _find_column(columns: list[str], wanted: str) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def map_columns(frame: pd.DataFrame, spec: SourceSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
+def map_columns(frame: pd.DataFrame, spec: SourceSpec, quiet: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Rename the mapped columns to date/ticker/price; keep everything if any is missing.
 
     A source with date and price but no ticker column is one series named ``default_ticker``,
     unless the spec names a ticker column other than the default: then its absence is an error.
+    ``quiet``: log nothing (the second and later batches of a streamed file).
     """
     frame = frame.rename(columns=lambda c: str(c).strip())
     columns = list(frame.columns)
@@ -155,18 +160,20 @@ def map_columns(frame: pd.DataFrame, spec: SourceSpec) -> tuple[pd.DataFrame, di
         raise ConfigError(f"One source column is mapped to two roles: {found}.",
                           "Give --date-column, --ticker-column and --price-column different columns.")
     if missing:
-        log.warning("Columns %s not found in the source (it has %s); keeping every column as read so "
-                    "validate can show the difference.", missing, columns)
+        if not quiet:
+            log.warning("Columns %s not found in the source (it has %s); keeping every column as read so "
+                        "validate can show the difference.", missing, columns)
         return frame, {"mapped": False, "missing_columns": missing, "columns": columns}
     if found["ticker"] is None:
-        log.info("No %r column: the source is one series, ticker %r.", spec.ticker_column, spec.default_ticker)
+        if not quiet:
+            log.info("No %r column: the source is one series, ticker %r.", spec.ticker_column, spec.default_ticker)
         ticker = pd.Series(spec.default_ticker, index=frame.index, dtype="str")
     else:
         ticker = frame[found["ticker"]]
     out = pd.DataFrame({"date": frame[found["date"]], "ticker": ticker, "price": frame[found["price"]]})
     dropped = [c for c in columns if c not in picked]
     renamed = {col: role for role, col in found.items() if col is not None and col != role}
-    if renamed or dropped:
+    if (renamed or dropped) and not quiet:
         log.info("Column mapping: renamed %s, dropped %s.", renamed or "nothing", dropped or "nothing")
     return out, {"mapped": True, "missing_columns": [], "columns": columns, "renamed": renamed, "dropped": dropped}
 
@@ -202,26 +209,183 @@ def generator_start(spec: SourceSpec, today: date) -> str:
 
 
 def ingest_frame(spec: SourceSpec, store_url: str | None = None) -> Ingested:
-    """Read (or generate) the source described by ``spec`` and map its columns."""
+    """Read (or generate) the source described by ``spec`` and map its columns, as one frame."""
     if spec.is_generator:
         frame = generator.generate_prices(spec.tickers, spec.days, generator_start(spec, date.today()), spec.seed,
                                           spec.drift, spec.volatility, spec.ar_coef)
-        info: dict[str, Any] = {"source": GENERATOR, "format": GENERATOR, "mapped": True,
-                                "columns": list(frame.columns), "tickers": spec.tickers}
+        info: dict[str, Any] = _generator_info(spec)
     else:
-        payload = (fetch.fetch_http(spec.source, store_url=store_url) if fetch.is_http(spec.source)
-                   else fetch.read_location(spec.source))
-        readers.check_payload(payload.data, payload.name, payload.content_type)
-        fmt = readers.detect_format(payload.name, spec.format, payload.content_type, payload.data)
-        table = readers.parse_table(payload.data, fmt, payload.name, spec.encoding, keep_as_text=(spec.ticker_column,))
-        frame, mapping = map_columns(table, spec)
-        info = {"source": payload.name, "format": fmt, "bytes": len(payload.data), **mapping}
-        if mapping["mapped"]:
-            info["tickers"] = int(frame["ticker"].nunique())
+        frame, info = _read_source(spec, store_url)
     info.update(rows=len(frame), date_format=spec.date_format)
     log.info("Ingested %d rows from %s (%s).", len(frame), info["source"], info["format"])
     return Ingested(frame, info)
 
 
-__all__ = ["GENERATOR", "Ingested", "SourceSpec", "checkpoint_params", "generator_start", "ingest_frame",
-           "load_source_spec", "map_columns", "read_config"]
+def _generator_info(spec: SourceSpec) -> dict[str, Any]:
+    return {"source": GENERATOR, "format": GENERATOR, "mapped": True, "columns": ["date", "ticker", "price"],
+            "tickers": spec.tickers}
+
+
+def _read_source(spec: SourceSpec, store_url: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A file, s3:// or HTTP(S) source read whole, parsed and mapped onto date/ticker/price."""
+    payload = (fetch.fetch_http(spec.source, store_url=store_url) if fetch.is_http(spec.source)
+               else fetch.read_location(spec.source))
+    readers.check_payload(payload.data, payload.name, payload.content_type)
+    fmt = readers.detect_format(payload.name, spec.format, payload.content_type, payload.data)
+    table = readers.parse_table(payload.data, fmt, payload.name, spec.encoding, keep_as_text=(spec.ticker_column,))
+    frame, mapping = map_columns(table, spec)
+    info = {"source": payload.name, "format": fmt, "bytes": len(payload.data), **mapping}
+    if mapping["mapped"]:
+        info["tickers"] = int(frame["ticker"].nunique())
+    return frame, info
+
+
+# --------------------------------------------------------------------------- partitions
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """What :func:`ingest_to` wrote: rows per shard and what was learned reading the source."""
+
+    rows_per_shard: list[int]
+    info: dict[str, Any]
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_per_shard)
+
+    @property
+    def shards(self) -> int:
+        return len(self.rows_per_shard)
+
+
+def row_shards(frame: pd.DataFrame, shards: int) -> np.ndarray | None:
+    """Each row's shard by its ticker; None (all in shard 0) when there is no ticker column.
+
+    A source whose columns could not be mapped has no ``ticker`` to hash: its rows all go to
+    shard 0 and validate shows the schema diff there. Rows with a missing ticker go to shard 0
+    too (validate rejects them).
+    """
+    if shards == 1 or "ticker" not in frame.columns:
+        return None
+    ticker = frame["ticker"]
+    missing = ticker.isna().to_numpy()
+    ids = frames.shard_of(ticker.where(~missing, ""), shards)
+    ids[missing] = 0
+    return ids
+
+
+STREAM_BATCH_ROWS = 1 << 20  # rows per batch of a streamed file source
+CSV_STREAM_MIN_BYTES = 32 << 20  # smaller CSV files are read whole, exactly as they always were
+
+
+class _ReadWhole(Exception):
+    """A streamed read met something only the whole-file path reports exactly: fall back to it."""
+
+
+def _stream_file(spec: SourceSpec, path: str | Path, shards: int) -> tuple[list[int], dict[str, Any]] | None:
+    """Stream a Parquet or CSV file source batch by batch to the partitions; None: read it whole.
+
+    None for anything the whole-file path must handle so its checks and errors stay exactly as
+    they are: HTTP(S) and JSON sources, a missing file, CSV files under CSV_STREAM_MIN_BYTES, and
+    a CSV file that turns out odd while streaming (a bad byte, a malformed line, a column whose
+    type changes between batches) — what was written is discarded and the file is read again.
+    """
+    if fetch.is_http(spec.source):
+        return None
+    try:
+        fs, location = storage.filesystem(spec.source)
+        handle = fs.open(location, "rb")
+    except (OSError, PricecastError):
+        return None
+    with handle, contextlib.ExitStack() as stack:
+        head = handle.read(512)
+        fmt = readers.detect_format(spec.source, spec.format, "", head)
+        size = handle.seek(0, 2)
+        handle.seek(0)
+        if fmt == "json" or not head.strip() or (fmt == "csv" and size < CSV_STREAM_MIN_BYTES):
+            return None
+        readers.check_payload(head, spec.source)
+        if fmt == "parquet":
+            batches = readers.iter_parquet(handle, spec.source, STREAM_BATCH_ROWS)
+        else:
+            found = readers.iter_csv(handle, spec.source, spec.encoding, (spec.ticker_column,), STREAM_BATCH_ROWS)
+            if found is None:
+                return None
+            batches = found
+        stack.callback(getattr(batches, "close", lambda: None))  # before the handle closes
+        writer: partitions.PartitionWriter | None = None
+        mapping: dict[str, Any] = {}
+        tickers: set[Any] = set()
+        try:
+            for batch in batches:
+                frame, batch_mapping = map_columns(batch, spec, quiet=writer is not None)
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = stack.enter_context(partitions.PartitionWriter(path, shards, table.schema))
+                    mapping = batch_mapping
+                elif table.schema.types != writer.schema.types or table.schema.names != writer.schema.names:
+                    raise _ReadWhole(f"batch types {table.schema.types} differ from {writer.schema.types}")
+                if mapping["mapped"]:
+                    tickers.update(frame["ticker"].unique().tolist())
+                writer.write(table, row_shards(frame, shards))
+        except (_ReadWhole, UnicodeDecodeError, LookupError, pd.errors.ParserError, pd.errors.ParserWarning,
+                pa.ArrowException) as exc:
+            if fmt == "parquet" and not isinstance(exc, _ReadWhole):
+                raise
+            log.info("Streaming %s stopped (%s); reading it whole.", spec.source, exc)
+            return None
+        if writer is None:  # a CSV header without rows: the whole-file path says so
+            return None
+        rows = writer.commit()
+    info = {"source": spec.source, "format": fmt, "bytes": size, **mapping, "streamed": True}
+    if mapping["mapped"]:
+        info["tickers"] = len(tickers)
+    return rows, info
+
+
+def ingest_to(spec: SourceSpec, path: str | Path, shards: int = 1, store_url: str | None = None) -> Written:
+    """Read (or generate) the source and write it to ``path`` as ``shards`` ticker partitions.
+
+    One shard: ``path`` is a single Parquet file, as :func:`pricecast.frames.write_frame` writes
+    it. More: ``path`` is a directory of all ``shards`` part files, every ticker's rows in shard
+    ``frames.shard_of(ticker, shards)``, an empty shard a file with the schema and no rows.
+    Written atomically (temporary name, then rename).
+
+    Memory: the generator streams blocks of 256 tickers to the partition writers, so it holds
+    one block plus a bounded buffer whatever the total. Parquet and CSV files (path, file:// or
+    s3://; CSV from 32 MB) written to more than one shard are streamed too, 1 M rows at a time
+    (for Parquet, the row group being decoded on top). JSON files, HTTP(S) bodies, and every
+    source written to one shard are read whole (bytes, then the parsed frame) and then
+    scattered: their peak is about the source's size, as it always was.
+    """
+    partitions.check_shards(shards)
+    if spec.is_generator:
+        start = generator_start(spec, date.today())
+        schema = partitions.with_pandas_metadata(generator.SCHEMA)
+        with partitions.PartitionWriter(path, shards, schema) as writer:
+            for names, block in generator.price_blocks(spec.tickers, spec.days, start, spec.seed, spec.drift,
+                                                       spec.volatility, spec.ar_coef):
+                per_ticker = frames.shard_of(names, shards) if shards > 1 else None
+                writer.write(block, None if per_ticker is None else np.repeat(per_ticker, spec.days))
+            rows = writer.commit()
+        info = _generator_info(spec)
+    elif shards > 1 and (streamed := _stream_file(spec, path, shards)) is not None:
+        rows, info = streamed
+    else:
+        frame, info = _read_source(spec, store_url)
+        if shards == 1:
+            frames.write_frame(frame, path)  # exactly the single file it always was
+            rows = [len(frame)]
+        else:
+            ids = row_shards(frame, shards)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            del frame
+            with partitions.PartitionWriter(path, shards, table.schema) as writer:
+                writer.write(table, ids)
+                rows = writer.commit()
+    info.update(rows=sum(rows), date_format=spec.date_format, shards=shards, rows_per_shard=rows)
+    log.info("Ingested %d rows from %s (%s) into %d shard(s).", sum(rows), info["source"], info["format"], shards)
+    return Written(rows, info)
+
+
+__all__ = ["GENERATOR", "Ingested", "SourceSpec", "Written", "checkpoint_params", "generator_start", "ingest_frame",
+           "ingest_to", "load_source_spec", "map_columns", "read_config", "row_shards"]

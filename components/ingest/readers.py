@@ -7,11 +7,14 @@ where data was expected (a login page, a 200 error page, a wrong link).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import warnings
+from collections.abc import Iterator
 from pathlib import PurePosixPath
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -65,9 +68,14 @@ def check_payload(data: bytes, name: str, content_type: str = "") -> None:
         )
 
 
+def codec_of(encoding: str) -> str:
+    """The Python codec reading ``encoding`` (UTF-8 skips a byte-order mark)."""
+    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+
 def decode(data: bytes, encoding: str, name: str) -> str:
     """Bytes to text; a decoding error names the byte offset and line and how to convert."""
-    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    codec = codec_of(encoding)
     try:
         return data.decode(codec)
     except LookupError as exc:
@@ -115,6 +123,62 @@ def _split_line(line: str, name: str, which: str) -> list[str]:
         ) from exc
 
 
+def text_dtypes(header: list[str], keep_as_text: tuple[str, ...]) -> dict[str, str]:
+    """read_csv dtypes keeping the ``keep_as_text`` columns (matched ignoring case) as strings."""
+    wanted = {column.strip().casefold() for column in keep_as_text}
+    return {column: "str" for column in header if column.strip().casefold() in wanted}
+
+
+def iter_csv(handle: BinaryIO, name: str, encoding: str, keep_as_text: tuple[str, ...] = (),
+             batch_rows: int = 1 << 20, probe_bytes: int = 1 << 16) -> Iterator[pd.DataFrame] | None:
+    """A CSV file's rows as frames of at most ``batch_rows``, parsed as :func:`parse_csv` does.
+
+    None when the file's two ends already show something :func:`parse_csv` would refuse (no
+    data line, a short last line, an unsplittable header or last line, undecodable ends): the
+    caller then reads it whole, which raises the exact error. Problems found later (a bad byte,
+    a malformed line) raise as pandas reports them; the caller falls back on those too.
+    """
+    codec = codec_of(encoding)
+    size = handle.seek(0, io.SEEK_END)
+    handle.seek(0)
+    head = handle.read(probe_bytes)
+    handle.seek(max(size - probe_bytes, 0))
+    tail = handle.read(probe_bytes)
+    try:
+        head_text = head.decode(codec, errors="strict" if size <= probe_bytes else "ignore").lstrip()
+        tail_text = tail.decode(codec.replace("-sig", ""), errors="ignore").rstrip()
+        codecs.lookup(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    if "\n" not in head_text or "\n" not in tail_text:
+        return None
+    try:
+        header = _split_line(head_text[:head_text.find("\n")].rstrip("\r"), name, "first")
+        last = _split_line(tail_text[tail_text.rfind("\n") + 1:].rstrip("\r"), name, "last")
+    except DataFormatError:
+        return None
+    if len(last) < len(header):
+        return None
+    handle.seek(0)
+
+    def batches() -> Iterator[pd.DataFrame]:
+        reader = pd.read_csv(handle, encoding=codec, dtype=text_dtypes(header, keep_as_text) or None,
+                             index_col=False, chunksize=batch_rows)
+        with reader:
+            while True:
+                # As parse_csv: a row with more fields than the header is an error, not a shift.
+                # The filter is held while pandas parses, never while the caller runs.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", pd.errors.ParserWarning)
+                    try:
+                        chunk = next(reader)
+                    except StopIteration:
+                        return
+                yield chunk
+
+    return batches()
+
+
 def parse_csv(text: str, name: str, keep_as_text: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read CSV text; a last line with fewer fields than the header means a cut-off file.
 
@@ -135,8 +199,7 @@ def parse_csv(text: str, name: str, keep_as_text: tuple[str, ...] = ()) -> pd.Da
         line_no = body.count("\n") + 1
         raise _truncated(name, f"its last line (line {line_no}) has {len(last)} of the header's "
                                f"{len(header)} fields: {last_line[:80]!r}")
-    wanted = {column.strip().casefold() for column in keep_as_text}
-    dtypes = {column: "str" for column in header if column.strip().casefold() in wanted}
+    dtypes = text_dtypes(header, keep_as_text)
     try:
         with warnings.catch_warnings():
             # index_col=False + this filter: a row with more fields than the header is an error,
@@ -215,21 +278,57 @@ def _parse_json_lines(body: str, name: str) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- Parquet
+def _not_parquet(name: str) -> DataFormatError:
+    return DataFormatError(f"The source {name} is not a Parquet file (it lacks the PAR1 header).",
+                           "Pass the right --format, or check the file.")
+
+
+def _corrupt_parquet(name: str, exc: Exception) -> DataFormatError:
+    return DataFormatError(f"The Parquet file {name} is corrupt: {exc}.", "Write or download it again.")
+
+
+def _empty_parquet(name: str) -> DataFormatError:
+    return _no_rows(name, "has columns but no rows (an empty Parquet file)")
+
+
 def parse_parquet(data: bytes, name: str) -> pd.DataFrame:
     """Read Parquet bytes; a missing footer means the file was cut short."""
     if not data.startswith(_PARQUET_MAGIC):
-        raise DataFormatError(f"The source {name} is not a Parquet file (it lacks the PAR1 header).",
-                              "Pass the right --format, or check the file.")
+        raise _not_parquet(name)
     if not data.endswith(_PARQUET_MAGIC):
         raise _truncated(name, f"the Parquet file ends after {len(data)} bytes without its footer")
     try:
         frame = pq.read_table(pa.BufferReader(data)).to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataFormatError(f"The Parquet file {name} is corrupt: {exc}.",
-                              "Write or download it again.") from exc
+        raise _corrupt_parquet(name, exc) from exc
     if frame.empty:
-        raise _no_rows(name, "has columns but no rows (an empty Parquet file)")
+        raise _empty_parquet(name)
     return frame
+
+
+def iter_parquet(handle: BinaryIO, name: str, batch_rows: int = 1 << 20) -> Iterator[pd.DataFrame]:
+    """A seekable Parquet file's rows as frames of at most ``batch_rows``, with the checks of
+    :func:`parse_parquet` (header, footer, corrupt, no rows), the same errors, raised first.
+
+    Memory is one batch plus the row group being decoded (a file written as one huge row group
+    is decoded whole).
+    """
+    head = handle.read(4)
+    if head != _PARQUET_MAGIC:
+        raise _not_parquet(name)
+    size = handle.seek(0, io.SEEK_END)
+    handle.seek(max(size - 4, 0))
+    if size < 8 or handle.read(4) != _PARQUET_MAGIC:
+        raise _truncated(name, f"the Parquet file ends after {size} bytes without its footer")
+    handle.seek(0)
+    try:
+        parquet = pq.ParquetFile(handle)
+        if parquet.metadata.num_rows == 0:
+            raise _empty_parquet(name)
+        for batch in parquet.iter_batches(batch_size=batch_rows):
+            yield batch.to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _corrupt_parquet(name, exc) from exc
 
 
 def parse_table(data: bytes, fmt: str, name: str, encoding: str = "utf-8",
@@ -241,5 +340,5 @@ def parse_table(data: bytes, fmt: str, name: str, encoding: str = "utf-8",
     return parse_json(text, name) if fmt == "json" else parse_csv(text, name, keep_as_text)
 
 
-__all__ = ["FORMATS", "check_payload", "decode", "detect_format", "parse_csv", "parse_json",
-           "parse_parquet", "parse_table"]
+__all__ = ["FORMATS", "check_payload", "codec_of", "decode", "detect_format", "iter_csv", "iter_parquet",
+           "parse_csv", "parse_json", "parse_parquet", "parse_table", "text_dtypes"]

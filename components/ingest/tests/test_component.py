@@ -27,8 +27,8 @@ def _log(settings) -> str:
 
 
 def test_generator_rerun_restores_the_checkpoint(ingest_op, isolated_store):
-    first = ingest_op(tickers=3, days=60, seed=5).output
-    second = ingest_op(tickers=3, days=60, seed=5).output
+    first = ingest_op(tickers=3, days=60, seed=5).outputs["raw"]
+    second = ingest_op(tickers=3, days=60, seed=5).outputs["raw"]
 
     assert first.metadata["rows"] == 180 and first.metadata["restored_from_checkpoint"] is False
     assert second.metadata["restored_from_checkpoint"] is True
@@ -38,12 +38,36 @@ def test_generator_rerun_restores_the_checkpoint(ingest_op, isolated_store):
     assert list(frame.columns) == ["date", "ticker", "price"] and len(frame) == 180
 
 
+def test_shards_make_a_directory_of_partitions_and_return_the_shard_numbers(ingest_op, isolated_store):
+    first = ingest_op(tickers=12, days=20, seed=5, shards=3)
+    second = ingest_op(tickers=12, days=20, seed=5, shards=3)
+    single = ingest_op(tickers=12, days=20, seed=5).outputs
+
+    assert first.outputs["Output"] == second.outputs["Output"] == [0, 1, 2]
+    assert single["Output"] == [0] and single["raw"].metadata["shards"] == 1
+    raw = first.outputs["raw"]
+    assert raw.metadata["shards"] == 3 and sum(raw.metadata["rows_per_shard"]) == raw.metadata["rows"] == 240
+    assert second.outputs["raw"].metadata["restored_from_checkpoint"] is True
+    parts = sorted(p.name for p in Path(second.outputs["raw"].path).iterdir())
+    assert parts == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    union = pd.concat(pd.read_parquet(Path(raw.path) / name) for name in parts)
+    pd.testing.assert_frame_equal(union.sort_values(["ticker", "date"], ignore_index=True),
+                                  pd.read_parquet(single["raw"].path))
+
+
+def test_a_bad_shard_count_fails_the_task_with_the_fix(ingest_op, isolated_store):
+    with pytest.raises(RuntimeError):
+        ingest_op(tickers=3, days=20, shards=0)
+    failure = json.loads((Path(isolated_store.log_dir) / "ingest.failure.json").read_text())
+    assert failure["error"] == "ConfigError" and "shards=0" in failure["problem"] and "shards=1" in failure["fix"]
+
+
 def test_an_edited_file_is_read_again(ingest_op, isolated_store, tmp_path):
     source = tmp_path / "prices.csv"
     source.write_bytes(CSV)
-    first = ingest_op(source=str(source)).output
+    first = ingest_op(source=str(source)).outputs["raw"]
     source.write_bytes(CSV + b"2021-01-06,AAA,11.0\n")
-    second = ingest_op(source=str(source)).output
+    second = ingest_op(source=str(source)).outputs["raw"]
 
     assert first.metadata["rows"] == 2
     assert second.metadata["rows"] == 3 and second.metadata["restored_from_checkpoint"] is False
@@ -55,7 +79,7 @@ def test_an_http_source_is_fetched_on_every_run(ingest_op, isolated_store, http_
     task = ingest_op(source=server.url)
 
     assert len(server.hits) == 2
-    assert task.output.metadata["restored_from_checkpoint"] is False
+    assert task.outputs["raw"].metadata["restored_from_checkpoint"] is False
     assert "fetched on every run" in _log(isolated_store)
 
 

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
+from components.ingest import core
 from components.ingest.core import checkpoint_params, ingest_frame, load_source_spec
+from pricecast import frames
 from pricecast.errors import SourceError
 from pricecast.settings import reload_settings
 from tests.support.seaweed import SeaweedS3, seaweedfs
@@ -61,3 +63,19 @@ def test_the_checkpoint_key_follows_the_object_version(s3):
 def test_a_missing_object_is_a_source_error(s3):
     with pytest.raises(SourceError, match="does not exist"):
         ingest_frame(load_source_spec(None, source=f"s3://{s3.bucket}/in/nope.csv"))
+
+
+def test_parquet_and_csv_objects_stream_into_shards_like_files(s3, tmp_path, monkeypatch):
+    monkeypatch.setattr(core, "CSV_STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(core, "STREAM_BATCH_ROWS", 3)
+    frame = pd.DataFrame({"date": ["2021-01-04", "2021-01-05"] * 4, "ticker": list("AABBCCDD"),
+                          "price": [1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5]})
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    for key, body in (("in/many.csv", frame.to_csv(index=False).encode()), ("in/many.parquet", buf.getvalue())):
+        spec = load_source_spec(None, source=_put(s3, key, body))
+        written = core.ingest_to(spec, tmp_path / key, 3)
+        union = pd.concat(pd.read_parquet(p) for p in frames.shard_paths(tmp_path / key))
+        assert written.info["streamed"] is True and written.rows == 8, key
+        pd.testing.assert_frame_equal(union.sort_values(["ticker", "date"], ignore_index=True),
+                                      ingest_frame(spec).frame)
