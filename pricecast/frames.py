@@ -51,7 +51,8 @@ def shard_of(tickers: pd.Series | np.ndarray | list[str], shards: int) -> np.nda
     codes, uniques = pd.factorize(pd.Series(tickers, dtype=object), sort=False)
     per_ticker = np.fromiter((zlib.crc32(str(t).encode("utf-8")) % shards for t in uniques),
                              dtype=np.int64, count=len(uniques))
-    return per_ticker[codes] if len(uniques) else np.zeros(len(codes), dtype=np.int64)
+    # A missing ticker (code -1) goes to shard 0: never wherever the last distinct ticker went.
+    return np.where(codes >= 0, per_ticker[codes], 0) if len(uniques) else np.zeros(len(codes), dtype=np.int64)
 
 
 def shard_path(path: str | Path, shard: int) -> Path:
