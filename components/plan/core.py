@@ -134,7 +134,7 @@ def _pooled_detection(profiles: Mapping[int, Profile]) -> tuple[freq.Detection, 
         raise ConfigError(
             f"Ticker {ticker!r} is in shards {sorted(set(shard_of[ticker]))}: a ticker's rows must all be in one "
             "shard.", "Partition raw prices by ticker (pricecast.frames.shard_of), as ingest does.")
-    known = {f for f in series["frequency"] if f is not None and f == f}
+    known = {freq.Frequency(f) for f in series["frequency"] if isinstance(f, str)}
     return freq.Detection(series, known.pop() if len(known) == 1 else None), shard_of
 
 
