@@ -4,7 +4,7 @@ KFP lightweight components ship the function's source alone, so every import is 
 No ``from __future__ import annotations`` here: KFP reads the real annotation objects.
 """
 
-from typing import List, NamedTuple  # noqa: UP035 - KFP reads typing.List from the signature
+from typing import Dict, List, NamedTuple  # noqa: UP035 - KFP reads typing.List from the signature
 
 from kfp.dsl import Artifact, Dataset, Input, Output
 
@@ -20,7 +20,7 @@ def plan(
     n_windows: int = 3,
     store_url: str = "",
     force_from: str = "",
-) -> NamedTuple("Outputs", [("shards", List[int]), ("frequency", str)]):  # noqa: UP006
+) -> NamedTuple("Outputs", [("Output", List[Dict]), ("frequency", str)]):  # noqa: UP006
     """Pool the validated shards: check the whole table, decide the run's split, gather the shards.
 
     Validate checks each shard for what it can answer alone; plan checks what only the whole
@@ -48,8 +48,17 @@ def plan(
         force_from: Stage to recompute from ("" = reuse any matching checkpoint).
 
     Returns:
-        shards: The shard indices (0..K-1) the next loop runs over.
-        frequency: The data's frequency (business, daily, weekly or monthly).
+        Output: What the next loop runs over, one item per shard: ``{"shard": i, "frequency":
+            f}`` (``dsl.ParallelFor(items=plan_task.outputs["Output"]) as item``, then
+            ``shard=item.shard, frequency=item.frequency``).
+        frequency: The data's frequency (business, daily, weekly or monthly), for tasks outside
+            the loop.
+
+    Why the loop items carry the frequency and the output is named ``Output``: kfp.local (KFP
+    2.17) resolves ``ParallelFor`` items only from a task output named ``Output``, and inside a
+    loop body it replaces every upstream task's output *parameter* with the loop item (a
+    ``frequency=plan_task.outputs["frequency"]`` there arrives as the shard index). Fields of
+    the item and artifacts reach the loop body intact, locally and on a cluster.
     """
     import json
     import shutil
@@ -109,5 +118,5 @@ def plan(
     validated_shards.metadata.update({"shards": len(shards), "rows": result.rows_out, "frequency": found,
                                       "restored_from_checkpoint": result.restored, **gathered})
     split.metadata.update({"test_start": result.extra.get("test_start"), "frequency": found})
-    outputs = namedtuple("Outputs", ["shards", "frequency"])
-    return outputs(shards, found)
+    outputs = namedtuple("Outputs", ["Output", "frequency"])
+    return outputs([{"shard": shard, "frequency": found} for shard in shards], found)
