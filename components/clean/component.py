@@ -53,11 +53,16 @@ def clean(
     from components.clean import core
     from pricecast import frames
     from pricecast import frequency as freq
+    from pricecast.errors import ConfigError
     from pricecast.stage import code_fingerprint, mode_for, run_stage, shard_stage
     from pricecast.time_split import Split
 
     stage = shard_stage("clean", shard, shards)
-    shard_file = str(frames.shard_path(validated.path, shard))
+    shard_file = str(frames.shard_path(validated.path, 0) if shard == 0
+                     else Path(validated.path) / frames.SHARD_FILE.format(shard))
+    if not Path(shard_file).is_file():
+        raise ConfigError(f"Clean was asked for shard {shard}, but {validated.path} has no {Path(shard_file).name}.",
+                          "Pass clean plan's validated_shards and a shard index from plan's output.")
 
     def compute(ctx) -> None:
         prices = frames.read_frame(shard_file)

@@ -72,11 +72,18 @@ def validate(
     from components.validate import core
     from components.validate.diff import render_markdown
     from pricecast import frames, storage
-    from pricecast.errors import PricecastError, SchemaValidationError
+    from pricecast.errors import ConfigError, PricecastError, SchemaValidationError
     from pricecast.settings import get_settings
     from pricecast.stage import code_fingerprint, mode_for, run_stage, shard_stage
 
     effective_format = date_format or str(raw.metadata.get("date_format") or "")
+    written = int(raw.metadata.get("shards") or 0)  # what ingest wrote (absent on an imported file)
+    shard_file = frames.shard_path(raw.path, 0) if shard == 0 else Path(raw.path) / frames.SHARD_FILE.format(shard)
+    if (written and written != shards) or not 0 <= shard < shards or not shard_file.is_file():
+        raise ConfigError(
+            f"Validate was asked for shard {shard} of {shards}, but the raw table {raw.path} "
+            + (f"has {written} shard(s)." if written else f"has no {shard_file.name}."),
+            "Pass validate the shards parameter ingest was given, and one shard index from ingest's output.")
 
     def write_report(report: dict) -> str:
         markdown = render_markdown(report)
@@ -99,7 +106,7 @@ def validate(
     stage = shard_stage("validate", shard, shards)
 
     def compute(ctx) -> None:
-        raw_df = frames.read_frame(frames.shard_path(raw.path, shard))
+        raw_df = frames.read_frame(shard_file)
         try:
             frame, report, summary = core.validate_shard(raw_df, effective_format, min_rows, frequency,
                                                          test_fraction, n_windows, shard, shards)
@@ -118,7 +125,7 @@ def validate(
         stage,
         params={"min_rows": min_rows, "date_format": effective_format, "frequency": frequency,
                 "test_fraction": test_fraction, "n_windows": n_windows, "shard": shard, "shards": shards},
-        inputs={"raw": str(frames.shard_path(raw.path, shard))},
+        inputs={"raw": str(shard_file)},
         outputs={"validated": validated.path, "schema_diff": schema_diff.path, "schema_report": schema_report.path,
                  "profile": profile.path},
         compute=compute,

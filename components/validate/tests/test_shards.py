@@ -72,3 +72,26 @@ def test_the_profile_round_trips_through_json_and_counts_history_by_date():
     again = Profile.from_dict(data)
     assert again.to_dict() == data
     assert again.longest_before_date("2000-01-05") == 2 and again.longest_before_date("2030-01-01") == 10
+
+
+def test_the_component_refuses_a_shard_the_raw_table_does_not_have(tmp_path, isolated_store):
+    from types import SimpleNamespace
+
+    from components.validate.component import validate
+    from pricecast import frames
+    from pricecast.errors import ConfigError
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for shard in range(2):
+        good_frame().to_parquet(frames.shard_path(raw, shard), index=False)
+    outputs = {name: SimpleNamespace(path=str(tmp_path / name), metadata={})
+               for name in ("validated", "schema_diff", "schema_report", "profile")}
+    with pytest.raises(ConfigError, match="has no part-00002.parquet"):
+        validate(raw=SimpleNamespace(path=str(raw), metadata={}), shard=2, shards=3, **outputs)
+    with pytest.raises(ConfigError, match="has 2 shard"):
+        validate(raw=SimpleNamespace(path=str(raw), metadata={"shards": 2.0}), shard=1, shards=3, **outputs)
+    assert validate(raw=SimpleNamespace(path=str(raw), metadata={"shards": 2.0}), shard=1, shards=2,
+                    **outputs) == "business"
+    assert outputs["profile"].metadata["shard"] == 1 and outputs["validated"].metadata["shards"] == 2
+    assert (isolated_store.log_dir / "validate-s1.log").exists()
