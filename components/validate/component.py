@@ -79,11 +79,13 @@ def validate(
     effective_format = date_format or str(raw.metadata.get("date_format") or "")
     written = int(raw.metadata.get("shards") or 0)  # what ingest wrote (absent on an imported file)
     shard_file = frames.shard_path(raw.path, 0) if shard == 0 else Path(raw.path) / frames.SHARD_FILE.format(shard)
-    if (written and written != shards) or not 0 <= shard < shards or not shard_file.is_file():
-        raise ConfigError(
-            f"Validate was asked for shard {shard} of {shards}, but the raw table {raw.path} "
-            + (f"has {written} shard(s)." if written else f"has no {shard_file.name}."),
-            "Pass validate the shards parameter ingest was given, and one shard index from ingest's output.")
+    problem = (f"has {written} shard(s)" if written and written != shards
+               else f"has shards 0 to {shards - 1} only" if not 0 <= shard < shards
+               else f"has no {shard_file.name}" if not shard_file.is_file() else "")
+    if problem:
+        raise ConfigError(f"Validate was asked for shard {shard} of {shards}, but the raw table {raw.path} {problem}.",
+                          "Pass validate the shards parameter ingest was given, and one shard index from ingest's "
+                          "output.")
 
     def write_report(report: dict) -> str:
         markdown = render_markdown(report)
