@@ -40,7 +40,7 @@ from pricecast.fingerprint import code_fingerprint
 from pricecast.settings import get_settings
 
 STAGES: tuple[str, ...] = (
-    "ingest", "validate", "clean", "features", "train", "drift", "evaluate", "report", "promote",
+    "ingest", "validate", "plan", "clean", "features", "train", "drift", "evaluate", "report", "promote",
 )
 Mode = Literal["auto", "force", "reuse", "off"]
 

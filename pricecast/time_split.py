@@ -1,8 +1,8 @@
 """The time-ordered split: training dates, then consecutive test windows. Never shuffled.
 
 The last ``test_fraction`` of the trading dates is held out and cut into ``n_windows``
-consecutive test windows. The split is decided once, by the clean stage on the dates of the
-data, and travels downstream as JSON: clean estimates its outlier bounds from the returns dated
+consecutive test windows. The split is decided once, by the plan stage on the dates of every
+shard, and travels downstream as JSON: clean estimates its outlier bounds from the returns dated
 before ``test_start`` only, train fits on rows whose target is realised before it, evaluate
 scores the windows. Nothing a test window holds can reach the fitted model.
 
@@ -14,6 +14,7 @@ leaked.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -73,11 +74,14 @@ def _iso(ts: pd.Timestamp) -> str:
     return pd.Timestamp(ts).strftime("%Y-%m-%d")
 
 
-def time_split(frame: pd.DataFrame, test_fraction: float = 0.2, n_windows: int = 3) -> Split:
+def time_split(frame: pd.DataFrame | pd.Series | pd.Index | np.ndarray | Sequence[Any],
+               test_fraction: float = 0.2, n_windows: int = 3) -> Split:
     """Hold out the last ``test_fraction`` of the unique dates as ``n_windows`` consecutive windows.
 
     Args:
-        frame: Any frame with a ``date`` column: the clean stage passes the validated prices.
+        frame: Any frame with a ``date`` column, or the dates themselves (any order, repeats
+            allowed): the plan stage passes the union of every shard's dates, so the split of a
+            sharded table is the split its whole table would get.
         test_fraction: Share of the unique dates held out for testing, in (0, 1).
         n_windows: Number of consecutive test windows the held-out dates are cut into.
 
@@ -92,7 +96,8 @@ def time_split(frame: pd.DataFrame, test_fraction: float = 0.2, n_windows: int =
                           "Use e.g. 0.2 to hold out the last fifth of the dates.")
     if n_windows < 1:
         raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
-    dates = np.sort(pd.unique(frame["date"]))
+    values = frame["date"] if isinstance(frame, pd.DataFrame) else pd.Series(np.asarray(frame))
+    dates = np.sort(pd.to_datetime(pd.unique(values)).to_numpy("datetime64[ns]"))
     n_test = history.test_dates(len(dates), test_fraction)
     if not history.split_fits(len(dates), test_fraction, n_windows):
         raise ConfigError(

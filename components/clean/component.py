@@ -9,13 +9,13 @@ from kfp.dsl import Artifact, Dataset, Input, Output
 
 def clean(
     validated: Input[Dataset],
+    split: Input[Artifact],
     cleaned: Output[Dataset],
     outlier_bounds: Output[Artifact],
-    split: Output[Artifact],
+    shard: int = 0,
+    shards: int = 1,
     max_gap_days: int = 5,
     outlier_sigma: float = 8.0,
-    test_fraction: float = 0.2,
-    n_windows: int = 3,
     frequency: str = "auto",
     store_url: str = "",
     force_from: str = "",
@@ -26,23 +26,24 @@ def clean(
     dropped; a gap of more than max_gap_days business days (at weekly or monthly frequency: more
     than one period) starts a new segment and its return is NaN; log returns within a segment;
     returns further than outlier_sigma robust sigmas (1.4826 x MAD) from the ticker's median are
-    clipped to that bound and flagged. The time-ordered train/test split is decided here, on the
-    data's dates, and the bounds are estimated from the training dates only, so no test-window
-    price reaches the model.
+    clipped to that bound and flagged. The bounds are estimated from the training dates of the
+    run's split (plan decides it on every shard's dates) only, so no test-window price reaches
+    the model. One task cleans one shard: a ticker's rows are all in one shard.
 
     Args:
-        validated: Parquet table from validate.
+        validated: plan's partitioned table (part-XXXXX.parquet per shard), or one Parquet
+            table (shard 0 of 1).
+        split: JSON from plan: the time-ordered split (training start, test_start, test
+            windows) that train fits on and evaluate scores.
         cleaned: Output Parquet table: date, ticker, price, log_return, segment, clipped.
         outlier_bounds: Output JSON: each ticker's clipping bounds on log returns, estimated
             before the split's test_start (train stores them with the model, so the server clips
             raw prices exactly as training did).
-        split: Output JSON: the time-ordered split (training start, test_start, test windows)
-            that train fits on and evaluate scores.
+        shard: Which shard of validated to clean.
+        shards: How many shards there are (names the logs and checkpoints per shard).
         max_gap_days: A longer gap between consecutive dates (business days) starts a segment.
         outlier_sigma: Clip returns beyond this many robust sigmas.
-        test_fraction: Share of the latest dates held out for testing.
-        n_windows: Number of consecutive test windows the held-out dates are cut into.
-        frequency: The data's frequency (validate's output), or "auto" to detect it here.
+        frequency: The data's frequency (plan's output), or "auto" to detect it here.
         store_url: Store for checkpoints; empty uses PRICECAST_STORE_URL.
         force_from: Stage to recompute from ("" = reuse any matching checkpoint).
     """
@@ -52,29 +53,42 @@ def clean(
     from components.clean import core
     from pricecast import frames
     from pricecast import frequency as freq
-    from pricecast.stage import code_fingerprint, mode_for, run_stage
+    from pricecast.errors import ConfigError
+    from pricecast.stage import code_fingerprint, mode_for, run_stage, shard_stage
+    from pricecast.time_split import Split
+
+    stage = shard_stage("clean", shard, shards)
+    shard_file = str(frames.shard_path(validated.path, 0) if shard == 0
+                     else Path(validated.path) / frames.SHARD_FILE.format(shard))
+    if not Path(shard_file).is_file():
+        raise ConfigError(f"Clean was asked for shard {shard}, but {validated.path} has no {Path(shard_file).name}.",
+                          "Pass clean plan's validated_shards and a shard index from plan's output.")
 
     def compute(ctx) -> None:
-        prices = frames.read_frame(validated.path)
-        spacing = freq.resolve(frequency, prices["ticker"], prices["date"])
-        frame, report, the_split = core.clean_for_training(prices, max_gap_days, outlier_sigma, test_fraction,
-                                                           n_windows, frequency=spacing)
+        prices = frames.read_frame(shard_file)
+        the_split = Split.from_dict(json.loads(Path(split.path).read_text(encoding="utf-8")))
+        # An empty shard has no dates to detect from; its (empty) output is the same at any frequency.
+        spacing = (freq.resolve(frequency, prices["ticker"], prices["date"]) if len(prices)
+                   else freq.parse(frequency) or freq.Frequency.BUSINESS)
+        frame, report, _ = core.clean_for_training(prices, max_gap_days, outlier_sigma, frequency=spacing,
+                                                   split=the_split)
         frames.write_frame(frame, cleaned.path)
         Path(outlier_bounds.path).write_text(json.dumps(report.bounds_document()), encoding="utf-8")
-        Path(split.path).write_text(json.dumps(the_split.to_dict(), indent=2), encoding="utf-8")
         extra = {k: v for k, v in report.as_dict().items() if k not in ("rows_in", "rows_out")}
         ctx.record(rows_in=report.rows_in, rows_out=report.rows_out, **extra)
 
     result = run_stage(
-        "clean",
-        params={"max_gap_days": max_gap_days, "outlier_sigma": outlier_sigma, "test_fraction": test_fraction,
-                "n_windows": n_windows, "frequency": frequency},
-        inputs={"validated": validated.path},
-        outputs={"cleaned": cleaned.path, "outlier_bounds": outlier_bounds.path, "split": split.path},
+        stage,
+        params={"max_gap_days": max_gap_days, "outlier_sigma": outlier_sigma, "frequency": frequency,
+                "shard": shard, "shards": shards},
+        inputs={"validated": shard_file, "split": split.path},
+        outputs={"cleaned": cleaned.path, "outlier_bounds": outlier_bounds.path},
         compute=compute,
         code=code_fingerprint("components.clean.component"),
         mode=mode_for("clean", force_from),
         store_url=store_url or None,
     )
     cleaned.metadata.update(result.extra)
-    cleaned.metadata.update({"rows": result.rows_out, "restored_from_checkpoint": result.restored})
+    cleaned.metadata.update({"rows": result.rows_out, "restored_from_checkpoint": result.restored,
+                             "shard": shard, "shards": shards})
+    outlier_bounds.metadata.update({"shard": shard, "shards": shards})

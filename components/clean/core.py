@@ -22,7 +22,9 @@ The rules, in order:
    The bounds each ticker got are in the report (``CleanReport.bounds``); train stores them with
    the model so the server clips a short window of raw prices exactly as training did
    (``clean_prices(..., bounds=...)``) instead of estimating a spread from a few weeks.
-   **Bounds come from the training dates only** (``fit_before``, the split's ``test_start``):
+   **Bounds come from the training dates only** (``fit_before``, the split's ``test_start``,
+   decided by the plan stage on every shard's dates, so a ticker's bounds do not depend on
+   which shard it is in):
    estimated over the whole history, a spike in a test window widened them and changed the
    training rows. Test-window returns are still clipped with those bounds (the features there
    are computed as the server would compute them); evaluate scores forecasts against the
@@ -238,15 +240,21 @@ def clean_prices(
 def clean_for_training(
     validated_df: pd.DataFrame, max_gap_days: int = 5, outlier_sigma: float = 8.0,
     test_fraction: float = 0.2, n_windows: int = 3, frequency: freq.Frequency | str = freq.Frequency.BUSINESS,
+    split: Split | None = None,
 ) -> tuple[pd.DataFrame, CleanReport, Split]:
-    """The clean stage: decide the time-ordered split on the data's dates, then clean with
-    outlier bounds estimated before its ``test_start`` (see :mod:`pricecast.split`), judging
-    gaps in periods of ``frequency``.
+    """The clean stage: clean with outlier bounds estimated before the split's ``test_start``
+    (see :mod:`pricecast.time_split`), judging gaps in periods of ``frequency``.
+
+    Args:
+        split: The run's split: plan decides it on every shard's dates, so each shard's bounds
+            stop at the same date. None decides it here, on this frame's dates, with
+            ``test_fraction`` and ``n_windows`` (one table that is the whole data).
 
     Raises:
         ConfigError: Bad cleaning parameters, or too few dates for the split.
     """
-    split = time_split(validated_df, test_fraction=test_fraction, n_windows=n_windows)
+    if split is None:
+        split = time_split(validated_df, test_fraction=test_fraction, n_windows=n_windows)
     clean, report = clean_prices(validated_df, max_gap_days, outlier_sigma, fit_before=split.test_start,
                                  frequency=frequency)
     return clean, report, split

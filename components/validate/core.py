@@ -33,7 +33,7 @@ from components.validate.diff import (
     Failure,
 )
 from pricecast import frequency as freq
-from pricecast import history
+from pricecast import history, shard_profile
 from pricecast.errors import ConfigError, SchemaValidationError
 
 log = logging.getLogger("components.validate")
@@ -82,11 +82,13 @@ def analyse_duplicates(frame: pd.DataFrame) -> DuplicateAnalysis:
 
 
 # --------------------------------------------------------------------------- the schema
-def price_schema(min_rows: int = 100, duplicates: DuplicateAnalysis | None = None) -> pa.DataFrameSchema:
+def price_schema(min_rows: int = 100, duplicates: DuplicateAnalysis | None = None,
+                 check_rows: bool = True) -> pa.DataFrameSchema:
     """The declared contract of validated prices (columns, dtypes, values, keys, size).
 
     ``duplicates``, when given, is the analysis of the very frame being validated, so the
-    (ticker, date) check does not sort 5 M rows a second time.
+    (ticker, date) check does not sort 5 M rows a second time. ``check_rows`` False leaves out
+    the row count: one shard of several may hold few rows, or none (plan counts them all).
     """
 
     def no_conflicting_duplicates(frame: pd.DataFrame) -> pd.Series:
@@ -109,7 +111,7 @@ def price_schema(min_rows: int = 100, duplicates: DuplicateAnalysis | None = Non
         },
         checks=[
             pa.Check(no_conflicting_duplicates, error=UNIQUE),
-            pa.Check(lambda frame: len(frame) >= max(min_rows, 1), error=MIN_ROWS),
+            *([pa.Check(lambda frame: len(frame) >= max(min_rows, 1), error=MIN_ROWS)] if check_rows else []),
         ],
         strict="filter",  # extra source columns are reported, then dropped
         name="prices",
@@ -212,19 +214,19 @@ def series_failures(frame: pd.DataFrame, requested: freq.Frequency | None, test_
         The failures (each with its numbers in the summary) and the data's frequency (None when
         it is unknown or mixed).
     """
-    codes, names, day = freq.sorted_series(frame["ticker"], frame["date"])  # sorted once for both checks
-    detection = freq.detect_sorted(codes, names, day)
+    codes, _, day = ordered = freq.sorted_series(frame["ticker"], frame["date"])  # sorted once for every check
+    detection = freq.detect_sorted(*ordered)
+    return _series_failures(frame, codes, day, detection, requested, test_fraction, n_windows)
+
+
+def _series_failures(frame: pd.DataFrame, codes: np.ndarray, day: np.ndarray, detection: freq.Detection,
+                     requested: freq.Frequency | None, test_fraction: float,
+                     n_windows: int) -> tuple[list[Failure], freq.Frequency | None]:
     counts = detection.series["dates"]
-    need = history.min_dates(test_fraction, n_windows)
     if counts.max() < 2:
-        dates = pd.unique(frame["date"])
-        shown = ", ".join(f"{pd.Timestamp(d):%Y-%m-%d}" for d in dates[:3]) + (" ..." if len(dates) > 3 else "")
-        return [Failure(TIME_SERIES, "", np.empty(0, np.int64), summary=(
-            f"each of the {len(counts):,} ticker(s) has a single date ({shown}): a cross-section, not prices "
-            "over time"), fix=(
-            f"Supply each ticker's prices over time: the model needs at least {need} consecutive dates of one "
-            "ticker (business days, days, weeks or months). A snapshot of many tickers on one date is not "
-            "something a forecaster can learn from."))], None
+        return [Failure(TIME_SERIES, "", np.empty(0, np.int64),
+                        summary=shard_profile.cross_section_summary(len(counts), pd.unique(frame["date"])),
+                        fix=shard_profile.cross_section_fix(test_fraction, n_windows))], None
     why = freq.problem(detection, requested)
     if why is not None or (requested is None and detection.frequency is None):
         return [Failure(FREQUENCY, "date", np.empty(0, np.int64), summary=why or "no supported frequency",
@@ -234,34 +236,40 @@ def series_failures(frame: pd.DataFrame, requested: freq.Frequency | None, test_
     return _history_failures(codes, day, detection, frequency, test_fraction, n_windows), frequency
 
 
+def _shard_series_failures(detection: freq.Detection,
+                           requested: freq.Frequency | None) -> tuple[list[Failure], freq.Frequency | None]:
+    """What one shard of several can be refused for on its own: tickers at another frequency than
+    the requested one, or at different frequencies. Whether any ticker is a series, has a
+    frequency or has the history is a question about every shard: plan asks it."""
+    why = freq.problem(detection, requested) if requested is not None or detection.mixed else None
+    if why is not None:
+        return [Failure(FREQUENCY, "date", np.empty(0, np.int64), summary=why,
+                        fix=freq.fix(detection, requested))], None
+    return [], requested or detection.frequency
+
+
 def _history_failures(codes: np.ndarray, day: np.ndarray, detection: freq.Detection, frequency: freq.Frequency,
                       test_fraction: float, n_windows: int) -> list[Failure]:
     """A failure when the data is too short for the model at ``frequency`` (before gaps).
 
-    The clean stage splits the distinct dates of all tickers (:mod:`pricecast.time_split`);
+    The plan stage splits the distinct dates of all tickers (:mod:`pricecast.time_split`);
     :func:`pricecast.history.model_fits` says whether that split can end in a verdict, and a
     ticker must have the history for a training row before the test period. ``codes`` and ``day``
     are the rows in (ticker, date) order (:func:`pricecast.frequency.sorted_series`).
     """
-    spacing = freq.spacing(frequency)
-    total = history.min_dates(test_fraction, n_windows)
-    fix = (f"Supply at least {total} consecutive {spacing.period}s of prices for a ticker (about "
-           f"{total / spacing.periods_per_year:.1f} years at this frequency), or lower n_windows or test_fraction.")
+    fix = shard_profile.history_fix(frequency, test_fraction, n_windows)
     dates = np.unique(day)
     if not history.model_fits(len(dates), test_fraction, n_windows):
-        return [Failure(HISTORY, "", np.empty(0, np.int64), fix=fix, summary=(
-            f"at {frequency.value} frequency the data has {len(dates)} distinct dates; the model needs {total}: "
-            f"{history.MIN_HISTORY + 1} {spacing.period}s before the test period ({history.MIN_HISTORY} of history "
-            f"for the first feature row, then its next {spacing.period}) and {n_windows} test window(s) over the "
-            f"last {test_fraction:.0%}, the last holding 2 dates (the final date has no next price to score)"))]
+        return [Failure(HISTORY, "", np.empty(0, np.int64), fix=fix, summary=shard_profile.too_few_dates_summary(
+            frequency, len(dates), test_fraction, n_windows))]
     test_start = dates[len(dates) - history.test_dates(len(dates), test_fraction)]
-    before = np.bincount(codes[day < test_start], minlength=len(detection.series))
+    distinct = np.ones(len(day), dtype=bool)  # an exact duplicate row is no extra date of history
+    distinct[1:] = (codes[1:] != codes[:-1]) | (day[1:] != day[:-1])
+    before = np.bincount(codes[distinct & (day < test_start)], minlength=len(detection.series))
     if before.max() >= history.MIN_HISTORY + 1:
         return []
-    return [Failure(HISTORY, "", np.empty(0, np.int64), fix=fix, summary=(
-        f"at {frequency.value} frequency no ticker has the {history.MIN_HISTORY + 1} {spacing.period}s before the "
-        f"test period (from {pd.Timestamp(test_start):%Y-%m-%d}) that training needs; the longest has "
-        f"{int(before.max())} ({detection.series.index[int(before.argmax())]})"))]
+    return [Failure(HISTORY, "", np.empty(0, np.int64), fix=fix, summary=shard_profile.short_history_summary(
+        frequency, test_start, int(before.max()), str(detection.series.index[int(before.argmax())])))]
 
 
 def check_split_parameters(test_fraction: float, n_windows: int) -> None:
@@ -293,29 +301,58 @@ def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 
         ConfigError: An unknown frequency, or split parameters out of range.
         SchemaValidationError: With ``diff`` when a column is missing or any check fails.
     """
+    validated, report, _ = validate_shard(raw_df, date_format, min_rows, frequency, test_fraction, n_windows)
+    return validated, report
+
+
+def validate_shard(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 100, frequency: str = freq.AUTO,
+                   test_fraction: float = 0.2, n_windows: int = 3, shard: int = 0,
+                   shards: int = 1) -> tuple[pd.DataFrame, dict, shard_profile.Profile]:
+    """:func:`validate_frame` on shard ``shard`` of ``shards``, and the shard's profile.
+
+    One shard (``shards`` == 1) is the whole table: every check runs, as in
+    :func:`validate_frame`. One of several is checked for what it can answer alone (columns,
+    values, duplicates, a frequency that contradicts ``frequency`` or differs between its
+    tickers); the row count, a series over time, a frequency at all and the history are
+    properties of the whole table, which the plan stage checks on the pooled profiles. Such a
+    shard may be empty (ingest keeps every part, with the schema).
+
+    Returns:
+        The validated frame, the schema diff (with ``shard`` and ``shards``) and the profile
+        (:class:`pricecast.shard_profile.Profile`) plan pools.
+    """
     requested = freq.parse(frequency)
     check_split_parameters(test_fraction, n_windows)
+    whole_table = shards <= 1
     raw = raw_df.reset_index(drop=True)
     columns = schema_diff.column_diff(raw)
     if columns["missing"]:
         report = schema_diff.build(raw, columns, [], [], min_rows, date_format)
-        raise schema_diff.to_error(report)
+        raise _shard_error(report, shard, shards)
 
     parsed, failures = parse_frame(raw, date_format)
     unparsed = {f.column: f.rows for f in failures}
     analysis = analyse_duplicates(parsed)
     try:
-        validated = price_schema(min_rows, analysis).validate(parsed, lazy=True)
+        validated = price_schema(min_rows, analysis, check_rows=whole_table).validate(parsed, lazy=True)
     except pa.errors.SchemaErrors as errors:
         failures += _schema_failures(errors, unparsed)
         validated = None
     found = None
+    profile = None
     if not failures:  # dates and prices are known good: check what the later stages need
-        more, found = series_failures(validated, requested, test_fraction, n_windows)
+        codes, _, day = ordered = freq.sorted_series(validated["ticker"], validated["date"])  # sorted once
+        detection = freq.detect_sorted(*ordered)
+        if whole_table:
+            more, found = _series_failures(validated, codes, day, detection, requested, test_fraction, n_windows)
+        else:
+            more, found = _shard_series_failures(detection, requested)
         failures += more
+        profile = shard_profile.Profile.of(codes, day, detection, found, shard, shards, rows=len(validated))
     if failures:
         report = schema_diff.build(raw, columns, failures, [], min_rows, date_format)
-        raise schema_diff.to_error(report)
+        raise _shard_error(report, shard, shards)
+    assert profile is not None
 
     notes = []
     if analysis.exact_extra:
@@ -328,9 +365,25 @@ def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 
     for note in notes:
         log.warning(note)
     report = schema_diff.build(raw, columns, [], notes, min_rows, date_format, found.value if found else "")
-    return validated.reset_index(drop=True), report
+    return validated.reset_index(drop=True), _scoped(report, shard, shards), profile
+
+
+def _scoped(report: dict, shard: int, shards: int) -> dict:
+    """The diff of one shard of several says so: its row count is not the table's."""
+    if shards > 1:
+        report.update(shard=int(shard), shards=int(shards), scope=(
+            f"shard {shard} of {shards}: the row count, a series over time, one frequency and the history are "
+            "checked across every shard by plan"))
+    return report
+
+
+def _shard_error(report: dict, shard: int, shards: int) -> SchemaValidationError:
+    error = schema_diff.to_error(_scoped(report, shard, shards))
+    if shards > 1:
+        error = SchemaValidationError(f"Shard {shard} of {shards}: {error.problem}", error.fix, diff=error.diff)
+    return error
 
 
 __all__ = ["MAX_PRICE", "MIN_PRICE", "DuplicateAnalysis", "SchemaValidationError", "analyse_duplicates",
            "check_split_parameters", "series_failures",
-           "parse_frame", "price_schema", "validate_frame"]
+           "parse_frame", "price_schema", "validate_frame", "validate_shard"]

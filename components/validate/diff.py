@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pricecast.errors import SchemaValidationError
+from pricecast.shard_profile import FREQUENCY, HISTORY, MIN_ROWS, TIME_SERIES, min_rows_fix, min_rows_summary
 
 EXPECTED_DTYPES = {"date": "datetime64[ns]", "ticker": "str", "price": "float64"}
 SAMPLE_ROWS = 10
@@ -28,12 +29,9 @@ PRICE_POSITIVE = "price > 0"
 PRICE_FINITE = "price is finite"
 PRICE_RANGE = "price between 1e-300 and 1e300"
 UNIQUE = "one price per (ticker, date): conflicting duplicate rows"
-MIN_ROWS = "minimum number of rows"
 # Checks of what later stages need, run once the values are known good (their Failure carries
-# its own summary and fix, with the numbers).
-TIME_SERIES = "a time series per ticker"
-FREQUENCY = "one supported frequency"
-HISTORY = "enough history for the model"
+# its own summary and fix, with the numbers). They and the row count concern the whole table, so
+# plan runs them again across shards: their labels and sentences are shared (pricecast.shard_profile).
 FRAME_CHECKS = (UNIQUE, MIN_ROWS, TIME_SERIES, FREQUENCY, HISTORY)
 
 
@@ -95,7 +93,7 @@ def _fix(failure: Failure, raw: pd.DataFrame, min_rows: int) -> str:
         TICKER_NOT_EMPTY: "Give every row a ticker.",
         UNIQUE: "Keep one price per (ticker, date): remove the conflicting duplicates at the source "
                 "(exact duplicate rows are fine; clean drops them).",
-        MIN_ROWS: f"Supply at least {max(min_rows, 1)} rows (found {len(raw)}), or lower --min-rows.",
+        MIN_ROWS: min_rows_fix(len(raw), min_rows),
     }
     return fixes.get(label, "Fix the rows shown in the sample.")
 
@@ -104,7 +102,7 @@ def _summary(failure: Failure, rows: int, min_rows: int) -> str:
     if failure.summary:
         return failure.summary
     if failure.check == MIN_ROWS:
-        return f"{rows} row(s) found, fewer than the minimum {max(min_rows, 1)}"
+        return min_rows_summary(rows, min_rows)
     where = f"{failure.column}: " if failure.column else ""
     return f"{where}{failure.check} failed on {failure.rows.size} row(s)"
 
@@ -213,4 +211,4 @@ def render_markdown(diff: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["EXPECTED_DTYPES", "Failure", "build", "column_diff", "render_markdown", "to_error"]
+__all__ = ["EXPECTED_DTYPES", "FREQUENCY", "HISTORY", "MIN_ROWS", "TIME_SERIES", "Failure", "build", "column_diff", "render_markdown", "to_error"]

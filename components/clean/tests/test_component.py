@@ -1,4 +1,4 @@
-"""ingest -> validate -> clean through KFP's own local runner, and an idempotent rerun.
+"""ingest -> validate -> plan -> clean through KFP's own local runner, and an idempotent rerun.
 
 No ``from __future__ import annotations``: KFP reads the pipeline's real annotation objects.
 """
@@ -12,6 +12,7 @@ from kfp import dsl, local
 
 from components.clean.component import clean
 from components.ingest.component import ingest
+from components.plan.component import plan
 from components.validate.component import validate
 from pricecast.storage import sha256_file
 
@@ -23,8 +24,13 @@ def _op(func):
 @dsl.pipeline(name="data-stages")
 def data_stages(tickers: int = 3, days: int = 120, max_gap_days: int = 5):
     raw = _op(ingest)(tickers=tickers, days=days, seed=11)
-    checked = _op(validate)(raw=raw.outputs["raw"], min_rows=100)
-    _op(clean)(validated=checked.outputs["validated"], max_gap_days=max_gap_days)
+    with dsl.ParallelFor(items=[0]) as shard:  # one shard: the pipeline's shape for small data
+        checked = _op(validate)(raw=raw.outputs["raw"], shard=shard, min_rows=100)
+    planned = _op(plan)(profiles=dsl.Collected(checked.outputs["profile"]),
+                        validated=dsl.Collected(checked.outputs["validated"]))
+    with dsl.ParallelFor(items=planned.outputs["Output"]) as item:
+        _op(clean)(validated=planned.outputs["validated_shards"], split=planned.outputs["split"], shard=item.shard,
+                   max_gap_days=max_gap_days, frequency=item.frequency)
 
 
 @pytest.fixture
@@ -38,7 +44,7 @@ def test_the_data_stages_chain_and_a_rerun_recomputes_nothing(kfp_root, isolated
     data_stages()
     data_stages()
 
-    first, second = sorted(kfp_root.glob("data-stages-*/clean/cleaned"))
+    first, second = sorted(kfp_root.glob("data-stages-*/for-loop-*/clean/cleaned"))
     cleaned = pd.read_parquet(first)
     assert len(cleaned) == 360
     assert list(cleaned.columns) == ["date", "ticker", "price", "log_return", "segment", "clipped"]
@@ -46,7 +52,7 @@ def test_the_data_stages_chain_and_a_rerun_recomputes_nothing(kfp_root, isolated
     assert sha256_file(first) == sha256_file(second)
 
     logs = Path(isolated_store.log_dir)
-    for stage in ("ingest", "validate", "clean"):
+    for stage in ("ingest", "validate", "plan", "clean"):
         log = (logs / f"{stage}.log").read_text()
         assert log.count("restored checkpoint") == 1, stage  # the second run restored each stage
     assert "clean: 360 rows in, 360 out (3 tickers)" in (logs / "clean.log").read_text()
@@ -58,4 +64,5 @@ def test_a_changed_parameter_recomputes_only_clean(kfp_root, isolated_store):
 
     logs = Path(isolated_store.log_dir)
     assert (logs / "validate.log").read_text().count("restored checkpoint") == 1
+    assert (logs / "plan.log").read_text().count("restored checkpoint") == 1
     assert (logs / "clean.log").read_text().count("restored checkpoint") == 0
