@@ -181,29 +181,35 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
                                 n_windows=n_windows, **common))
         data_frequency = plan_task.outputs["frequency"]
 
-        # Fan-out 2: clean and features per shard; features also sums up its training rows.
-        with dsl.ParallelFor(items=plan_task.outputs["shards"], parallelism=SHARD_PARALLELISM,
-                             name="feature-shards") as shard:
-            clean_task = k8s(clean_op(validated=plan_task.outputs["validated_shards"], shard=shard, shards=shards,
+        # Fan-out 2: clean and features per shard; features also sums up its training rows. The
+        # loop items are plan's {shard, frequency} records: kfp.local 2.17 reads loop items only
+        # from an output named Output, and inside a loop body it hands an upstream task's output
+        # parameter over as the loop item, so the frequency travels in the item.
+        with dsl.ParallelFor(items=plan_task.outputs["Output"], parallelism=SHARD_PARALLELISM,
+                             name="feature-shards") as item:
+            clean_task = k8s(clean_op(validated=plan_task.outputs["validated_shards"], shard=item.shard, shards=shards,
                                       split=plan_task.outputs["split"], max_gap_days=max_gap_days,
-                                      outlier_sigma=outlier_sigma, frequency=data_frequency, **common))
+                                      outlier_sigma=outlier_sigma, frequency=item.frequency, **common))
             features_task = k8s(features_op(clean=clean_task.outputs["cleaned"], split=plan_task.outputs["split"],
-                                            shard=shard, shards=shards, frequency=data_frequency, **common))
-        shard_features = dsl.Collected(features_task.outputs["features"])
+                                            shard=item.shard, shards=shards, frequency=item.frequency, **common))
+
+        def shard_features() -> dsl.Collected:
+            """A new Collected per consumer: KFP rewrites one in place when it compiles it."""
+            return dsl.Collected(features_task.outputs["features"])
 
         # Fan-in: the exact ridge fit from the pooled statistics.
-        train_task = k8s(train_op(features=shard_features,
+        train_task = k8s(train_op(features=shard_features(),
                                   train_stats=dsl.Collected(features_task.outputs["train_stats"]),
                                   outlier_bounds=dsl.Collected(clean_task.outputs["outlier_bounds"]),
                                   split=plan_task.outputs["split"], alpha=alpha, frequency=data_frequency,
                                   **common))
         # Drift of the latest window against the training window, on returns; alerts, never fails.
-        drift_task = k8s(drift_op(features=shard_features, model_info=train_task.outputs["model_info"],
+        drift_task = k8s(drift_op(features=shard_features(), model_info=train_task.outputs["model_info"],
                                   psi_warn=psi_warn, psi_alert=psi_alert, **common))
         # Every test window, scored shard by shard from summed errors. Compares against the
         # registry's active model, which KFP's cache cannot see.
         evaluate_task = k8s(evaluate_op(
-            features=shard_features, model=train_task.outputs["model"],
+            features=shard_features(), model=train_task.outputs["model"],
             model_info=train_task.outputs["model_info"], report_tickers=report_tickers, **common,
         ))
         evaluate_task.set_caching_options(False)
