@@ -40,9 +40,19 @@ def test_cluster_wiring_secret_configmap_retry_cache_and_gate():
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["ingest"]["retryPolicy"]["maxRetryCount"] == 2
     assert tasks["ingest"]["cachingOptions"].get("enableCache", False) is False
-    assert tasks["validate"]["cachingOptions"]["enableCache"] is True
+    # The fan-outs: validate per shard over ingest's shard list, clean and features per shard
+    # over plan's; train, drift and evaluate fan the features back in.
+    loops = {name: spec["components"][t["componentRef"]["name"]]["dag"]["tasks"]
+             for name, t in tasks.items() if name.startswith("for-loop")}
+    assert sorted(map(sorted, loops.values())) == [["clean", "features"], ["validate"]]
+    validate = next(loop for loop in loops.values() if "validate" in loop)["validate"]
+    assert validate["cachingOptions"]["enableCache"] is True
+    for fan_in in ("train", "drift", "evaluate"):
+        assert "for-loop" in str(tasks[fan_in]["inputs"]["artifacts"]["features"]), fan_in
+    assert set(tasks["plan"]["inputs"]["artifacts"]) == {"profiles", "validated"}
     # The gate: promote under dsl.If, record-rejection under dsl.Else.
-    branches = spec["components"][tasks["condition-branches-2"]["componentRef"]["name"]]["dag"]["tasks"]
+    branch = next(name for name in tasks if name.startswith("condition-branches"))
+    branches = spec["components"][tasks[branch]["componentRef"]["name"]]["dag"]["tasks"]
     conditions = {name: t["triggerPolicy"]["condition"] for name, t in branches.items()}
     assert len(conditions) == 2
     assert any("report-verdict" in c and "== 'promote'" in c and not c.startswith("!") for c in conditions.values())
@@ -78,7 +88,8 @@ def test_a_local_pipeline_sets_no_resources_kfp_local_would_warn_about(tmp_path)
     local = _docs(path)[0]["deploymentSpec"]["executors"]
     assert [name for name, ex in local.items() if ex["container"].get("resources")] == []
     cluster = _docs(COMPILED_PATH)[0]["deploymentSpec"]["executors"]
-    assert len([name for name, ex in cluster.items() if ex["container"].get("resources")]) == 5
+    sized = {name for name, ex in cluster.items() if ex["container"].get("resources")}
+    assert sized == {f"exec-{s}" for s in ("validate", "plan", "clean", "features", "train", "drift", "evaluate")}
 
 
 def test_the_report_gets_the_drift_report_and_a_run_name_and_evaluate_the_plot_tickers():
@@ -88,9 +99,9 @@ def test_the_report_gets_the_drift_report_and_a_run_name_and_evaluate_the_plot_t
     assert report["artifacts"]["drift_report"]["taskOutputArtifact"] == {
         "outputArtifactKey": "drift_report", "producerTask": "drift"}
     assert report["parameters"]["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_name}}"
-    loop = spec["components"][tasks["for-loop-1"]["componentRef"]["name"]]["dag"]["tasks"]
-    assert loop["evaluate"]["inputs"]["parameters"]["report_tickers"]["componentInputParameter"] == \
-        "pipelinechannel--report_tickers"
+    assert report["artifacts"]["window_results"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "window_results", "producerTask": "evaluate"}
+    assert tasks["evaluate"]["inputs"]["parameters"]["report_tickers"] == {"componentInputParameter": "report_tickers"}
 
 
 def test_alert_thresholds_default_to_the_monitoring_ones_and_reach_their_stages():
