@@ -93,7 +93,7 @@ def ingest(
         "ingest", params=params, inputs={}, outputs={"raw": raw.path}, compute=compute,
         code=code_fingerprint("components.ingest.component"), mode="force" if always_fetch else mode,
         store_url=store_url or None,
-        # Raw data is "last good" only once validate accepts it: validate moves ingest's LATEST,
+        # Raw data is "last good" only once every shard passed validate: plan moves ingest's LATEST,
         # so `--from validate` after a bad file resumes from the last file that passed.
         advance_latest=False,
     )
