@@ -169,6 +169,8 @@ def train_from_stats(
         price = frame["price"].to_numpy()[mask]
         fitted.append(forecast_metrics("candidate", price, target, predict_in_chunks(model, x)))
         naive.append(forecast_metrics("naive", price, target, None))
+        # Let this shard go before the next one is read: two shards never live at once.
+        del frame, x, target, price, mask
     if not fitted:
         raise ConfigError("The features shards hold none of the training rows their statistics count.",
                           "Pass train the same features artifacts the statistics were computed from.")
