@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -114,6 +115,11 @@ def run_local(
     from pipelines.pricecast_pipeline import build_pipeline
 
     settings = get_settings()
+    # Task processes inherit this: pyarrow's default mimalloc pool returns freed memory to the
+    # system eagerly, and on VMs where a fresh page costs a host fault (this project's CI
+    # machines) every stage paid seconds of system time re-faulting it; the system allocator
+    # keeps it. Measured: train at 5 M rows 7.6 s -> 4.9 s. A user's own setting wins.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     # Checked before the run: a bad limit fails now, not after half a minute of work.
     limits = thresholds_from({"max_run_time_s": max_run_time_s}, " of the run")
     store_url = arguments.get("store_url") or settings.store_url
