@@ -31,7 +31,12 @@ $(TEST_STAMP): $(BIN)/python pyproject.toml
 # The development venv: the package and the test extras.
 venv: $(TEST_STAMP)
 
+# Every pipeline task is a new Python process that imports the project's modules. Where
+# PYTHONDONTWRITEBYTECODE is set (many images and CI set it) Python never caches their bytecode,
+# so each task would compile them again (~20-50 ms a task): compile them once here (up-to-date
+# files are skipped; a file edited later is compiled in memory until the next `make run`).
 run: $(RUN_STAMP)
+	@$(BIN)/python -m compileall -q pricecast components pipelines cli > /dev/null
 	$(BIN)/pricecast run
 
 # Machine-level tools the tests use for real (Prometheus, wrk, Docker); see scripts/test-prereqs.sh.

@@ -13,6 +13,12 @@ closure imports.
 Not :mod:`modulefinder`: it follows every third-party import too (seconds for pandas and
 scikit-learn) and would import-resolve the KFP SDK in every task; the project modules are all
 that is hashed, so a walk over their own files is enough and takes milliseconds.
+
+Every task computes its key, so the walk is on every task's start-up path: parsing the closure's
+whole source (20 modules, 170 kB) took 35-90 ms per task. Import statements begin a line, so the
+walk parses only the lines that begin like one (with their continuation lines), and falls back
+to parsing the whole file when such a line is not a complete statement. A docstring line that
+reads like an import may add a module: the key then covers more than it needs, never less.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import ast
 import functools
 import hashlib
 import importlib.metadata
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 PROJECT_PACKAGES: frozenset[str] = frozenset({"pricecast", "components"})
@@ -47,14 +54,42 @@ def _module_file(name: str, root: Path) -> Path | None:
     return None
 
 
+# The start of a line holding an import statement: `import a`, `from .b import c`, `from . import (`.
+_IMPORT_LINE = re.compile(rb"^[ \t]*(?:import[ \t]|from[ \t]+\.*[\w.]*[ \t]+import[ \t(])", re.MULTILINE)
+
+
+def _import_statements(source: bytes) -> Iterator[bytes]:
+    """Each line that begins like an import, with the lines an open bracket or a backslash continues."""
+    for match in _IMPORT_LINE.finditer(source):
+        start = end = match.start()
+        while True:
+            newline = source.find(b"\n", end)
+            end = len(source) if newline < 0 else newline
+            text = source[start:end]
+            if newline < 0 or (text.count(b"(") <= text.count(b")") and not text.rstrip().endswith(b"\\")):
+                break
+            end += 1
+        yield source[start:end].strip()
+
+
+def _import_nodes(source: Path) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The file's import statements: from its import lines when they all parse, else the whole file."""
+    data = source.read_bytes()
+    try:
+        nodes = [node for line in _import_statements(data) for node in ast.parse(line).body]
+    except SyntaxError:  # e.g. `import a; f(` continued on the next line: parse it all
+        nodes = list(ast.walk(ast.parse(data, filename=str(source))))
+    return (node for node in nodes if isinstance(node, (ast.Import, ast.ImportFrom)))
+
+
 def _imported_names(source: Path, module: str) -> set[str]:
     """Dotted names ``source`` imports anywhere in its body (``from a import b`` gives a and a.b)."""
     package = module if source.name == "__init__.py" else module.rpartition(".")[0]
     names: set[str] = set()
-    for node in ast.walk(ast.parse(source.read_bytes(), filename=str(source))):
+    for node in _import_nodes(source):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
+        else:
             base = node.module or ""
             if node.level:  # relative: resolve against this module's package
                 parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package

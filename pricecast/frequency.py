@@ -15,11 +15,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from pricecast.errors import ConfigError
+
+if TYPE_CHECKING:  # pandas loads where a frequency is detected, not wherever one is named
+    import pandas as pd
 
 AUTO = "auto"
 # A daily series with at least this share of Saturdays and Sundays trades every calendar day
@@ -164,6 +167,8 @@ def detect(tickers: Sequence[str] | pd.Series | np.ndarray, dates: pd.Series | n
 def sorted_series(tickers: Sequence[str] | pd.Series | np.ndarray,
                   dates: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Index, np.ndarray]:
     """Rows ordered by (ticker, date): ticker codes (into the sorted names) and days."""
+    import pandas as pd
+
     codes, names = pd.factorize(pd.Series(tickers), sort=True)
     day = np.asarray(dates, dtype="datetime64[D]")
     order = np.lexsort((day, codes))
@@ -172,6 +177,8 @@ def sorted_series(tickers: Sequence[str] | pd.Series | np.ndarray,
 
 def detect_sorted(codes: np.ndarray, names: pd.Index, day: np.ndarray) -> Detection:
     """:func:`detect` on rows already ordered by :func:`sorted_series` (validate sorts once)."""
+    import pandas as pd
+
     gaps = (day[1:] - day[:-1]).astype(np.int64).astype(np.float64)
     same = (codes[1:] == codes[:-1]) & (gaps > 0)  # a repeated date (exact duplicate row) is no spacing
     weekday = (day.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -103,6 +102,8 @@ class _RetryableStatusError(Exception):
 
 
 def _post(url: str, body: dict, settings: Settings) -> None:
+    import requests  # here: only a configured webhook needs it, not every stage that may alert
+
     retrying = Retrying(
         stop=stop_after_attempt(settings.http_retries + 1),
         wait=wait_exponential(multiplier=settings.http_backoff_initial_s, min=settings.http_backoff_initial_s,

@@ -16,15 +16,15 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from pricecast.errors import DataFormatError
 from pricecast.monitoring.alerts import Alert
 from pricecast.monitoring.drift import DriftReport
 from pricecast.monitoring.thresholds import Thresholds
+
+if TYPE_CHECKING:  # pandas loads where freshness is checked, not in every process that alerts
+    import pandas as pd
 
 log = logging.getLogger("pricecast.monitoring")
 
@@ -72,6 +72,9 @@ def data_freshness(frame: pd.DataFrame, today: date, max_age_business_days: int,
     Raises:
         DataFormatError: No ``date`` column, or no row with a readable date.
     """
+    import numpy as np
+    import pandas as pd
+
     if "date" not in frame.columns:
         raise DataFormatError(f"The data {source} has no 'date' column (columns: {', '.join(map(str, frame.columns))}).",
                               "Map the date column with --date-column.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,27 @@ def test_output_library_versions_are_in_the_key(tmp_path: Path, monkeypatch: pyt
 def test_an_unknown_start_module_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a module"):
         code_fingerprint("components.nowhere", root=tmp_path)
+
+
+def _parsed_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_bytes())
+    return sorted(ast.dump(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)))
+
+
+def test_the_import_line_scan_finds_what_a_full_parse_finds() -> None:
+    # The scan is what keeps the key cheap at every task's start; it must miss nothing.
+    files = [p for package in sorted(fingerprint.PROJECT_PACKAGES) for p in (fingerprint.PROJECT_ROOT / package).rglob("*.py")]
+    assert len(files) > 50
+    for path in files:
+        assert sorted(ast.dump(n) for n in fingerprint._import_nodes(path)) == _parsed_imports(path), path
+
+
+def test_the_scan_reads_continued_imports_and_falls_back_on_odd_lines(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text(
+        "from a import (\n    b,  # a comment\n    c,\n)\nfrom d import e, \\\n    f\n"
+        "def g():\n    import h.i as j\n    return j\n"
+    )
+    assert sorted(ast.dump(n) for n in fingerprint._import_nodes(source)) == _parsed_imports(source)
+    source.write_text("import k; print(\n    1)\nimport l\n")  # not a whole statement on its lines
+    assert sorted(ast.dump(n) for n in fingerprint._import_nodes(source)) == _parsed_imports(source)
