@@ -57,11 +57,13 @@ class Moments:
         return int(self.mean_x.shape[0])
 
     @classmethod
-    def of(cls, x: np.ndarray, y: np.ndarray) -> Moments:
+    def of(cls, x: np.ndarray, y: np.ndarray, overwrite_x: bool = False) -> Moments:
         """The moments of the rows of ``x`` (n, p) and ``y`` (n,); zeros when ``n == 0``.
 
         Two passes (means, then scatter of the deviations): the stable way, and the one numpy's
-        own ``var`` takes.
+        own ``var`` takes. ``overwrite_x`` centres a float64 ``x`` in place instead of copying
+        it: a shard's feature block is tens of MB, and fresh memory is what a large stage pays
+        for most.
         """
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64).ravel()
@@ -74,7 +76,11 @@ class Moments:
         # far more than its last digit; the deviations' own mean (x - mean is exact for values
         # near the mean) recovers it, and the part below the last digit is kept apart.
         rough_x = x.mean(axis=0)
-        dx = x - rough_x
+        if overwrite_x and x.flags.writeable:
+            dx = x
+            dx -= rough_x
+        else:
+            dx = x - rough_x
         correction_x = dx.mean(axis=0)
         dx -= correction_x
         rough_y = float(y.mean())

@@ -123,12 +123,28 @@ def shard_stats(features_df: pd.DataFrame, split: Split, names: Sequence[str], f
     x = feature_matrix(features_df, mask, names)
     y = features_df[TARGET].to_numpy(dtype=np.float64)[mask]
     dates = features_df["date"].to_numpy()[mask]
-    hashed = data_hash(pd.DataFrame(x, columns=list(names), copy=False).assign(
-        date=dates, ticker=features_df["ticker"].array[mask], **{TARGET: y}))
+    hashed = _rows_hash(names, x, dates, features_df["ticker"].array[mask], y)
     index = {name: j for j, name in enumerate(names)}
     sketches = {c: Sketch.of(x[:, index[c]]) for c in DRIFT_FEATURES if c in index}
-    return ShardStats(shard, rows, list(names), frequency, Moments.of(x, y), hashed, sketches,
-                      _day(dates.min()), _day(dates.max()))
+    first, last = _day(dates.min()), _day(dates.max())
+    # Last: the moments centre the block in place (no second copy of it).
+    return ShardStats(shard, rows, list(names), frequency, Moments.of(x, y, overwrite_x=True), hashed, sketches,
+                      first, last)
+
+
+def _rows_hash(names: Sequence[str], x: np.ndarray, dates: np.ndarray, tickers: Any, y: np.ndarray) -> str:
+    """sha256 of the training rows: feature names and block, dates, tickers, target.
+
+    The block is hashed as it lies in memory (row-major float64), with no frame built around it.
+    """
+    digest = hashlib.sha256("\0".join(names).encode())
+    digest.update(memoryview(np.ascontiguousarray(x)))
+    digest.update(memoryview(np.ascontiguousarray(dates.astype("datetime64[ns]").view(np.int64))))
+    codes, uniques = pd.factorize(tickers)
+    digest.update(memoryview(codes.astype(np.int64)))
+    digest.update("\0".join(map(str, uniques)).encode())
+    digest.update(memoryview(np.ascontiguousarray(y)))
+    return digest.hexdigest()
 
 
 def pool(parts: Sequence[ShardStats]) -> PooledStats:
