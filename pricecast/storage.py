@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -310,9 +311,11 @@ def put_file(src: str | Path, url: str) -> None:
     """Copy a local file to ``url`` atomically (temp + rename locally, one PUT on S3)."""
     src = Path(src)
     if is_local(url):
-        with _local_tmp(local_path(url)) as tmp, open(src, "rb") as fin, open(tmp, "wb") as fout:
-            while chunk := fin.read(CHUNK):
-                fout.write(chunk)
+        with _local_tmp(local_path(url)) as tmp:
+            # In the kernel (sendfile): no user-space buffer per chunk, which matters for the
+            # checkpoints of a shard's features (tens of MB per stage). The temporary file
+            # keeps the mode it was created with.
+            shutil.copyfile(src, tmp)
         return
     fs, path = filesystem(url)
     fs.put_file(str(src), path)
