@@ -69,6 +69,32 @@ class ShardStats:
         )
 
 
+def merge_blocks(parts: Sequence[ShardStats], shard: int) -> ShardStats:
+    """One shard's statistics from those of its blocks (consecutive runs of whole tickers).
+
+    Pooled like shards are (moments by Chan's update, sketches by adding counts); the hash is
+    over the blocks' hashes in order, and one block keeps its own, so small data hashes as before.
+    """
+    if not parts:
+        raise ValueError("merge_blocks needs at least one block")
+    useful = [p for p in parts if p.moments is not None]
+    if not useful:
+        return dataclasses.replace(parts[0], shard=shard)
+    if len(useful) == 1:
+        return dataclasses.replace(useful[0], shard=shard)
+    digest = hashlib.sha256()
+    for part in useful:
+        digest.update(f"{part.data_hash}\n".encode())
+    names = [n for n in useful[0].sketches]
+    return ShardStats(
+        shard=shard, rows=sum(p.rows for p in useful), features=list(useful[0].features),
+        frequency=useful[0].frequency, moments=Moments.pool([p.moments for p in useful if p.moments is not None]),
+        data_hash=digest.hexdigest(), sketches={n: Sketch.merge([p.sketches[n] for p in useful]) for n in names},
+        first_date=min(p.first_date for p in useful if p.first_date),
+        last_date=max(p.last_date for p in useful if p.last_date),
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class PooledStats:
     """K shards' training rows as one: what :func:`fit` and the model's description need."""

@@ -48,19 +48,28 @@ def features(
     from pricecast import frequency as freq
     from pricecast.stage import code_fingerprint, mode_for, run_stage, shard_stage
     from pricecast.time_split import Split
-    from pricecast.training_stats import shard_stats
+    from pricecast.training_stats import merge_blocks, shard_stats
 
     def compute(ctx):
         clean_df = frames.read_frame(clean.path)
         spacing = freq.resolve(frequency, clean_df["ticker"], clean_df["date"])
-        out = core.build_features(clean_df, spacing)
-        frames.write_frame(out, features.path)
+        names = core.feature_columns(spacing)
         the_split = Split.from_dict(json.loads(Path(split.path).read_text(encoding="utf-8")))
-        stats = shard_stats(out, the_split, core.feature_columns(spacing), spacing.value, shard=int(shard))
+        # Block by block (whole tickers, one Parquet row group each): every feature is a function
+        # of its own ticker's rows, so the blocks' output is the whole shard's, in less memory.
+        parts, tickers = [], 0
+        with frames.BlockWriter(features.path) as writer:
+            for block in frames.ticker_blocks(clean_df["ticker"]) or [slice(0, 0)]:
+                out = core.build_features(clean_df.iloc[block], spacing)
+                writer.write(out)
+                parts.append(shard_stats(out, the_split, names, spacing.value, shard=int(shard)))
+                tickers += int(out["ticker"].nunique())
+                del out
+        stats = merge_blocks(parts, int(shard))
         Path(train_stats.path).write_text(json.dumps(stats.to_dict()), encoding="utf-8")
-        ctx.record(rows_in=len(clean_df), rows_out=len(out),
-                   dropped_incomplete_windows=len(clean_df) - len(out),
-                   tickers=int(out["ticker"].nunique()), frequency=spacing.value, training_rows=stats.rows)
+        ctx.record(rows_in=len(clean_df), rows_out=writer.rows,
+                   dropped_incomplete_windows=len(clean_df) - writer.rows,
+                   tickers=tickers, frequency=spacing.value, training_rows=stats.rows, blocks=len(parts))
 
     result = run_stage(
         shard_stage("features", shard, shards),
