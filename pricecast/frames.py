@@ -150,3 +150,19 @@ def read_shards(paths: Iterable[str | Path], columns: list[str] | None = None,
     options = {"read_dictionary": list(categorical)} if categorical else {}
     for path in paths:
         yield pd.read_parquet(path, columns=columns, filters=filters, **options)
+
+
+def read_blocks(paths: Iterable[str | Path], columns: list[str] | None = None,
+                categorical: tuple[str, ...] = ()) -> Iterator[pd.DataFrame]:
+    """Every Parquet row group of the tables, one at a time: memory bounded by a block, not a shard.
+
+    The features stage writes one row group per block of whole tickers (:class:`BlockWriter`),
+    so a per-ticker computation on a block (the rows whose target is realised before the test
+    period) is the one on the whole shard.
+    """
+    import pyarrow.parquet as pq
+
+    for path in paths:
+        table = pq.ParquetFile(path, read_dictionary=list(categorical) or None)
+        for group in range(table.num_row_groups):
+            yield table.read_row_group(group, columns=columns).to_pandas()

@@ -201,7 +201,7 @@ def drift_for_shards(
     since = None
     if current_days:
         since = last_dates_start((f["date"] for f in frames.read_shards(paths, columns=["date"])), current_days)
-    windows = sketch_windows(frames.read_shards(paths, columns=["date", *columns]), model_info, columns, since)
+    windows = sketch_windows(frames.read_blocks(paths, columns=["date", *columns]), model_info, columns, since)
     return _report(windows, model_info, thresholds), windows.rows_read
 
 

@@ -72,7 +72,9 @@ def train(
         the_split = core.Split.from_dict(read_json(split.path))
         columns = core.training_columns(stats[0].frequency if stats else frequency)
         # Not log_return or clipped: the split and the scoring need nothing else.
-        shards = frames.read_shards([a.path for a in features], columns=columns, categorical=("ticker",))
+        # Block by block (the features stage's row groups of whole tickers): a shard of any size
+        # never sits in memory whole.
+        shards = frames.read_blocks([a.path for a in features], columns=columns, categorical=("ticker",))
         _, info = core.train_from_stats(stats, the_split, alpha, shards)
         Path(model.path).write_bytes(info.model_bytes)
         description = info.to_dict()
