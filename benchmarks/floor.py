@@ -17,7 +17,7 @@ returns are centred on their mean first; the window variance is ``(S2 - S1^2 / w
 safe here because a return's mean is tiny next to its spread (the pipeline uses two passes
 because it must also be safe on data where it is not).
 
-The work goes through blocks of whole tickers (about a million rows each): the features of a
+The work goes through blocks of whole tickers (about 260 k rows each): the features of a
 block are written as one Parquet row group and its training rows added to the fit's sums, and
 only the test rows' features are kept until the fit is solved. Memory stays a few hundred MB
 at 5 M rows, which matters on a VM where every new GB of memory costs seconds of page faults.
@@ -50,7 +50,7 @@ FEATURES = [
     f"price_vs_ma_{LONG_WINDOW}", "dow_sin", "dow_cos", "month_sin", "month_cos",
 ]
 TARGET = "target"
-BLOCK = 1 << 20  # rows per block of whole tickers: bounded temporaries
+BLOCK = 1 << 18  # rows per block of whole tickers: temporaries of a few MB, reused by malloc
 
 
 def read_sorted(path: str | Path) -> tuple[np.ndarray, pa.Array, np.ndarray, np.ndarray]:
