@@ -158,14 +158,26 @@ def read_shards(paths: Iterable[str | Path], columns: list[str] | None = None,
                 categorical: tuple[str, ...] = ()) -> Iterator[pd.DataFrame]:
     """The tables one at a time: a reader of many shards never holds more than one.
 
-    ``categorical`` columns (e.g. ``ticker``) are read as pandas categoricals: one string per
-    distinct value instead of one Python string per row, a large part of a shard's memory.
+    With ``filters`` a shard is read a row group at a time and filtered before the next is
+    read, so only the matching rows of a shard are ever held (a test period's rows, not the
+    whole shard). ``categorical`` columns (e.g. ``ticker``) are read as pandas categoricals:
+    one string per distinct value instead of one Python string per row.
     """
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    options = {"read_dictionary": list(categorical)} if categorical else {}
+    dictionary = list(categorical) or None
     for path in paths:
-        yield pd.read_parquet(path, columns=columns, filters=filters, **options)
+        table = pq.ParquetFile(path, read_dictionary=dictionary)
+        if not filters:
+            yield table.read(columns=columns).to_pandas()
+            continue
+        expression = pq.filters_to_expression(filters)
+        wanted = None if columns is None else list(dict.fromkeys([*columns, *(f[0] for f in filters)]))
+        pieces = [table.read_row_group(group, columns=wanted).filter(expression)
+                  for group in range(table.num_row_groups)]
+        kept = pa.concat_tables(pieces) if pieces else table.schema_arrow.empty_table()
+        yield kept.select(columns).to_pandas() if columns is not None else kept.to_pandas()
 
 
 def read_blocks(paths: Iterable[str | Path], columns: list[str] | None = None,

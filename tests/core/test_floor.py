@@ -17,7 +17,7 @@ import pytest
 from benchmarks import floor
 from components.features.core import build_features
 from components.ingest.generator import generate_prices
-from components.train.core import coefficients, fit_model, make_model
+from components.train.core import coefficients, make_model
 from pricecast.columns import FEATURE_COLUMNS, TARGET
 from pricecast.time_split import time_split, train_mask
 
@@ -81,7 +81,7 @@ def test_split_and_ridge_equal_the_pipeline(prices, both) -> None:
     for part in np.array_split(np.flatnonzero(train), 3):  # added in blocks, as the floor does
         sums.add(x[part], y[part])
     coef, intercept = sums.solve(alpha=1.0)
-    model = fit_model(make_model(1.0), pipeline.loc[train, FEATURE_COLUMNS], pipeline.loc[train, TARGET].to_numpy())
+    model = make_model(1.0).fit(pipeline.loc[train, FEATURE_COLUMNS], pipeline.loc[train, TARGET].to_numpy())
     reference = coefficients(model)
     np.testing.assert_allclose(coef, [reference[c] for c in FEATURE_COLUMNS], rtol=1e-9)
     assert intercept == pytest.approx(reference["intercept"], rel=1e-9)

