@@ -1,4 +1,9 @@
-"""Reading and writing the tables stages pass to each other (Parquet, written atomically)."""
+"""Reading and writing the tables stages pass to each other (Parquet, written atomically).
+
+numpy, pandas and pyarrow are imported by the functions that use them: a task calls
+:func:`shard_path` and :func:`shard_paths` before it knows whether its checkpoint restores, and a
+restored task never reads a table.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,17 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 
 def read_frame(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a stage's Parquet artifact."""
+    import pandas as pd
+
     return pd.read_parquet(path, columns=columns)
 
 
@@ -48,6 +56,9 @@ def ticker_blocks(tickers: pd.Series, rows: int = BLOCK_ROWS) -> list[slice]:
     n = len(tickers)
     if n == 0:
         return []
+    import numpy as np
+    import pandas as pd
+
     codes, _ = pd.factorize(tickers, sort=False)
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     blocks, begin = [], 0
@@ -116,6 +127,9 @@ def shard_of(tickers: pd.Series | np.ndarray | list[str], shards: int) -> np.nda
     """
     if shards < 1:
         raise ValueError(f"shards must be >= 1, got {shards}")
+    import numpy as np
+    import pandas as pd
+
     codes, uniques = pd.factorize(pd.Series(tickers, dtype=object), sort=False)
     per_ticker = np.fromiter((zlib.crc32(str(t).encode("utf-8")) % shards for t in uniques),
                              dtype=np.int64, count=len(uniques))

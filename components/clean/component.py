@@ -50,12 +50,9 @@ def clean(
     import json
     from pathlib import Path
 
-    from components.clean import core
     from pricecast import frames
-    from pricecast import frequency as freq
     from pricecast.errors import ConfigError
     from pricecast.stage import code_fingerprint, mode_for, run_stage, shard_stage
-    from pricecast.time_split import Split
 
     stage = shard_stage("clean", shard, shards)
     shard_file = str(frames.shard_path(validated.path, 0) if shard == 0
@@ -64,7 +61,12 @@ def clean(
         raise ConfigError(f"Clean was asked for shard {shard}, but {validated.path} has no {Path(shard_file).name}.",
                           "Pass clean plan's validated_shards and a shard index from plan's output.")
 
+    # The heavy imports (pandas, pyarrow) are inside compute: a restored task never needs them.
     def compute(ctx) -> None:
+        from components.clean import core
+        from pricecast import frequency as freq
+        from pricecast.time_split import Split
+
         prices = frames.read_frame(shard_file)
         the_split = Split.from_dict(json.loads(Path(split.path).read_text(encoding="utf-8")))
         # An empty shard has no dates to detect from; its (empty) output is the same at any frequency.

@@ -47,13 +47,16 @@ def drift(
     import json
     from pathlib import Path
 
-    from components.drift import core
+    from pricecast.columns import DRIFT_FEATURES
     from pricecast.monitoring.alerts import emit, raised_again
-    from pricecast.monitoring.checks import drift_alerts
-    from pricecast.monitoring.drift import DriftThresholds
     from pricecast.stage import STAGES, code_fingerprint, mode_for, run_stage
 
+    # The heavy imports (pandas) are inside compute: a restored task never needs them.
     def compute(ctx) -> None:
+        from components.drift import core
+        from pricecast.monitoring.checks import drift_alerts
+        from pricecast.monitoring.drift import DriftThresholds
+
         info = json.loads(Path(model_info.path).read_text(encoding="utf-8"))
         thresholds = DriftThresholds(psi_warn=psi_warn, psi_alert=psi_alert, ks_p_value=ks_p_value)
         report, rows_read = core.drift_for_shards([a.path for a in features], info, thresholds, current_days)
@@ -67,7 +70,7 @@ def drift(
     run_stage(
         "drift",
         params={"psi_warn": psi_warn, "psi_alert": psi_alert, "ks_p_value": ks_p_value,
-                "current_days": current_days, "columns": core.DRIFT_FEATURES},
+                "current_days": current_days, "columns": DRIFT_FEATURES},
         inputs={"model_info": model_info.path, **{f"features-{i}": a.path for i, a in enumerate(features)}},
         outputs={"drift_report": drift_report.path, "drift_markdown": drift_markdown.path},
         compute=compute,

@@ -41,8 +41,7 @@ def evaluate(
     import json
     from pathlib import Path
 
-    from components.evaluate import core
-    from pricecast import frames, logs, time_split
+    from pricecast import frames, logs
     from pricecast.columns import FEATURE_COLUMNS
     from pricecast.registry import RegistryStore
     from pricecast.stage import code_fingerprint, mode_for, run_stage
@@ -78,7 +77,11 @@ def evaluate(
 
     paths = [path for shard in features for path in frames.shard_paths(shard.path)]
 
+    # The heavy imports (pandas, scikit-learn) are inside compute: a restored task never needs them.
     def compute(ctx):
+        from components.evaluate import core
+        from pricecast import time_split
+
         the_split = time_split.Split.from_dict(info["split"])
         candidate = core.load_model(Path(model.path).read_bytes())
         active = core.load_model(store.fetch_verified(active_mv)) if active_mv else None

@@ -41,16 +41,18 @@ def features(
     import json
     from pathlib import Path
 
-    import pyarrow.parquet as pq
-
-    from components.features import core
     from pricecast import frames
-    from pricecast import frequency as freq
+    from pricecast.columns import FEATURE_COLUMNS, feature_columns
+    from pricecast.history import MIN_HISTORY
     from pricecast.stage import code_fingerprint, mode_for, run_stage, shard_stage
-    from pricecast.time_split import Split
-    from pricecast.training_stats import merge_blocks, shard_stats
 
+    # The heavy imports (pandas) are inside compute: a restored task never needs them.
     def compute(ctx):
+        from components.features import core
+        from pricecast import frequency as freq
+        from pricecast.time_split import Split
+        from pricecast.training_stats import merge_blocks, shard_stats
+
         clean_df = frames.read_frame(clean.path)
         spacing = freq.resolve(frequency, clean_df["ticker"], clean_df["date"])
         names = core.feature_columns(spacing)
@@ -73,7 +75,7 @@ def features(
 
     result = run_stage(
         shard_stage("features", shard, shards),
-        params={"feature_columns": core.FEATURE_COLUMNS, "min_history": core.MIN_HISTORY, "frequency": frequency,
+        params={"feature_columns": FEATURE_COLUMNS, "min_history": MIN_HISTORY, "frequency": frequency,
                 "shard": int(shard)},
         inputs={"clean": clean.path, "split": split.path},
         outputs={"features": features.path, "train_stats": train_stats.path},
@@ -83,10 +85,11 @@ def features(
         store_url=store_url or None,
     )
     # Set after run_stage so a restored checkpoint carries the same metadata as a fresh run.
-    features.metadata["rows"] = pq.ParquetFile(features.path).metadata.num_rows
+    # rows_out is the writer's row count, kept in the checkpoint's manifest: no pyarrow to read it back.
+    features.metadata["rows"] = result.rows_out
     spacing = result.extra.get("frequency", frequency)  # the resolved one, also from a checkpoint
     features.metadata["frequency"] = spacing
-    features.metadata["feature_columns"] = core.feature_columns(spacing)
-    features.metadata["min_history"] = core.MIN_HISTORY
+    features.metadata["feature_columns"] = feature_columns(spacing)
+    features.metadata["min_history"] = MIN_HISTORY
     features.metadata["shard"] = int(shard)
     train_stats.metadata.update(shard=int(shard), training_rows=result.extra.get("training_rows"))

@@ -67,7 +67,7 @@ def ingest(
     """
     import logging
 
-    from components.ingest import core, fetch
+    from components.ingest.source_key import checkpoint_params, is_http
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
     options = {
@@ -75,14 +75,17 @@ def ingest(
         "price_column": price_column, "date_format": date_format, "default_ticker": default_ticker,
         "tickers": tickers, "days": days, "start_date": start_date, "seed": seed, "encoding": encoding,
     }
-    params = {**core.checkpoint_params(options), "shards": shards}
+    params = {**checkpoint_params(options), "shards": shards}
     mode = mode_for("ingest", force_from)
     # An HTTP body can change under the same URL and we cannot know without fetching it, so an
     # HTTP source is always fetched (its checkpoint is still written, for --from runs). Later
     # stages key on the bytes, so an unchanged body still reuses everything downstream.
-    always_fetch = fetch.is_http(source) and mode == "auto"
+    always_fetch = is_http(source) and mode == "auto"
 
+    # The heavy imports (pandas, pyarrow, requests) are inside compute: a restored task never needs them.
     def compute(ctx):
+        from components.ingest import core
+
         if always_fetch:
             ctx.log.info("HTTP source: fetched on every run (the body may change under the same URL).")
         spec = core.load_source_spec(None, **options)

@@ -22,12 +22,12 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from components.ingest import fetch, generator, partitions, readers
+from components.ingest.source_key import GENERATOR, checkpoint_params
 from pricecast import frames, storage
 from pricecast.errors import ConfigError, PricecastError
 
 log = logging.getLogger("components.ingest")
 
-GENERATOR = "generator"
 # Keys a shared pipeline config may hold for later stages: ignored here, not typos.
 # (tests/pipeline/test_compiled.py checks that these plus SourceSpec cover every pipeline parameter.)
 PIPELINE_KEYS = frozenset({
@@ -185,22 +185,6 @@ class Ingested:
 
     frame: pd.DataFrame
     info: dict[str, Any]
-
-
-def checkpoint_params(options: dict[str, Any]) -> dict[str, Any]:
-    """The checkpoint parameters of ingest options; a file's size/mtime/ETag make an edit count.
-
-    Takes the options as given (not a validated spec) so that invalid options still reach the
-    stage runner and fail there, logged like any other stage failure.
-    """
-    params = dict(options)
-    source = str(options.get("source", GENERATOR))
-    if source != GENERATOR and not fetch.is_http(source):
-        params["source_version"] = fetch.location_fingerprint(source)
-    if source == GENERATOR and not options.get("start_date"):
-        # Data ending "today" differs from yesterday's: a new day must not restore old data.
-        params["generated_through"] = f"{generator.last_business_day(date.today()):%Y-%m-%d}"
-    return params
 
 
 def generator_start(spec: SourceSpec, today: date) -> str:

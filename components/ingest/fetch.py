@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from components.ingest.source_key import is_http, location_fingerprint
 from pricecast import storage
 from pricecast.errors import PricecastError, SourceError, SourceUnavailableError
 from pricecast.settings import Settings, get_settings
@@ -50,10 +51,6 @@ class ServerError(Exception):
 
 # ChunkedEncodingError: the connection dropped mid-body, as transient as a refused connection.
 RETRYABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, ServerError)
-
-
-def is_http(source: str) -> bool:
-    return source.lower().startswith(("http://", "https://"))
 
 
 def redact(url: str) -> str:
@@ -185,18 +182,6 @@ def read_location(source: str) -> Payload:
         where = "" if remote else f" (relative paths start at {Path.cwd()})"
         raise SourceError(f"The source {source} does not exist.",
                           f"Check the path or URL{where}; a directory is not a source, name the file.") from exc
-
-
-def location_fingerprint(source: str) -> dict[str, Any]:
-    """Size and modification time (ETag on S3) of a file source, so an edited file is re-read."""
-    try:
-        fs, path = storage.filesystem(source)
-        fs.invalidate_cache(path)  # s3fs caches listings; an edited object must show its new ETag
-        info = fs.info(path)
-    except (OSError, PricecastError):
-        return {"missing": True}  # reading it fails with the clear error; no key to protect
-    modified = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or ""
-    return {"size": info.get("size"), "modified": str(modified), "etag": str(info.get("ETag", ""))}
 
 
 __all__ = ["Payload", "backoff_schedule", "backoff_wait", "fetch_http", "is_http",

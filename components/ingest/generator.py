@@ -29,6 +29,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from components.ingest.source_key import last_business_day
+
 TRADING_DAYS_PER_YEAR = 252
 # Tickers per random stream. Part of the data's definition: changing it changes every price a
 # seed makes (and so every checkpoint and example number). 256 x 2,520 days is ~5 MB per array.
@@ -128,11 +130,6 @@ def generate_prices(
     """
     blocks = [table for _, table in price_blocks(tickers, days, start_date, seed, drift, volatility, ar_coef)]
     return pa.concat_tables(blocks).to_pandas()
-
-
-def last_business_day(today: date) -> date:
-    """``today`` when it is a weekday, else the Friday before: the newest close a feed can have."""
-    return pd.Timestamp(np.busday_offset(np.datetime64(today, "D"), 0, roll="backward")).date()
 
 
 def start_ending_on(end: date, days: int) -> str:

@@ -65,23 +65,26 @@ def plan(
     from collections import namedtuple
     from pathlib import Path
 
-    from components.plan import core
+    from components.plan.shards import by_shard, gather_shards
     from pricecast.errors import ConfigError
-    from pricecast.shard_profile import Profile
     from pricecast.stage import code_fingerprint, mark_latest, mode_for, run_stage
 
-    profile_paths = core.by_shard(((json.loads(Path(a.path).read_text(encoding="utf-8"))["shard"], a.path)
+    profile_paths = by_shard(((json.loads(Path(a.path).read_text(encoding="utf-8"))["shard"], a.path)
                                    for a in profiles), "profile")
     # A table without a shard index in its metadata (not validate's own output) can only be
     # matched when there is one.
-    tables = core.by_shard(((a.metadata.get("shard", 0 if len(validated) == 1 else None), a.path)
+    tables = by_shard(((a.metadata.get("shard", 0 if len(validated) == 1 else None), a.path)
                             for a in validated), "validated table")
     if sorted(tables) != sorted(profile_paths):
         raise ConfigError(
             f"The validated tables are for shard(s) {sorted(tables)} but the profiles for {sorted(profile_paths)}.",
             "Collect the validated table and the profile of the same validate tasks.")
 
+    # The heavy imports (pandas) are inside compute: a restored task never needs them.
     def compute(ctx) -> None:
+        from components.plan import core
+        from pricecast.shard_profile import Profile
+
         loaded = [Profile.from_dict(json.loads(Path(p).read_text(encoding="utf-8"))) for p in profile_paths.values()]
         the_plan = core.plan_shards(loaded, min_rows, frequency, test_fraction, n_windows)
         Path(split.path).write_text(json.dumps(the_plan.split.to_dict(), indent=2), encoding="utf-8")
@@ -103,7 +106,7 @@ def plan(
         store_url=store_url or None,
     )
     try:
-        gathered = core.gather_shards(tables, validated_shards.path)
+        gathered = gather_shards(tables, validated_shards.path)
     except BaseException:
         Path(split.path).unlink(missing_ok=True)  # no half of the outputs without the other
         shutil.rmtree(validated_shards.path, ignore_errors=True)

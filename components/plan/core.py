@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pricecast import frames, history
+from components.plan.shards import by_shard, gather_shards  # the light half, re-exported
+from pricecast import history
 from pricecast import frequency as freq
 from pricecast.errors import ConfigError, SchemaValidationError
 from pricecast.shard_profile import (
@@ -62,26 +58,6 @@ class Plan:
         return (f"{self.rows:,} rows, {self.tickers:,} tickers and {self.dates:,} dates in {len(self.shards)} "
                 f"shard(s) at {self.frequency.value} frequency; test period from {self.split.test_start:%Y-%m-%d} "
                 f"in {len(self.split.windows)} window(s)")
-
-
-# --------------------------------------------------------------------------- shards by index
-def by_shard(items: Iterable[tuple[Any, Any]], what: str) -> dict[int, Any]:
-    """``{shard: item}`` from (shard index, item) pairs, in whatever order the fan-in gave them.
-
-    Raises:
-        ConfigError: An item without a shard index, or two items of one shard.
-    """
-    found: dict[int, Any] = {}
-    for position, (shard, item) in enumerate(items):
-        if shard is None or shard == "":
-            raise ConfigError(f"{what} #{position} does not say which shard it is (no shard index).",
-                              "Pass validate's own outputs: validate records each shard's index.")
-        shard = int(shard)
-        if shard in found:
-            raise ConfigError(f"Two {what}s are for shard {shard}.",
-                              "Collect each validate task's output once (one task per shard).")
-        found[shard] = item
-    return found
 
 
 def check_complete(profiles: Mapping[int, Profile]) -> list[int]:
@@ -216,42 +192,6 @@ def plan_shards(profiles: Iterable[Profile], min_rows: int = 100, frequency: str
                     dates=len(dates))
     log.info("plan: %s.", the_plan.summary())
     return the_plan
-
-
-# --------------------------------------------------------------------------- the shards as one table
-def gather_shards(sources: Mapping[int, str | Path], out: str | Path) -> dict[str, int]:
-    """Put each shard's file at ``out/part-XXXXX.parquet``: a hard link where possible, else a copy.
-
-    A hard link costs nothing and is safe here: stages never change a file in place (they write
-    a new one and rename it). Another filesystem, or one without links, gets a copy. The files
-    go to a temporary directory beside ``out`` that is renamed into place last, so a reader sees
-    every shard or no directory at all.
-
-    Returns:
-        How many files were linked and how many copied: ``{"linked": n, "copied": m}``.
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    done = {"linked": 0, "copied": 0}
-    try:
-        for shard, source in sorted(sources.items()):
-            target = staging / frames.SHARD_FILE.format(shard)
-            try:
-                os.link(source, target)
-                done["linked"] += 1
-            except OSError:  # EXDEV (another filesystem), EPERM (no links there), ...
-                shutil.copyfile(source, target)
-                done["copied"] += 1
-        if out.is_dir():
-            shutil.rmtree(out)
-        else:
-            out.unlink(missing_ok=True)
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return done
 
 
 __all__ = ["Plan", "by_shard", "check_complete", "check_whole_table", "gather_shards", "plan_shards"]

@@ -31,13 +31,14 @@ def promote(
     import json
     from pathlib import Path
 
-    from components.promote import core
-    from pricecast.registry import RegistryStore
     from pricecast.stage import run_stage
 
     outcome: dict = {}
 
     def compute(ctx) -> None:
+        from components.promote import core
+        from pricecast.registry import RegistryStore
+
         info = json.loads(Path(model_info.path).read_text())
         summary_doc = json.loads(Path(summary.path).read_text())
         store = RegistryStore(store_url or None)

@@ -58,21 +58,26 @@ def report(
         reason: The sentence explaining the verdict, with both numbers and the threshold.
     """
     import json
+    import shutil
+    import tempfile
     from collections import namedtuple
     from pathlib import Path
 
-    from components.report import core, render
+    from components.report import core
     from components.report.summary import GateResult, Summary
     from pricecast import forecast_metrics, storage
-    from pricecast.monitoring import thresholds
     from pricecast.monitoring.alerts import emit, raised_again
     from pricecast.settings import get_settings
     from pricecast.stage import code_fingerprint, mode_for, run_stage
 
-    rendered = {}
     drift = json.loads(Path(drift_report.path).read_text(encoding="utf-8"))
+    # The PNGs are part of the checkpoint (not a KFP output: they are in the HTML and the store's
+    # report folder), so a restored report does not draw them again (matplotlib, ~1 s).
+    plots_dir = Path(tempfile.mkdtemp(prefix="pricecast-report-plots-"))
 
     def compute(ctx):
+        from components.report import render
+
         results = [forecast_metrics.WindowResult.from_dict(result)
                    for result in json.loads(Path(window_results.path).read_text())]
         info = json.loads(Path(model_info.path).read_text())
@@ -81,7 +86,8 @@ def report(
         limits = core.accuracy_limits(min_directional_accuracy, max_mape)
         alerts = core.accuracy_alerts(pooled.candidate, limits, info["version"], decision.verdict)
         md, page, plots = render.render_report(pooled, decision, info, alerts, limits, drift)
-        rendered.update(md=md, html=page, plots=plots)
+        for name, data in plots.items():
+            (plots_dir / name).write_bytes(data)
         Path(report_md.path).write_text(md)
         Path(report_html.path).write_text(page)
         Path(summary.path).write_text(json.dumps({
@@ -106,7 +112,8 @@ def report(
                 "min_directional_accuracy": min_directional_accuracy, "max_mape": max_mape},
         inputs={"window_results": window_results.path, "model_info": model_info.path,
                 "drift_report": drift_report.path},
-        outputs={"report_md": report_md.path, "report_html": report_html.path, "summary": summary.path},
+        outputs={"report_md": report_md.path, "report_html": report_html.path, "summary": summary.path,
+                 "plots": str(plots_dir)},
         compute=compute,
         code=code_fingerprint("components.report.component"),
         mode=mode_for("report", force_from),
@@ -117,9 +124,7 @@ def report(
     doc = json.loads(Path(summary.path).read_text())
     pooled = Summary.from_dict(doc["summary"])
     decision = GateResult.from_dict(doc["gate"])
-    # .get: a summary restored by `--from promote` may predate the accuracy limits.
     alerts = raised_again(doc.get("alerts", []))
-    limits = thresholds.Thresholds(**doc["accuracy_limits"]) if doc.get("accuracy_limits") else None
     emit(alerts, source="report")
     for name, forecaster in (("candidate", pooled.candidate), ("naive", pooled.naive), ("active", pooled.active)):
         if forecaster is None:
@@ -133,11 +138,11 @@ def report(
     metrics.log_metric("gate_passed", 1.0 if decision.passed else 0.0)
     metrics.log_metric("accuracy_alerts", len(alerts))
 
-    if not rendered:
-        md, page, plots = render.render_report(pooled, decision, doc["model_info"], alerts, limits, drift)
-        rendered.update(md=md, html=page, plots=plots)
-    files = {"report.md": rendered["md"].encode(), "report.html": rendered["html"].encode(),
-             **rendered["plots"], "summary.json": Path(summary.path).read_bytes()}
+    plots = {p.name: p.read_bytes() for p in sorted(plots_dir.iterdir())}
+    shutil.rmtree(plots_dir, ignore_errors=True)
+    files = {"report.md": Path(report_md.path).read_text().encode(),
+             "report.html": Path(report_html.path).read_text().encode(),
+             **plots, "summary.json": Path(summary.path).read_bytes()}
     reports = storage.join(store_url or get_settings().store_url, "reports")
     run_folder = core.run_folder(doc["version"], run_id)
     for folder in (run_folder, "latest"):

@@ -45,12 +45,10 @@ def train(
     import json
     from pathlib import Path
 
-    from components.train import core
     from pricecast import frames
     from pricecast.columns import OUTLIER_BOUNDS_KEY
     from pricecast.errors import ConfigError
     from pricecast.stage import code_fingerprint, mode_for, run_stage
-    from pricecast.training_stats import ShardStats
 
     def read_json(path):
         return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -67,7 +65,11 @@ def train(
             tickers.update(document.get("tickers", {}))
         return {**documents[0], "tickers": tickers}
 
+    # The heavy imports (pandas, scikit-learn, scipy) are inside compute: a restored task never needs them.
     def compute(ctx):
+        from components.train import core
+        from pricecast.training_stats import ShardStats
+
         stats = [ShardStats.from_dict(read_json(a.path)) for a in train_stats]
         the_split = core.Split.from_dict(read_json(split.path))
         columns = core.training_columns(stats[0].frequency if stats else frequency)

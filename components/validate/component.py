@@ -69,8 +69,6 @@ def validate(
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from components.validate import core
-    from components.validate.diff import render_markdown
     from pricecast import frames, storage
     from pricecast.errors import ConfigError, PricecastError, SchemaValidationError
     from pricecast.settings import get_settings
@@ -88,6 +86,8 @@ def validate(
                           "output.")
 
     def write_report(report: dict) -> str:
+        from components.validate.diff import render_markdown
+
         markdown = render_markdown(report)
         Path(schema_diff.path).write_text(json.dumps(report, indent=2), encoding="utf-8")
         Path(schema_report.path).write_text(markdown, encoding="utf-8")
@@ -107,7 +107,10 @@ def validate(
 
     stage = shard_stage("validate", shard, shards)
 
+    # The heavy imports (pandas, pandera) are inside compute: a restored task never needs them.
     def compute(ctx) -> None:
+        from components.validate import core
+
         raw_df = frames.read_frame(shard_file)
         try:
             frame, report, summary = core.validate_shard(raw_df, effective_format, min_rows, frequency,

@@ -118,6 +118,10 @@ def test_fan_out_over_windows_gates_reports_and_restores(kfp_local: Path, tmp_pa
     assert Path(second["summary"].path).read_text() == Path(first["summary"].path).read_text()
     # The rerun of the same version has its own folder; the first run's report is still there.
     assert storage.listdir(storage.join(reports, version)) == ["run-1", "run-2"]
+    # The restored run stores the same report and plots (the PNGs come from the checkpoint, not drawn again).
+    for name in ("report.md", "report.html", "forecast_vs_actual.png", "residuals.png"):
+        assert (storage.read_bytes(storage.join(reports, version, "run-2", name))
+                == storage.read_bytes(storage.join(reports, version, "run-1", name))), name
     assert storage.read_bytes(storage.join(reports, version, "run-1", "report.html")) == first_report
     assert set(storage.listdir(storage.join(reports, version, "run-2"))) == files
 
