@@ -169,7 +169,8 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         ingest_task.set_display_name("ingest")
 
         # Fan-out 1: validate each shard (its schema, prices, per-ticker history).
-        with dsl.ParallelFor(items=ingest_task.outputs["Output"], parallelism=SHARD_PARALLELISM, name="validate-shards") as shard:
+        with dsl.ParallelFor(items=ingest_task.outputs["Output"], parallelism=SHARD_PARALLELISM,
+                             name="validate-shards") as shard:
             validate_task = k8s(validate_op(raw=ingest_task.outputs["raw"], shard=shard, shards=shards,
                                             min_rows=min_rows, date_format=date_format, frequency=frequency,
                                             test_fraction=test_fraction, n_windows=n_windows, **common))
