@@ -158,11 +158,19 @@ def promote(
     timeout: TimeoutOpt = "5m",
     store: StoreOpt = None,
 ) -> None:
-    """Make the canary's version stable and remove the canary track."""
+    """Make the canary's version stable and remove the canary track.
+
+    The version must be in the registry and not rejected, as for `canary start`: nothing is
+    written otherwise.
+    """
     from pricecast.canary import release as rel
+    from pricecast.registry import RegistryStore
 
     try:
-        overlay = rel.promote(_pinned(version or _recorded_canary_version(values_file), store))
+        version = _pinned(version or _recorded_canary_version(values_file), store)
+        overlay = rel.promote(version)
+        # Before any values are written: a rejected model must not become stable either.
+        RegistryStore(store).load_existing().servable(version)
         _apply(overlay.values, overlay.summary, values_file, release, namespace, chart, apply, timeout)
     except PricecastError as exc:
         raise fail(exc) from exc

@@ -91,6 +91,20 @@ def test_start_promote_rollback_drive_the_chart(tmp_path: Path) -> None:
     assert container_env(final[STABLE])["PRICECAST_MODEL_VERSION"] == "v3"
 
 
+@pytest.mark.parametrize(("version", "problem"), [
+    ("nope", "Model version 'nope' is not in the registry (known: v2, v3, v4)."),
+    ("v4", "Version 'v4' was rejected by the gate (MAPE 2.1% above 1.5%); it must not serve traffic."),
+])
+def test_promote_refuses_an_unknown_or_rejected_version_before_writing_values(tmp_path: Path, version: str,
+                                                                              problem: str) -> None:
+    # As start does: a rejected model must not become stable by naming it to promote.
+    values_file = tmp_path / "canary.yaml"
+    result = _invoke("promote", "--version", version, "--values-file", str(values_file), "--apply", "always")
+    assert result.exit_code == 6, result.output
+    assert problem in " ".join(result.output.split())
+    assert not values_file.exists()
+
+
 def test_promote_without_a_known_version_is_a_clean_error(tmp_path: Path) -> None:
     result = _invoke("promote", "--values-file", str(tmp_path / "none.yaml"), "--apply", "never")
     assert result.exit_code == 2
