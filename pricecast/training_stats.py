@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,27 +72,34 @@ class ShardStats:
 def merge_blocks(parts: Sequence[ShardStats], shard: int) -> ShardStats:
     """One shard's statistics from those of its blocks (consecutive runs of whole tickers).
 
-    Pooled like shards are (moments by Chan's update, sketches by adding counts); the hash is
-    over the blocks' hashes in order, and one block keeps its own, so small data hashes as before.
+    Pooled like shards are (:func:`_combined`); the hash is over the blocks' hashes in order,
+    and one block keeps its own, so small data hashes as before.
     """
     if not parts:
         raise ValueError("merge_blocks needs at least one block")
     useful = [p for p in parts if p.moments is not None]
-    if not useful:
-        return dataclasses.replace(parts[0], shard=shard)
-    if len(useful) == 1:
-        return dataclasses.replace(useful[0], shard=shard)
+    if len(useful) <= 1:
+        return dataclasses.replace((useful or parts)[0], shard=shard)
+    return ShardStats(shard=shard, **_combined(useful, lambda part: part.data_hash))
+
+
+def _combined(useful: Sequence[ShardStats], hash_line: Callable[[ShardStats], str]) -> dict[str, Any]:
+    """The fields of several parts' training rows as one: moments by Chan's update, sketches by
+    adding counts, the hash over each part's ``hash_line`` in the parts' order."""
     digest = hashlib.sha256()
     for part in useful:
-        digest.update(f"{part.data_hash}\n".encode())
-    names = [n for n in useful[0].sketches]
-    return ShardStats(
-        shard=shard, rows=sum(p.rows for p in useful), features=list(useful[0].features),
-        frequency=useful[0].frequency, moments=Moments.pool([p.moments for p in useful if p.moments is not None]),
-        data_hash=digest.hexdigest(), sketches={n: Sketch.merge([p.sketches[n] for p in useful]) for n in names},
-        first_date=min(p.first_date for p in useful if p.first_date),
-        last_date=max(p.last_date for p in useful if p.last_date),
-    )
+        digest.update(f"{hash_line(part)}\n".encode())
+    names = sorted({name for p in useful for name in p.sketches})
+    return {
+        "rows": sum(p.rows for p in useful),
+        "features": list(useful[0].features),
+        "frequency": useful[0].frequency,
+        "moments": Moments.pool([p.moments for p in useful if p.moments is not None]),
+        "data_hash": digest.hexdigest(),
+        "sketches": {n: Sketch.merge([p.sketches[n] for p in useful if n in p.sketches]) for n in names},
+        "first_date": min(p.first_date for p in useful if p.first_date),
+        "last_date": max(p.last_date for p in useful if p.last_date),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,28 +122,6 @@ def feature_matrix(frame: pd.DataFrame, mask: np.ndarray, names: Sequence[str]) 
     for j, name in enumerate(names):
         matrix[:, j] = frame[name].to_numpy(dtype=np.float64)[mask]
     return matrix
-
-
-def data_hash(frame: pd.DataFrame) -> str:
-    """sha256 over the columns' names and values (raw bytes of numbers and dates; strings coded).
-
-    Column by column, so no second copy of the rows is built just to hash them.
-    """
-    digest = hashlib.sha256()
-    for name in frame.columns:
-        column = frame[name]
-        digest.update(str(name).encode())
-        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
-            values = np.ascontiguousarray(column.to_numpy())
-            if values.dtype.kind == "M":
-                # A unit change must not change the hash; int64 because buffers refuse datetimes.
-                values = values.astype("datetime64[ns]").view(np.int64)
-            digest.update(memoryview(values))
-        else:  # strings: codes in order of appearance plus the distinct values
-            codes, uniques = pd.factorize(column)
-            digest.update(memoryview(codes.astype(np.int64)))
-            digest.update("\0".join(map(str, uniques)).encode())
-    return digest.hexdigest()
 
 
 def shard_stats(features_df: pd.DataFrame, split: Split, names: Sequence[str], frequency: str,
@@ -192,20 +177,8 @@ def pool(parts: Sequence[ShardStats]) -> PooledStats:
     if not useful:
         raise ConfigError("No row has a target before the first test date, so there is nothing to train on.",
                           "Ingest more history or lower test_fraction.")
-    combined = hashlib.sha256()
-    for part in useful:  # in shard order: the same rows in the same shards always hash the same
-        combined.update(f"{part.shard}:{part.data_hash}\n".encode())
-    names = {name for p in useful for name in p.sketches}
-    return PooledStats(
-        rows=sum(p.rows for p in useful),
-        features=list(parts[0].features),
-        frequency=parts[0].frequency,
-        moments=Moments.pool([p.moments for p in useful if p.moments is not None]),
-        data_hash=combined.hexdigest(),
-        sketches={n: Sketch.merge([p.sketches[n] for p in useful if n in p.sketches]) for n in sorted(names)},
-        first_date=min(p.first_date for p in useful if p.first_date),
-        last_date=max(p.last_date for p in useful if p.last_date),
-    )
+    # In shard order: the same rows in the same shards always hash the same.
+    return PooledStats(**_combined(useful, lambda part: f"{part.shard}:{part.data_hash}"))
 
 
 def _day(value: object) -> str:

@@ -27,13 +27,13 @@ from pricecast.forecast_metrics import pool as pool_metrics
 from pricecast.moments import fit_ridge
 from pricecast.monitoring.drift import BINS, PROFILE_FORMAT, profile_from_sketch
 from pricecast.time_split import Split, Window, target_dates, time_split, train_mask, window_mask
-from pricecast.training_stats import ShardStats, data_hash, pool, shard_stats
+from pricecast.training_stats import ShardStats, pool, shard_stats
 
 FRAMEWORK = "sklearn"
 # The features-frame columns that the split and the fit read (daily data; see training_columns).
 TRAINING_COLUMNS: list[str] = ["date", "ticker", "segment", "price", TARGET, *FEATURE_COLUMNS]
 __all__ = [
-    "FRAMEWORK", "TRAINING_COLUMNS", "Split", "TrainInfo", "Window", "coefficients", "data_hash",
+    "FRAMEWORK", "TRAINING_COLUMNS", "Split", "TrainInfo", "Window", "coefficients",
     "make_model", "predict_in_chunks", "target_dates", "time_split", "train_from_stats", "train_mask",
     "train_model", "training_columns", "window_mask",
 ]
