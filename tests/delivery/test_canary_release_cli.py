@@ -34,14 +34,15 @@ def known_versions(isolated_store) -> RegistryStore:
     return store
 
 
+@pytest.mark.parametrize("command", ["start", "promote"])  # promote may be named a version, too
 @pytest.mark.parametrize(("version", "problem"), [
     ("nope", "Model version 'nope' is not in the registry (known: v2, v3, v4)."),
     ("v4", "Version 'v4' was rejected by the gate (MAPE 2.1% above 1.5%); it must not serve traffic."),
 ])
-def test_start_refuses_an_unknown_or_rejected_version_before_writing_values(tmp_path: Path, version: str,
-                                                                            problem: str) -> None:
+def test_start_and_promote_refuse_an_unknown_or_rejected_version_before_writing_values(
+        tmp_path: Path, command: str, version: str, problem: str) -> None:
     values_file = tmp_path / "canary.yaml"
-    result = _invoke("start", "--version", version, "--values-file", str(values_file), "--apply", "always")
+    result = _invoke(command, "--version", version, "--values-file", str(values_file), "--apply", "always")
     assert result.exit_code == 6, result.output
     assert problem in " ".join(result.output.split())
     assert not values_file.exists()
@@ -89,20 +90,6 @@ def test_start_promote_rollback_drive_the_chart(tmp_path: Path) -> None:
     final = by_kind_name(manifests(deep_merge(release, yaml.safe_load(values_file.read_text()))))
     assert CANARY not in final
     assert container_env(final[STABLE])["PRICECAST_MODEL_VERSION"] == "v3"
-
-
-@pytest.mark.parametrize(("version", "problem"), [
-    ("nope", "Model version 'nope' is not in the registry (known: v2, v3, v4)."),
-    ("v4", "Version 'v4' was rejected by the gate (MAPE 2.1% above 1.5%); it must not serve traffic."),
-])
-def test_promote_refuses_an_unknown_or_rejected_version_before_writing_values(tmp_path: Path, version: str,
-                                                                              problem: str) -> None:
-    # As start does: a rejected model must not become stable by naming it to promote.
-    values_file = tmp_path / "canary.yaml"
-    result = _invoke("promote", "--version", version, "--values-file", str(values_file), "--apply", "always")
-    assert result.exit_code == 6, result.output
-    assert problem in " ".join(result.output.split())
-    assert not values_file.exists()
 
 
 def test_promote_without_a_known_version_is_a_clean_error(tmp_path: Path) -> None:
