@@ -58,17 +58,24 @@ def _activate(store_url: str, model_bytes: bytes, info) -> None:
     store.update(lambda reg: register(reg, version))
 
 
-def test_component_compares_with_the_active_model_and_rechecks_when_it_changes(
-    kfp_local: Path, tmp_path: Path, isolated_store: Settings
-) -> None:
+def _candidate_and_active(tmp_path: Path, shards: int):
+    """Features, split, a candidate written where the pipeline would hand it over, and a second
+    model to make active; ``uris`` are the importer inputs of :func:`_evaluate_pipeline`."""
     features = build_features(clean_frame(n_tickers=3, n_days=150, seed=9, ar=0.3))
     split = time_split(features)
     _, candidate = train_model(features, split)
     _, active = train_model(features, split, alpha=500.0)
     (tmp_path / "model.skops").write_bytes(candidate.model_bytes)
     (tmp_path / "model_info.json").write_text(json.dumps(candidate.to_dict()))
-    uris = {"features": _write_shards(features, tmp_path, 3),
+    uris = {"features": _write_shards(features, tmp_path, shards),
             "model": str(tmp_path / "model.skops"), "info": str(tmp_path / "model_info.json")}
+    return features, split, candidate, active, uris
+
+
+def test_component_compares_with_the_active_model_and_rechecks_when_it_changes(
+    kfp_local: Path, tmp_path: Path, isolated_store: Settings
+) -> None:
+    features, split, candidate, active, uris = _candidate_and_active(tmp_path, shards=3)
     evaluate_all = _evaluate_pipeline(uris, report_tickers="T002")
 
     first = evaluate_all().output
@@ -102,15 +109,8 @@ def test_an_active_model_of_another_frequency_is_no_reference(
     # Calendar-day and business-day models share their features, not their data or horizon.
     import dataclasses
 
-    features = build_features(clean_frame(n_tickers=3, n_days=150, seed=9, ar=0.3))
-    split = time_split(features)
-    _, candidate = train_model(features, split)
-    _, active = train_model(features, split, alpha=500.0)
+    _, _, _, active, uris = _candidate_and_active(tmp_path, shards=1)
     _activate(isolated_store.store_url, active.model_bytes, dataclasses.replace(active, frequency="daily"))
-    (tmp_path / "model.skops").write_bytes(candidate.model_bytes)
-    (tmp_path / "model_info.json").write_text(json.dumps(candidate.to_dict()))
-    uris = {"features": _write_shards(features, tmp_path, 1),
-            "model": str(tmp_path / "model.skops"), "info": str(tmp_path / "model_info.json")}
 
     results = json.loads(Path(_evaluate_pipeline(uris)().output.path).read_text())
     assert all(r["active"] is None and r["active_version"] is None for r in results)
