@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pricecast.stage import base_stage
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 SIZES = ("20x2520", "200x2520", "2000x2520")
@@ -56,12 +58,6 @@ def run_floor(tickers: int, days: int, workdir: Path) -> dict:
                          cwd=ROOT, capture_output=True, text=True, check=True)
     prices.unlink()
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def stage_of(task: str) -> str:
-    """The stage a task record belongs to: ``validate-s3`` (shard 3) is validate."""
-    base, _, shard = task.rpartition("-s")
-    return base if base and shard.isdigit() else task
 
 
 def run_pipeline(tickers: int, days: int, workdir: Path, shards: int = 1) -> dict:
@@ -99,7 +95,7 @@ def main() -> None:
         stage_time: dict[str, float] = {}
         stage_rss: dict[str, float] = {}
         for s in pipe["stages"]:
-            stage = stage_of(s["stage"])
+            stage = base_stage(s["stage"])
             stage_time[stage] = stage_time.get(stage, 0.0) + s["elapsed_s"]
             stage_rss[stage] = max(stage_rss.get(stage, 0.0), s["peak_rss_mb"])
         task_peak = max(s["peak_rss_mb"] for s in pipe["stages"])

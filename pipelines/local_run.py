@@ -32,7 +32,7 @@ from pricecast.monitoring.alerts import Alert, emit
 from pricecast.monitoring.thresholds import Thresholds, thresholds_from
 from pricecast.registry import Registry, RegistryStore
 from pricecast.settings import get_settings
-from pricecast.stage import failure_path
+from pricecast.stage import base_stage, failure_path
 
 _EXEC = re.compile(r"Executing task '([^']+)'")
 _DONE = re.compile(r"Task '([^']+)' finished with status (\w+)")
@@ -192,7 +192,7 @@ def _restored(task: str, log_dir: Path, started_at: datetime) -> bool:
     """
     stage = re.sub(r"-\d+$", "", task)
     records = [r for r in _records_since(log_dir, started_at)
-               if r["stage"] == stage or re.fullmatch(rf"{re.escape(stage)}-s\d+", r["stage"])]
+               if base_stage(r["stage"]) == stage]
     return bool(records and records[-1].get("restored"))
 
 

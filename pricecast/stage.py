@@ -53,6 +53,12 @@ def shard_stage(stage: str, shard: int, shards: int) -> str:
     return stage if shards <= 1 else f"{stage}-s{int(shard)}"
 
 
+def base_stage(name: str) -> str:
+    """The stage a shard's name belongs to: ``validate-s3`` is validate (the inverse of :func:`shard_stage`)."""
+    base, _, shard = name.rpartition("-s")
+    return base if base and shard.isdigit() else name
+
+
 def mode_for(stage: str, force_from: str) -> Mode:
     """How ``stage`` treats checkpoints when the run starts at ``force_from`` ('' = whole run)."""
     if not force_from:
@@ -320,5 +326,5 @@ def _discard_partial_outputs(outputs: Mapping[str, str], keep: tuple[str, ...]) 
 
 __all__ = [
     "STAGES", "StageContext", "StageResult", "checkpoint_key", "code_fingerprint",
-    "latest_checkpoint", "mark_latest", "mode_for", "path_digest", "run_stage", "shard_stage",
+    "base_stage", "latest_checkpoint", "mark_latest", "mode_for", "path_digest", "run_stage", "shard_stage",
 ]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from pricecast.errors import DataFormatError
 from pricecast.monitoring.alerts import Alert
 from pricecast.monitoring.drift import DriftReport
 from pricecast.monitoring.thresholds import Thresholds
+from pricecast.stage import base_stage
 
 if TYPE_CHECKING:  # pandas loads where freshness is checked, not in every process that alerts
     import pandas as pd
@@ -141,7 +141,7 @@ def last_run(records: Sequence[Mapping[str, Any]], first_stage: str = "ingest") 
     end = [b + timedelta(seconds=float(r["elapsed_s"])) for b, r in zip(begin, run, strict=True)]
     stages: dict[str, float] = {}
     for r in run:
-        name = re.sub(r"-s\d+$", "", str(r["stage"]))  # a stage's shards count as the stage
+        name = base_stage(str(r["stage"]))  # a stage's shards count as the stage
         stages[name] = round(stages.get(name, 0.0) + float(r["elapsed_s"]), 3)
     return RunTime(min(begin), max(end), stages, tuple(dict.fromkeys(r["stage"] for r in run if r.get("restored"))))
 
