@@ -113,7 +113,7 @@ def register(app: typer.Typer) -> None:
         tickers: Annotated[Optional[int], typer.Option(help=f"Generator: number of tickers (default {GENERATOR_DEFAULTS['tickers']}).")] = None,
         days: Annotated[Optional[int], typer.Option(help=f"Generator: business days per ticker, ending on the last business day (default {GENERATOR_DEFAULTS['days']}).")] = None,
         seed: Annotated[Optional[int], typer.Option(help=f"Generator: random seed (default {GENERATOR_DEFAULTS['seed']}).")] = None,
-        shards: Annotated[Optional[int], typer.Option(help="Ticker-hash partitions the per-ticker stages fan out over (default 1; about one per million rows).")] = None,
+        shards: Annotated[Optional[int], typer.Option(help="Ticker-hash partitions the per-ticker stages fan out over (default 1; about one per 3 M rows keeps every task near or under 1 GB).")] = None,
         frequency: Annotated[Optional[str], typer.Option(help="Spacing of the prices: auto (detect), business, daily, weekly or monthly.")] = None,
         n_windows: Annotated[Optional[int], typer.Option(help="Consecutive test windows, each scored on its own.")] = None,
         max_degradation: Annotated[Optional[float], typer.Option(help="Gate: largest allowed degradation (0.1 = 10 %).")] = None,

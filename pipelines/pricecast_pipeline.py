@@ -133,7 +133,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
             start_date: Generator: first business day (YYYY-MM-DD); empty: the data ends on the last business day.
             seed: Generator: random seed.
             shards: Ticker-hash partitions the per-ticker stages fan out over (1 for small data;
-                about one per million rows keeps every task near 1 GB).
+                about one per 3 M rows keeps every task near or under 1 GB).
             min_rows: Validation: fewest rows accepted.
             frequency: Spacing of the prices: auto (detected by validate), business, daily, weekly or monthly.
             max_gap_days: Clean: a longer gap (business days; weekly/monthly data: one period) starts a new segment.

