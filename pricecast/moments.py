@@ -11,7 +11,8 @@ Shards pool with the pairwise update of Chan, Golub and LeVeque ("Algorithms for
 sample variance", 1983): two parts' scatters add, plus a correction from the difference of their
 means, ``Cxx = Ca + Cb + (na nb / n) δδᵀ``. It is exact in real arithmetic, so pooled moments equal
 those of the concatenated rows up to rounding, and :func:`fit_ridge` turns them into the same
-``Pipeline(StandardScaler, Ridge)`` a single process would fit (see its docstring).
+fitted ``Pipeline(StandardScaler, Ridge)`` a single process would (a :class:`RidgeFit`; see
+its docstring).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ import numpy as np
 
 from pricecast.errors import ConfigError
 
-if TYPE_CHECKING:  # scikit-learn only where a model is fitted
+if TYPE_CHECKING:  # scikit-learn only where a scikit-learn object is asked for
     from sklearn.pipeline import Pipeline
+
+    from pricecast.modelio import LinearForm
 
 MOMENTS_FORMAT = 1
 
@@ -202,32 +205,88 @@ def _constant_features(var: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:
     return var <= n * eps * var + (n * mean * eps) ** 2
 
 
-def fit_ridge(moments: Moments, alpha: float, feature_names: Sequence[str]) -> Pipeline:
-    """The fitted ``Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha))])`` of the rows.
+@dataclasses.dataclass(frozen=True)
+class RidgeFit:
+    """A fitted ``Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha))])`` as plain arrays.
 
-    What ``make_model(alpha).fit(x, y)`` computes, from the moments alone:
+    What the model is: the scaler's fitted state and the ridge's solution on the standardized
+    features. :func:`pricecast.modelio.dumps_ridge` writes it as the skops file of
+    :meth:`to_pipeline` without importing scikit-learn or skops.
+    """
+
+    feature_names: tuple[str, ...]
+    n_samples: int
+    alpha: float
+    mean: np.ndarray  # (p,) StandardScaler.mean_
+    var: np.ndarray  # (p,) StandardScaler.var_ (population variance)
+    scale: np.ndarray  # (p,) StandardScaler.scale_ (1 for a constant feature)
+    coef: np.ndarray  # (p,) Ridge.coef_ on the standardized features
+    intercept: float  # Ridge.intercept_
+    solver: str  # Ridge.solver_
+
+    def affine(self) -> LinearForm:
+        """The pipeline as one affine map in the features' own units (what the server computes)."""
+        from pricecast.modelio import Scaling, fold
+
+        return fold([Scaling(self.mean, self.scale)], self.coef, self.intercept, self.feature_names)
+
+    def to_pipeline(self) -> Pipeline:
+        """The scikit-learn pipeline, with every fitted attribute a ``fit`` sets, of its type.
+
+        It predicts on a DataFrame and refuses other columns, as a fitted one does.
+        """
+        from sklearn.linear_model import Ridge
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        p = len(self.feature_names)
+        scaler = StandardScaler()
+        scaler.feature_names_in_ = np.asarray(self.feature_names, dtype=object)
+        scaler.n_features_in_ = p
+        scaler.n_samples_seen_ = np.float64(self.n_samples)  # scikit-learn 1.9 keeps it as a float64 scalar
+        scaler.mean_ = self.mean.copy()
+        scaler.var_ = self.var.copy()
+        scaler.scale_ = self.scale.copy()
+
+        ridge = Ridge(alpha=self.alpha)
+        ridge.n_features_in_ = p  # fitted on the scaler's array output: no feature names
+        ridge.coef_ = self.coef.copy()
+        ridge.n_iter_ = None
+        ridge.solver_ = self.solver
+        ridge.intercept_ = np.float64(self.intercept)
+        return Pipeline([("scale", scaler), ("ridge", ridge)])
+
+    @classmethod
+    def from_pipeline(cls, model: Pipeline) -> RidgeFit:
+        """The fitted state of a scikit-learn ``Pipeline(StandardScaler, Ridge)`` (e.g. one ``fit`` made)."""
+        scaler, ridge = model.named_steps["scale"], model.named_steps["ridge"]
+        return cls(
+            feature_names=tuple(str(name) for name in getattr(scaler, "feature_names_in_", ())),
+            n_samples=int(scaler.n_samples_seen_), alpha=float(ridge.alpha),
+            mean=np.asarray(scaler.mean_, dtype=np.float64), var=np.asarray(scaler.var_, dtype=np.float64),
+            scale=np.asarray(scaler.scale_, dtype=np.float64), coef=np.asarray(ridge.coef_, dtype=np.float64),
+            intercept=float(ridge.intercept_), solver=str(ridge.solver_),
+        )
+
+
+def fit_ridge(moments: Moments, alpha: float, feature_names: Sequence[str]) -> RidgeFit:
+    """What ``Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha))]).fit(x, y)`` computes,
+    from the moments of the rows alone:
 
     - StandardScaler: ``mean_`` = x̄, ``var_`` = diag(Cxx) / n (population variance), ``scale_`` =
       √var_, or 1 where the variance is indistinguishable from 0.
     - Ridge on the standardized ``Z = (x - x̄) / s`` with an intercept: Z is already centered, so
       ``ZᵀZ = S⁻¹ Cxx S⁻¹`` and ``Zᵀ(y - ȳ) = S⁻¹ Cxy``; the coefficients solve
-      ``(ZᵀZ + αI) β = Zᵀ(y - ȳ)`` by Cholesky (``solver_ == "cholesky"``, scikit-learn's choice
-      for dense data), falling back to least squares when that system is singular (α = 0 with
-      collinear features), where scikit-learn falls back to its SVD solver; the intercept is ȳ.
-
-    Every fitted attribute scikit-learn sets is set, with its type, so the model predicts on a
-    DataFrame, serializes with :mod:`pricecast.modelio` and reads back as a single fit does.
+      ``(ZᵀZ + αI) β = Zᵀ(y - ȳ)`` (``solver_ == "cholesky"``, scikit-learn's choice for dense
+      data), falling back to least squares when that system is not positive definite (α = 0
+      with collinear features), where scikit-learn falls back to its SVD solver; the intercept
+      is ȳ. numpy's LAPACK does the algebra: SciPy's import alone would cost a task 0.2 s.
 
     Raises:
         ConfigError: ``alpha`` is negative, the moments hold no row or a non-finite value, or the
             names do not match them.
     """
-    from scipy import linalg
-    from sklearn.linear_model import Ridge
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    names = [str(name) for name in feature_names]
+    names = tuple(str(name) for name in feature_names)
     if alpha < 0:
         raise ConfigError(f"alpha must be >= 0, got {alpha}.", "Use e.g. 1.0 (0 = ordinary least squares).")
     if moments.n == 0:
@@ -248,25 +307,14 @@ def fit_ridge(moments: Moments, alpha: float, feature_names: Sequence[str]) -> P
     gram = moments.cxx / np.outer(scale, scale)
     gram.flat[:: moments.p + 1] += alpha
     rhs = moments.cxy / scale
-    solver = "cholesky"
     try:
-        coef = linalg.solve(gram, rhs, assume_a="pos")
-    except linalg.LinAlgError:
-        solver = "svd"
-        coef = linalg.lstsq(gram, rhs)[0]
-
-    scaler = StandardScaler()
-    scaler.feature_names_in_ = np.asarray(names, dtype=object)
-    scaler.n_features_in_ = moments.p
-    scaler.n_samples_seen_ = np.float64(n)  # scikit-learn 1.9 keeps it as a float64 scalar
-    scaler.mean_ = moments.mean_x.copy()
-    scaler.var_ = var
-    scaler.scale_ = scale
-
-    ridge = Ridge(alpha=alpha)
-    ridge.n_features_in_ = moments.p  # fitted on the scaler's array output: no feature names
-    ridge.coef_ = np.asarray(coef, dtype=np.float64)
-    ridge.n_iter_ = None
-    ridge.solver_ = solver
-    ridge.intercept_ = np.float64(moments.mean_y)  # ȳ - mean(Z) β, and Z is centered
-    return Pipeline([("scale", scaler), ("ridge", ridge)])
+        np.linalg.cholesky(gram)  # raises unless the system is positive definite, as scipy's "pos" solve does
+        solver, coef = "cholesky", np.linalg.solve(gram, rhs)
+    except np.linalg.LinAlgError:
+        solver, coef = "svd", np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    return RidgeFit(
+        feature_names=names, n_samples=n, alpha=float(alpha), mean=moments.mean_x.copy(), var=var,
+        scale=scale, coef=np.asarray(coef, dtype=np.float64),
+        intercept=float(moments.mean_y),  # ȳ - mean(Z) β, and Z is centered
+        solver=solver,
+    )

@@ -10,13 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import Ridge
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from pricecast import frequency as freq
 from pricecast import modelio, storage
@@ -24,17 +21,20 @@ from pricecast.columns import DRIFT_FEATURES, FEATURE_COLUMNS, TARGET, feature_c
 from pricecast.errors import ConfigError
 from pricecast.forecast_metrics import forecast_metrics
 from pricecast.forecast_metrics import pool as pool_metrics
-from pricecast.moments import fit_ridge
+from pricecast.moments import RidgeFit, fit_ridge
 from pricecast.monitoring.drift import BINS, PROFILE_FORMAT, profile_from_sketch
 from pricecast.time_split import Split, Window, target_dates, time_split, train_mask, window_mask
 from pricecast.training_stats import ShardStats, pool, shard_stats
+
+if TYPE_CHECKING:  # the stage itself never imports scikit-learn (1 s of its start-up)
+    from sklearn.pipeline import Pipeline
 
 FRAMEWORK = "sklearn"
 # The features-frame columns that the split and the fit read (daily data; see training_columns).
 TRAINING_COLUMNS: list[str] = ["date", "ticker", "segment", "price", TARGET, *FEATURE_COLUMNS]
 __all__ = [
     "FRAMEWORK", "TRAINING_COLUMNS", "Split", "TrainInfo", "Window", "coefficients",
-    "make_model", "predict_in_chunks", "target_dates", "time_split", "train_from_stats", "train_mask",
+    "make_model", "target_dates", "time_split", "train_from_stats", "train_mask",
     "train_model", "training_columns", "window_mask",
 ]
 
@@ -82,21 +82,20 @@ class TrainInfo:
 
 # --------------------------------------------------------------------------- model
 def make_model(alpha: float = 1.0) -> Pipeline:
-    """Standardize the features, then ridge regression (alpha = L2 penalty)."""
+    """Standardize the features, then ridge regression (alpha = L2 penalty): what :func:`fit_ridge`
+    fits from the shards' statistics, as an unfitted scikit-learn pipeline."""
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha=alpha))])
 
 
-def coefficients(model: Pipeline) -> dict[str, float]:
-    """The ridge coefficients in the features' own units (per unit of each feature)."""
-    scale, ridge = model.named_steps["scale"], model.named_steps["ridge"]
-    raw = ridge.coef_ / scale.scale_
-    names = list(getattr(model, "feature_names_in_", FEATURE_COLUMNS))
-    return {"intercept": float(ridge.intercept_ - raw @ scale.mean_), **dict(zip(names, map(float, raw), strict=True))}
-
-
-def predict_in_chunks(model: Pipeline, x: pd.DataFrame, rows: int = 500_000) -> np.ndarray:
-    """``model.predict(x)`` a slice at a time: the scaler's copy of millions of rows never exists at once."""
-    return np.concatenate([model.predict(x.iloc[start:start + rows]) for start in range(0, len(x), rows)])
+def coefficients(fit: RidgeFit) -> dict[str, float]:
+    """The ridge coefficients in the features' own units (per unit of each feature), and the intercept."""
+    form = fit.affine()
+    names = form.feature_names or tuple(FEATURE_COLUMNS)
+    return {"intercept": form.intercept, **dict(zip(names, map(float, form.weights), strict=True))}
 
 
 def train_model(
@@ -108,7 +107,8 @@ def train_model(
 ) -> tuple[Pipeline, TrainInfo]:
     """Fit the model on the training rows of ``split`` in one frame (one shard) and describe it.
 
-    The same path as a sharded run, with one shard: :func:`train_from_stats`.
+    The same path as a sharded run, with one shard: :func:`train_from_stats`; the model comes
+    back as the scikit-learn pipeline its bytes load as.
 
     Args:
         features_df: The features stage's output.
@@ -118,12 +118,13 @@ def train_model(
         frequency: The data's frequency (recorded; it picks the feature columns).
 
     Returns:
-        See :func:`train_from_stats`.
+        The fitted ``Pipeline(StandardScaler, Ridge)`` and its :class:`TrainInfo`.
     """
     _check_alpha(alpha)
     spacing = freq.Frequency(frequency)
     stats = shard_stats(features_df, split, feature_columns(spacing), spacing.value)
-    return train_from_stats([stats], split, alpha, [features_df], now)
+    fit, info = train_from_stats([stats], split, alpha, [features_df], now)
+    return fit.to_pipeline(), info
 
 
 def train_from_stats(
@@ -132,7 +133,7 @@ def train_from_stats(
     alpha: float,
     shards: Iterable[pd.DataFrame],
     now: datetime | None = None,
-) -> tuple[Pipeline, TrainInfo]:
+) -> tuple[RidgeFit, TrainInfo]:
     """Fit on K shards' pooled statistics, then score the fit in-sample shard by shard.
 
     The ridge solution depends on the training rows only through their count, means and
@@ -148,9 +149,8 @@ def train_from_stats(
         now: Creation time (UTC) for the version string; the current time when omitted.
 
     Returns:
-        The fitted pipeline and its :class:`TrainInfo`, whose ``model_bytes`` are the skops
-        bytes ``sha256`` was computed from (write exactly these: skops output is not
-        byte-reproducible).
+        The fit and its :class:`TrainInfo`, whose ``model_bytes`` are the skops bytes
+        ``sha256`` was computed from (write exactly these).
 
     Raises:
         ConfigError: ``alpha`` is negative, the shards disagree, or no row is left to train on.
@@ -158,11 +158,11 @@ def train_from_stats(
     """
     _check_alpha(alpha)
     pooled = pool(stats)
-    model = fit_ridge(pooled.moments, alpha, pooled.features)
+    fit = fit_ridge(pooled.moments, alpha, pooled.features)
     fitted, naive = [], []
     # In-sample forecasts from the fitted affine map (what the server computes), column by
     # column: no (rows x features) copy of a shard and no sklearn input checks per shard.
-    affine = coefficients(model)
+    affine = coefficients(fit)
     for frame in shards:
         mask = train_mask(frame, split)
         if not mask.any():
@@ -182,7 +182,7 @@ def train_from_stats(
     metrics = {f"train_{k}": v for k, v in _numbers(pool_metrics("candidate", fitted)).items()}
     metrics |= {f"train_naive_{k}": v for k, v in _numbers(pool_metrics("naive", naive)).items()}
 
-    model_bytes = modelio.dumps(model)
+    model_bytes = modelio.dumps_ridge(fit)
     sha = storage.sha256_bytes(model_bytes)
     created = (now or datetime.now(UTC)).astimezone(UTC)
     info = TrainInfo(
@@ -196,14 +196,14 @@ def train_from_stats(
         alpha=float(alpha),
         split=split.to_dict(),
         metrics=metrics,
-        coefficients=coefficients(model),
+        coefficients=affine,
         reference_profile={"format": PROFILE_FORMAT, "bins": BINS,
                            "features": {c: profile_from_sketch(pooled.sketches[c], BINS)
                                         for c in DRIFT_FEATURES if c in pooled.sketches}},
         frequency=freq.Frequency(pooled.frequency).value,
         model_bytes=model_bytes,
     )
-    return model, info
+    return fit, info
 
 
 def _check_alpha(alpha: float) -> None:

@@ -19,6 +19,7 @@ from components.features.core import build_features
 from components.ingest.generator import generate_prices
 from components.train.core import coefficients, make_model
 from pricecast.columns import FEATURE_COLUMNS, TARGET
+from pricecast.moments import RidgeFit
 from pricecast.time_split import time_split, train_mask
 
 
@@ -82,7 +83,7 @@ def test_split_and_ridge_equal_the_pipeline(prices, both) -> None:
         sums.add(x[part], y[part])
     coef, intercept = sums.solve(alpha=1.0)
     model = make_model(1.0).fit(pipeline.loc[train, FEATURE_COLUMNS], pipeline.loc[train, TARGET].to_numpy())
-    reference = coefficients(model)
+    reference = coefficients(RidgeFit.from_pipeline(model))
     np.testing.assert_allclose(coef, [reference[c] for c in FEATURE_COLUMNS], rtol=1e-9)
     assert intercept == pytest.approx(reference["intercept"], rel=1e-9)
 

@@ -14,8 +14,6 @@ from components.features.tests.support import clean_frame
 from components.train.core import (
     Split,
     TrainInfo,
-    make_model,
-    predict_in_chunks,
     target_dates,
     time_split,
     train_mask,

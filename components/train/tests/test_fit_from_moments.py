@@ -2,7 +2,7 @@
 
 Issue 14's exactness test: coefficients and intercept to 1e-9 relative for one shard and for
 uneven random splits into 2..16 shards, predictions equal, and the model serializes, loads and
-predicts like one fitted by scikit-learn (pricecast.moments.fit_ridge).
+predicts like one fitted by scikit-learn (pricecast.moments.fit_ridge, a RidgeFit).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from components.train.core import coefficients, make_model
 from pricecast import modelio
 from pricecast.errors import ConfigError
-from pricecast.moments import Moments, fit_ridge
+from pricecast.moments import Moments, RidgeFit, fit_ridge
 
 NAMES = ["ret_lag_0", "level", "tiny", "vol", "trend"]
 
@@ -48,14 +48,14 @@ def _from_shards(x: pd.DataFrame, y: np.ndarray, alpha: float, parts: int, seed:
     return fit_ridge(Moments.pool([Moments.of(array[s], y[s]) for s in shards]), alpha, list(x.columns))
 
 
-def _assert_same_fit(ours, reference, rel: float = 1e-9) -> None:
-    a, b = coefficients(ours), coefficients(reference)
+def _assert_same_fit(ours: RidgeFit, reference, rel: float = 1e-9) -> None:
+    theirs = RidgeFit.from_pipeline(reference)
+    a, b = coefficients(ours), coefficients(theirs)
     assert a.keys() == b.keys()
     for name in a:
         assert a[name] == pytest.approx(b[name], rel=rel, abs=0), name
-    ridge, ref_ridge = ours.named_steps["ridge"], reference.named_steps["ridge"]
-    np.testing.assert_allclose(ridge.coef_, ref_ridge.coef_, rtol=rel, atol=0)
-    assert ridge.intercept_ == pytest.approx(ref_ridge.intercept_, rel=rel)
+    np.testing.assert_allclose(ours.coef, theirs.coef, rtol=rel, atol=0)
+    assert ours.intercept == pytest.approx(theirs.intercept, rel=rel)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0, 1e6])
@@ -65,7 +65,8 @@ def test_coefficients_equal_a_single_process_fit(alpha: float, parts: int) -> No
     reference = make_model(alpha).fit(x, y)
     ours = _from_shards(x, y, alpha, parts, seed=parts)
     _assert_same_fit(ours, reference)
-    np.testing.assert_allclose(ours.predict(x), reference.predict(x), rtol=1e-9, atol=1e-12 * np.abs(y).max())
+    np.testing.assert_allclose(ours.to_pipeline().predict(x), reference.predict(x), rtol=1e-9,
+                               atol=1e-12 * np.abs(y).max())
 
 
 def test_a_constant_feature_gets_scale_one_as_in_scikit_learn() -> None:
@@ -73,14 +74,14 @@ def test_a_constant_feature_gets_scale_one_as_in_scikit_learn() -> None:
     x["level"] = 7.25  # zero variance: StandardScaler keeps scale 1
     reference = make_model(1.0).fit(x, y)
     ours = _from_shards(x, y, 1.0, 4)
-    assert ours.named_steps["scale"].scale_[1] == 1.0 == reference.named_steps["scale"].scale_[1]
+    assert ours.scale[1] == 1.0 == reference.named_steps["scale"].scale_[1]
     _assert_same_fit(ours, reference)
 
 
 def test_every_fitted_attribute_is_set_with_scikit_learns_types() -> None:
     x, y = _rows(300)
     reference = make_model(1.0).fit(x, y)
-    ours = _from_shards(x, y, 1.0, 3)
+    ours = _from_shards(x, y, 1.0, 3).to_pipeline()
     for step in ("scale", "ridge"):
         mine, theirs = vars(ours.named_steps[step]), vars(reference.named_steps[step])
         assert mine.keys() == theirs.keys(), step
@@ -96,14 +97,14 @@ def test_every_fitted_attribute_is_set_with_scikit_learns_types() -> None:
 def test_skops_round_trip_loads_and_predicts_identically() -> None:
     x, y = _rows(400, seed=3)
     ours = _from_shards(x, y, 1.0, 5)
-    data = modelio.dumps(ours)
+    data = modelio.dumps_ridge(ours)
     loaded = modelio.loads(data)  # the trusted-type check passes
-    np.testing.assert_array_equal(loaded.predict(x), ours.predict(x))
-    assert coefficients(loaded) == coefficients(ours)
+    np.testing.assert_array_equal(loaded.predict(x), ours.to_pipeline().predict(x))
+    assert coefficients(RidgeFit.from_pipeline(loaded)) == coefficients(ours)
     # The model server's fast path reads the same affine map.
     form = modelio.read_linear(data)
     assert form is not None and form.feature_names == tuple(NAMES)
-    np.testing.assert_allclose(x.to_numpy() @ form.weights + form.intercept, ours.predict(x), rtol=1e-12)
+    np.testing.assert_allclose(x.to_numpy() @ form.weights + form.intercept, loaded.predict(x), rtol=1e-12)
 
 
 def test_moments_that_cannot_give_a_model_are_refused() -> None:
@@ -122,7 +123,7 @@ def test_moments_that_cannot_give_a_model_are_refused() -> None:
 
 def test_a_frame_with_other_columns_is_refused_like_a_fitted_model() -> None:
     x, y = _rows(100)
-    ours = _from_shards(x, y, 1.0, 2)
+    ours = _from_shards(x, y, 1.0, 2).to_pipeline()
     with pytest.raises(ValueError, match="feature names"):
         ours.predict(x.rename(columns={"tiny": "other"}))
 

@@ -18,6 +18,7 @@ from components.features.tests.support import clean_frame
 from components.train.core import coefficients, make_model, time_split, train_from_stats, train_mask, train_model
 from pricecast import frames, modelio
 from pricecast.columns import DRIFT_FEATURES, FEATURE_COLUMNS, TARGET
+from pricecast.moments import RidgeFit
 from pricecast.training_stats import ShardStats, shard_stats
 
 FEATURES = build_features(clean_frame(n_tickers=12, n_days=260, seed=5, ar=0.3, gaps={"T003": 150}))
@@ -49,12 +50,11 @@ def test_pooled_fit_equals_a_single_process_sklearn_fit_to_1e_9(k: int, alpha: f
     x = FEATURES.loc[mask, FEATURE_COLUMNS].reset_index(drop=True)
     reference = make_model(alpha).fit(x, FEATURES.loc[mask, TARGET].to_numpy())
 
-    model, info = _fit_sharded(_shards(FEATURES, k), alpha)
+    fit, info = _fit_sharded(_shards(FEATURES, k), alpha)
 
-    ref_scale, ref_ridge = reference.named_steps["scale"], reference.named_steps["ridge"]
-    scale, ridge = model.named_steps["scale"], model.named_steps["ridge"]
-    assert _relative(scale.mean_, ref_scale.mean_) < 1e-9
-    assert _relative(scale.scale_, ref_scale.scale_) < 1e-9
+    theirs = RidgeFit.from_pipeline(reference)
+    assert _relative(fit.mean, theirs.mean) < 1e-9
+    assert _relative(fit.scale, theirs.scale) < 1e-9
     assert info.rows == int(mask.sum())
     # The served format is unchanged: the same skops bytes load and predict like sklearn's fit.
     loaded = modelio.loads(info.model_bytes)
@@ -63,11 +63,11 @@ def test_pooled_fit_equals_a_single_process_sklearn_fit_to_1e_9(k: int, alpha: f
         # The weekday and month circles make the centered design rank-deficient (rank 13 of 14):
         # least squares has a line of equal solutions, and only the predictions are unique.
         return
-    assert _relative(ridge.coef_, ref_ridge.coef_) < 1e-9
-    assert abs(ridge.intercept_ - ref_ridge.intercept_) <= 1e-9 * abs(ref_ridge.intercept_)
-    ours, theirs = coefficients(model), coefficients(reference)
-    assert ours.keys() == theirs.keys()
-    assert _relative(np.array(list(ours.values())), np.array(list(theirs.values()))) < 1e-9
+    assert _relative(fit.coef, theirs.coef) < 1e-9
+    assert abs(fit.intercept - theirs.intercept) <= 1e-9 * abs(theirs.intercept)
+    ours, reference_units = coefficients(fit), coefficients(theirs)
+    assert ours.keys() == reference_units.keys()
+    assert _relative(np.array(list(ours.values())), np.array(list(reference_units.values()))) < 1e-9
 
 
 def test_sharded_run_describes_the_model_as_one_shard_does() -> None:
@@ -91,7 +91,7 @@ def test_a_shard_without_training_rows_is_skipped_and_an_empty_run_refused() -> 
     late = FEATURES[FEATURES["date"] >= SPLIT.test_start].reset_index(drop=True)
     assert shard_stats(late, SPLIT, FEATURE_COLUMNS, "business").moments is None
     parts = _shards(FEATURES, 3)
-    model, info = _fit_sharded([*parts, late], 1.0)
+    _, info = _fit_sharded([*parts, late], 1.0)
     assert info.rows == int(train_mask(FEATURES, SPLIT).sum())
     from pricecast.errors import ConfigError
     with pytest.raises(ConfigError, match="nothing to train on"):
