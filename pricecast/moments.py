@@ -29,8 +29,6 @@ from pricecast.errors import ConfigError
 if TYPE_CHECKING:  # scikit-learn only where a scikit-learn object is asked for
     from sklearn.pipeline import Pipeline
 
-    from pricecast.modelio import LinearForm
-
 MOMENTS_FORMAT = 1
 
 
@@ -223,12 +221,6 @@ class RidgeFit:
     coef: np.ndarray  # (p,) Ridge.coef_ on the standardized features
     intercept: float  # Ridge.intercept_
     solver: str  # Ridge.solver_
-
-    def affine(self) -> LinearForm:
-        """The pipeline as one affine map in the features' own units (what the server computes)."""
-        from pricecast.modelio import Scaling, fold
-
-        return fold([Scaling(self.mean, self.scale)], self.coef, self.intercept, self.feature_names)
 
     def to_pipeline(self) -> Pipeline:
         """The scikit-learn pipeline, with every fitted attribute a ``fit`` sets, of its type.

@@ -93,7 +93,7 @@ def make_model(alpha: float = 1.0) -> Pipeline:
 
 def coefficients(fit: RidgeFit) -> dict[str, float]:
     """The ridge coefficients in the features' own units (per unit of each feature), and the intercept."""
-    form = fit.affine()
+    form = modelio.fold([modelio.Scaling(fit.mean, fit.scale)], fit.coef, fit.intercept, fit.feature_names)
     names = form.feature_names or tuple(FEATURE_COLUMNS)
     return {"intercept": form.intercept, **dict(zip(names, map(float, form.weights), strict=True))}
 
