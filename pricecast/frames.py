@@ -63,6 +63,21 @@ def ticker_blocks(tickers: pd.Series, rows: int = BLOCK_ROWS) -> list[slice]:
     return blocks
 
 
+def parquet_writer(path: str | Path, schema: Any) -> Any:
+    """A ``pyarrow.parquet.ParquetWriter`` with the project's encoding, for every table it writes.
+
+    zstd, and dictionary pages only for the columns that are not floating point (dates, tickers,
+    segments, flags). Prices, returns and features are nearly all distinct: pyarrow's default
+    builds a dictionary for every column and drops it once it overflows, which took 45 % of the
+    write (625 k rows x 22 columns: 0.37 s -> 0.21 s without), and the file is smaller without.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dictionary = [field.name for field in schema if not pa.types.is_floating(field.type)]
+    return pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=dictionary)
+
+
 class BlockWriter:
     """Write a table block by block (one Parquet row group each), atomically at ``close``.
 
@@ -81,11 +96,10 @@ class BlockWriter:
 
     def write(self, df: pd.DataFrame) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         table = pa.Table.from_pandas(df, preserve_index=False, schema=self._writer.schema if self._writer else None)
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._tmp, table.schema, compression="zstd")
+            self._writer = parquet_writer(self._tmp, table.schema)
         self._writer.write_table(table)
         self.rows += len(df)
 

@@ -31,7 +31,6 @@ from pricecast.errors import ConfigError
 MAX_SHARDS = 1024
 ROW_GROUP_ROWS = 1 << 20  # pyarrow's own default row group: one shard keeps today's file layout
 BUFFER_ROWS = 2_000_000  # all shards' buffered rows together (~60 MB of date/ticker/price)
-COMPRESSION = "zstd"  # as pricecast.frames.write_frame
 
 
 def check_shards(shards: int) -> int:
@@ -133,7 +132,7 @@ class PartitionWriter:
             return
         writer = self._writers[shard]
         if writer is None:
-            writer = self._writers[shard] = pq.ParquetWriter(self._file(shard), self.schema, compression=COMPRESSION)
+            writer = self._writers[shard] = frames.parquet_writer(self._file(shard), self.schema)
         writer.write_table(pa.concat_tables(self._buffers[shard]), row_group_size=self.row_group_rows)
         self._buffers[shard] = []
         self._buffered[shard] = 0
@@ -145,7 +144,8 @@ class PartitionWriter:
             self._flush(shard)
             writer = self._writers[shard]
             if writer is None:  # no ticker hashed here: the schema and no rows
-                pq.write_table(self.schema.empty_table(), self._file(shard), compression=COMPRESSION)
+                with frames.parquet_writer(self._file(shard), self.schema) as empty:
+                    empty.write_table(self.schema.empty_table())
             else:
                 writer.close()
                 self._writers[shard] = None
