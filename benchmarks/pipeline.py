@@ -59,8 +59,11 @@ def write_prices(tickers: int, days: int, workdir: Path) -> Path:
 
 
 def run_floor(prices: Path, workdir: Path) -> dict:
+    # The allocator `pricecast run` gives its task processes (pipelines/local_run.py): the floor
+    # is judged under the same memory conditions, not made slower by Arrow's eager default.
+    env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": os.environ.get("ARROW_DEFAULT_MEMORY_POOL", "system")}
     out = subprocess.run([sys.executable, str(FLOOR), str(prices), str(workdir / "floor")],
-                         cwd=ROOT, capture_output=True, text=True, check=True)
+                         cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
