@@ -16,7 +16,7 @@ import pytest
 from components.features.core import build_features
 from components.features.tests.support import clean_frame
 from components.train.core import coefficients, make_model, time_split, train_from_stats, train_mask, train_model
-from pricecast import frames, modelio
+from pricecast import frames, modelio, training_stats
 from pricecast.columns import DRIFT_FEATURES, FEATURE_COLUMNS, TARGET
 from pricecast.moments import RidgeFit
 from pricecast.training_stats import ShardStats, shard_stats
@@ -96,3 +96,21 @@ def test_a_shard_without_training_rows_is_skipped_and_an_empty_run_refused() -> 
     from pricecast.errors import ConfigError
     with pytest.raises(ConfigError, match="nothing to train on"):
         _fit_sharded([late], 1.0)
+
+
+@pytest.mark.parametrize("chunk", [1, 97, 1_000])
+def test_a_shard_summarised_in_chunks_is_the_shard_summarised_at_once(chunk: int, monkeypatch) -> None:
+    whole = shard_stats(FEATURES, SPLIT, FEATURE_COLUMNS, "business")
+    assert whole.rows < training_stats.CHUNK_ROWS  # one chunk: the reference
+    monkeypatch.setattr(training_stats, "CHUNK_ROWS", chunk)
+    chunked = shard_stats(FEATURES, SPLIT, FEATURE_COLUMNS, "business")
+    assert chunked.data_hash == whole.data_hash and chunked.rows == whole.rows  # the same bytes hashed
+    assert (chunked.first_date, chunked.last_date) == (whole.first_date, whole.last_date)
+    for name in ("mean_x", "cxx", "cxy"):
+        np.testing.assert_allclose(getattr(chunked.moments, name), getattr(whole.moments, name), rtol=1e-11,
+                                   atol=1e-13 * np.abs(getattr(whole.moments, name)).max(), err_msg=name)
+    assert chunked.moments.n == whole.moments.n
+    for c, sketch in whole.sketches.items():  # bin counts merge exactly
+        assert np.array_equal(chunked.sketches[c].keys, sketch.keys) and np.array_equal(chunked.sketches[c].counts,
+                                                                                       sketch.counts), c
+        assert chunked.sketches[c].mean == pytest.approx(sketch.mean, rel=1e-12, abs=1e-18)
