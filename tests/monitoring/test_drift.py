@@ -19,6 +19,7 @@ from pricecast.monitoring.drift import (
     drift_report,
     drift_report_from_sketches,
     gauge_sink,
+    kolmogorov_sf,
     ks_test,
     profile_from_sketch,
     psi,
@@ -283,3 +284,16 @@ def test_an_empty_current_feature_has_nan_drift_and_other_features_still_count()
         drift_report_from_sketches(reference, {"a": current["a"]})
     with pytest.raises(ConfigError, match="at least 2 finite values"):
         drift_report_from_sketches({"a": Sketch.of([1.0])}, {"a": current["a"]})
+
+
+@pytest.mark.parametrize("x", [*np.linspace(0.0, 3.0, 61), 0.001, 0.04, 0.999999, 1.0, 1.000001, 4.0, 8.0, 19.0, 27.0])
+def test_the_kolmogorov_p_value_is_scipys(x: float) -> None:
+    # The drift task computes it without importing SciPy; SciPy is the reference here.
+    from scipy.special import kolmogorov
+
+    expected = float(kolmogorov(x))
+    assert kolmogorov_sf(float(x)) == pytest.approx(expected, rel=1e-13, abs=1e-300)
+
+
+def test_the_kolmogorov_p_value_of_no_statistic_is_nan_and_of_a_negative_one_is_one() -> None:
+    assert math.isnan(kolmogorov_sf(math.nan)) and kolmogorov_sf(-0.5) == 1.0
