@@ -261,6 +261,17 @@ class RidgeFit:
         )
 
 
+def check_alpha(alpha: float) -> None:
+    """The ridge penalty is a finite number >= 0 (NaN would fit a model that predicts NaN).
+
+    Raises:
+        ConfigError: Otherwise.
+    """
+    if not (math.isfinite(alpha) and alpha >= 0):
+        raise ConfigError(f"alpha must be a finite number >= 0, got {alpha}.",
+                          "Use e.g. 1.0 (0 = ordinary least squares).")
+
+
 def fit_ridge(moments: Moments, alpha: float, feature_names: Sequence[str]) -> RidgeFit:
     """What ``Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha))]).fit(x, y)`` computes,
     from the moments of the rows alone:
@@ -275,12 +286,11 @@ def fit_ridge(moments: Moments, alpha: float, feature_names: Sequence[str]) -> R
       is ȳ. numpy's LAPACK does the algebra: SciPy's import alone would cost a task 0.2 s.
 
     Raises:
-        ConfigError: ``alpha`` is negative, the moments hold no row or a non-finite value, or the
+        ConfigError: ``alpha`` is negative or not finite, the moments hold no row or a non-finite value, or the
             names do not match them.
     """
     names = tuple(str(name) for name in feature_names)
-    if alpha < 0:
-        raise ConfigError(f"alpha must be >= 0, got {alpha}.", "Use e.g. 1.0 (0 = ordinary least squares).")
+    check_alpha(alpha)
     if moments.n == 0:
         raise ConfigError("The training statistics hold no row, so there is nothing to fit.",
                           "Ingest more history or lower test_fraction.")

@@ -21,7 +21,7 @@ from pricecast.columns import DRIFT_FEATURES, FEATURE_COLUMNS, TARGET, feature_c
 from pricecast.errors import ConfigError
 from pricecast.forecast_metrics import forecast_metrics
 from pricecast.forecast_metrics import pool as pool_metrics
-from pricecast.moments import RidgeFit, fit_ridge
+from pricecast.moments import RidgeFit, check_alpha, fit_ridge
 from pricecast.monitoring.drift import BINS, PROFILE_FORMAT, profile_from_sketch
 from pricecast.time_split import Split, Window, target_dates, time_split, train_mask, window_mask
 from pricecast.training_stats import ShardStats, pool, shard_stats
@@ -120,7 +120,7 @@ def train_model(
     Returns:
         The fitted ``Pipeline(StandardScaler, Ridge)`` and its :class:`TrainInfo`.
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     spacing = freq.Frequency(frequency)
     stats = shard_stats(features_df, split, feature_columns(spacing), spacing.value)
     fit, info = train_from_stats([stats], split, alpha, [features_df], now)
@@ -156,7 +156,7 @@ def train_from_stats(
         ConfigError: ``alpha`` is negative, the shards disagree, or no row is left to train on.
         NumericRangeError: The in-sample forecast errors overflow float64.
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     pooled = pool(stats)
     fit = fit_ridge(pooled.moments, alpha, pooled.features)
     fitted, naive = [], []
@@ -204,11 +204,6 @@ def train_from_stats(
         model_bytes=model_bytes,
     )
     return fit, info
-
-
-def _check_alpha(alpha: float) -> None:
-    if alpha < 0:
-        raise ConfigError(f"alpha must be >= 0, got {alpha}.", "Use e.g. 1.0 (0 = ordinary least squares).")
 
 
 def _numbers(metrics: Any) -> dict[str, float]:

@@ -110,8 +110,9 @@ def test_skops_round_trip_loads_and_predicts_identically() -> None:
 def test_moments_that_cannot_give_a_model_are_refused() -> None:
     x, y = _rows(50)
     moments = Moments.of(x.to_numpy(), y)
-    with pytest.raises(ConfigError, match="alpha must be >= 0"):
-        fit_ridge(moments, -1.0, NAMES)
+    for alpha in (-1.0, float("nan"), float("inf")):  # NaN would fit a model that predicts NaN
+        with pytest.raises(ConfigError, match="alpha must be a finite number >= 0"):
+            fit_ridge(moments, alpha, NAMES)
     with pytest.raises(ConfigError, match="no row"):
         fit_ridge(Moments.of(x.to_numpy()[:0], y[:0]), 1.0, NAMES)
     with pytest.raises(ConfigError, match="4 feature names for moments of 5"):
