@@ -182,3 +182,26 @@ def test_validation_of_generated_data_at_scale_has_no_warnings():
     assert len(validated) == 20_000 and diff["warnings"] == []
     assert validated["date"].equals(raw["date"]) and validated["price"].equals(raw["price"])
 
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_the_duplicate_check_orders_the_rows_as_the_frequency_checks_would(shuffle: bool) -> None:
+    # validate reuses the duplicate check's (ticker, date) sort for the series checks.
+    from pricecast import frequency as freq
+
+    rng = np.random.default_rng(4)
+    tickers = np.repeat(["B", "A", "ÇX", "a"], 60)
+    dates = pd.Timestamp("2022-01-03") + pd.to_timedelta(np.tile(np.arange(60) * 7, 4), "D")
+    frame = pd.DataFrame({"date": dates.astype("datetime64[ns]"), "ticker": pd.array(tickers, dtype="str"),
+                          "price": rng.lognormal(3, 0.1, 240)})
+    frame = pd.concat([frame, frame.iloc[[5, 70]]], ignore_index=True)  # exact duplicates tie
+    frame = frame.sort_values(["ticker", "date"], kind="stable", ignore_index=True)
+    if shuffle:
+        frame = frame.sample(frac=1, random_state=3).reset_index(drop=True)
+    analysis = analyse_duplicates(frame)
+    assert analysis.is_sorted is not shuffle and analysis.exact_extra == 2
+    codes, names, day = analysis.sorted_series()
+    expected_codes, expected_names, expected_day = freq.sorted_series(frame["ticker"], frame["date"])
+    np.testing.assert_array_equal(codes, expected_codes)
+    np.testing.assert_array_equal(day, expected_day)
+    assert list(names) == list(expected_names)
