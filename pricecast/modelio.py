@@ -120,9 +120,10 @@ class _RidgeSchema:
             "coef_": self._array(fit.coef), "n_iter_": self._json(None), "solver_": self._json(fit.solver),
             "intercept_": self._array(np.float64(fit.intercept)),
         }
+        estimators = (("scale", self._object("StandardScaler", "sklearn.preprocessing._data", scaler)),
+                      ("ridge", self._object("Ridge", "sklearn.linear_model._ridge", ridge)))
         steps = [self._node("tuple", "builtins", "TupleNode", content=[self._json(name), estimator])
-                 for name, estimator in (("scale", self._object("StandardScaler", "sklearn.preprocessing._data", scaler)),
-                                         ("ridge", self._object("Ridge", "sklearn.linear_model._ridge", ridge)))]
+                 for name, estimator in estimators]
         return self._object("Pipeline", "sklearn.pipeline", {
             "steps": self._node("list", "builtins", "ListNode", content=steps),
             "transform_input": self._json(None), "memory": self._json(None), "verbose": self._json(False),

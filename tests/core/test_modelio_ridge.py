@@ -79,11 +79,13 @@ def test_it_loads_through_skops_and_the_fast_path_as_the_same_model(fit: RidgeFi
         for name, value in theirs.items():
             assert type(mine[name]) is type(value), (step, name)
             np.testing.assert_array_equal(mine[name], value, err_msg=f"{step}.{name}")
-    x = pd.DataFrame(np.random.default_rng(1).normal(0, 1, (50, len(fit.feature_names))), columns=list(fit.feature_names))
+    names = list(fit.feature_names)
+    x = pd.DataFrame(np.random.default_rng(1).normal(0, 1, (50, len(names))), columns=names)
     np.testing.assert_array_equal(loaded.predict(x), reference.predict(x))
     form = modelio.read_linear(data)
     assert form is not None and form.feature_names == fit.feature_names
-    np.testing.assert_allclose(x.to_numpy() @ form.weights + form.intercept, reference.predict(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(x.to_numpy() @ form.weights + form.intercept, reference.predict(x),
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_the_same_fit_gives_the_same_bytes_unlike_skops_which_stamps_ids_and_the_clock() -> None:

@@ -32,7 +32,8 @@ split = time_split(features)
 fit, info = train_from_stats([shard_stats(features, split, FEATURE_COLUMNS, "business")], split, 1.0, [features])
 report = drift_for_model(features, info.to_dict())
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"sklearn", "skops", "scipy", "matplotlib"})
-print(json.dumps({"heavy": heavy, "bytes": len(info.model_bytes), "linear": modelio.read_linear(info.model_bytes) is not None,
+linear = modelio.read_linear(info.model_bytes) is not None
+print(json.dumps({"heavy": heavy, "bytes": len(info.model_bytes), "linear": linear,
                   "p": [f.ks_p_value for f in report.features]}))
 """
 
