@@ -158,7 +158,8 @@ def format_metric(metric: str, value: float | None) -> str:
 class WindowResult:
     """The scores of one test window, and what the report plots from it.
 
-    The evaluate stage writes it (one entry per window of its ``window_results`` artifact) and the report stage reads it.
+    The evaluate stage writes it (one entry per window of its ``window_results`` artifact) and the
+    report stage reads it.
     """
 
     window_index: int

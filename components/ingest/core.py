@@ -22,7 +22,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from components.ingest import fetch, generator, partitions, readers
-from components.ingest.source_key import GENERATOR, checkpoint_params
+from components.ingest.source_key import GENERATOR, is_http, last_business_day
 from pricecast import frames, storage
 from pricecast.errors import ConfigError, PricecastError
 
@@ -189,7 +189,7 @@ class Ingested:
 
 def generator_start(spec: SourceSpec, today: date) -> str:
     """The generator's first date: ``start_date``, or where ``days`` business days end on the last one."""
-    return spec.start_date or generator.start_ending_on(generator.last_business_day(today), spec.days)
+    return spec.start_date or generator.start_ending_on(last_business_day(today), spec.days)
 
 
 def ingest_frame(spec: SourceSpec, store_url: str | None = None) -> Ingested:
@@ -212,7 +212,7 @@ def _generator_info(spec: SourceSpec) -> dict[str, Any]:
 
 def _read_source(spec: SourceSpec, store_url: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A file, s3:// or HTTP(S) source read whole, parsed and mapped onto date/ticker/price."""
-    payload = (fetch.fetch_http(spec.source, store_url=store_url) if fetch.is_http(spec.source)
+    payload = (fetch.fetch_http(spec.source, store_url=store_url) if is_http(spec.source)
                else fetch.read_location(spec.source))
     readers.check_payload(payload.data, payload.name, payload.content_type)
     fmt = readers.detect_format(payload.name, spec.format, payload.content_type, payload.data)
@@ -273,7 +273,7 @@ def _stream_file(spec: SourceSpec, path: str | Path, shards: int) -> tuple[list[
     a CSV file that turns out odd while streaming (a bad byte, a malformed line, a column whose
     type changes between batches) — what was written is discarded and the file is read again.
     """
-    if fetch.is_http(spec.source):
+    if is_http(spec.source):
         return None
     try:
         fs, location = storage.filesystem(spec.source)
@@ -371,5 +371,5 @@ def ingest_to(spec: SourceSpec, path: str | Path, shards: int = 1, store_url: st
     return Written(rows, info)
 
 
-__all__ = ["GENERATOR", "Ingested", "SourceSpec", "Written", "checkpoint_params", "generator_start", "ingest_frame",
+__all__ = ["GENERATOR", "Ingested", "SourceSpec", "Written", "generator_start", "ingest_frame",
            "ingest_to", "load_source_spec", "map_columns", "read_config", "row_shards"]

@@ -22,7 +22,6 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from components.ingest.source_key import is_http, location_fingerprint
 from pricecast import storage
 from pricecast.errors import PricecastError, SourceError, SourceUnavailableError
 from pricecast.settings import Settings, get_settings
@@ -184,5 +183,4 @@ def read_location(source: str) -> Payload:
                           f"Check the path or URL{where}; a directory is not a source, name the file.") from exc
 
 
-__all__ = ["Payload", "backoff_schedule", "backoff_wait", "fetch_http", "is_http",
-           "location_fingerprint", "read_location", "redact", "scrub"]
+__all__ = ["Payload", "backoff_schedule", "backoff_wait", "fetch_http", "read_location", "redact", "scrub"]

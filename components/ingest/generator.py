@@ -29,8 +29,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from components.ingest.source_key import last_business_day
-
 TRADING_DAYS_PER_YEAR = 252
 # Tickers per random stream. Part of the data's definition: changing it changes every price a
 # seed makes (and so every checkpoint and example number). 256 x 2,520 days is ~5 MB per array.
@@ -137,5 +135,5 @@ def start_ending_on(end: date, days: int) -> str:
     return f"{pd.bdate_range(end=end, periods=days)[0]:%Y-%m-%d}"
 
 
-__all__ = ["BLOCK_TICKERS", "SCHEMA", "TRADING_DAYS_PER_YEAR", "generate_prices", "last_business_day", "price_blocks",
+__all__ = ["BLOCK_TICKERS", "SCHEMA", "TRADING_DAYS_PER_YEAR", "generate_prices", "price_blocks",
            "start_ending_on", "ticker_names"]

@@ -37,7 +37,6 @@ def by_shard(items: Iterable[tuple[Any, Any]], what: str) -> dict[int, Any]:
     return found
 
 
-
 # --------------------------------------------------------------------------- the shards as one table
 def gather_shards(sources: Mapping[int, str | Path], out: str | Path) -> dict[str, int]:
     """Put each shard's file at ``out/part-XXXXX.parquet``: a hard link where possible, else a copy.

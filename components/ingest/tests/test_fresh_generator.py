@@ -10,7 +10,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from components.ingest import core, generator
+from components.ingest import core, generator, source_key
 from pricecast.monitoring import checks
 from pricecast.monitoring.thresholds import Thresholds
 
@@ -21,7 +21,7 @@ from pricecast.monitoring.thresholds import Thresholds
     (date(2026, 12, 7), date(2026, 12, 7)),   # Monday
 ])
 def test_last_business_day(today: date, last: date) -> None:
-    assert generator.last_business_day(today) == last
+    assert source_key.last_business_day(today) == last
 
 
 def test_the_default_series_ends_on_the_last_business_day_and_spans_the_days() -> None:
@@ -44,7 +44,7 @@ def test_default_generator_data_is_fresh_right_after_a_run() -> None:
 
 
 def test_the_checkpoint_key_moves_with_the_day_only_for_the_default_series() -> None:
-    default = core.checkpoint_params({"source": "generator", "start_date": "", "days": 10})
-    pinned = core.checkpoint_params({"source": "generator", "start_date": "2020-01-01", "days": 10})
-    assert default["generated_through"] == f"{generator.last_business_day(date.today()):%Y-%m-%d}"
+    default = source_key.checkpoint_params({"source": "generator", "start_date": "", "days": 10})
+    pinned = source_key.checkpoint_params({"source": "generator", "start_date": "2020-01-01", "days": 10})
+    assert default["generated_through"] == f"{source_key.last_business_day(date.today()):%Y-%m-%d}"
     assert "generated_through" not in pinned

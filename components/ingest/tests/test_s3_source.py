@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from components.ingest import core
-from components.ingest.core import checkpoint_params, ingest_frame, load_source_spec
+from components.ingest.core import ingest_frame, load_source_spec
+from components.ingest.source_key import checkpoint_params
 from pricecast import frames
 from pricecast.errors import SourceError
 from pricecast.settings import reload_settings

@@ -10,7 +10,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from components.plan.core import by_shard, gather_shards, plan_shards
+from components.plan.core import plan_shards
+from components.plan.shards import by_shard, gather_shards
 from components.validate.core import validate_frame, validate_shard
 from pricecast import frames
 from pricecast.errors import ConfigError, SchemaValidationError
