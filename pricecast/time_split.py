@@ -74,6 +74,19 @@ def _iso(ts: pd.Timestamp) -> str:
     return pd.Timestamp(ts).strftime("%Y-%m-%d")
 
 
+def check_split_parameters(test_fraction: float, n_windows: int) -> None:
+    """The split's parameters in range; validate and plan check them before they count dates.
+
+    Raises:
+        ConfigError: ``test_fraction`` outside (0, 1) or ``n_windows`` below 1.
+    """
+    if not 0 < test_fraction < 1:
+        raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction}.",
+                          "Use e.g. 0.2 to hold out the last fifth of the dates.")
+    if n_windows < 1:
+        raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
+
+
 def time_split(frame: pd.DataFrame | pd.Series | pd.Index | np.ndarray | Sequence[Any],
                test_fraction: float = 0.2, n_windows: int = 3) -> Split:
     """Hold out the last ``test_fraction`` of the unique dates as ``n_windows`` consecutive windows.
@@ -91,11 +104,7 @@ def time_split(frame: pd.DataFrame | pd.Series | pd.Index | np.ndarray | Sequenc
     Raises:
         ConfigError: The parameters are out of range or the data has too few dates for them.
     """
-    if not 0 < test_fraction < 1:
-        raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction}.",
-                          "Use e.g. 0.2 to hold out the last fifth of the dates.")
-    if n_windows < 1:
-        raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
+    check_split_parameters(test_fraction, n_windows)
     values = frame["date"] if isinstance(frame, pd.DataFrame) else pd.Series(np.asarray(frame))
     dates = np.sort(pd.to_datetime(pd.unique(values)).to_numpy("datetime64[ns]"))
     n_test = history.test_dates(len(dates), test_fraction)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from components.plan.shards import by_shard, gather_shards  # the light half, re-exported
+from components.plan.shards import by_shard
 from pricecast import history
 from pricecast import frequency as freq
 from pricecast.errors import ConfigError, SchemaValidationError
@@ -38,7 +38,7 @@ from pricecast.shard_profile import (
     short_history_summary,
     too_few_dates_summary,
 )
-from pricecast.time_split import Split, time_split
+from pricecast.time_split import Split, check_split_parameters, time_split
 
 log = logging.getLogger("components.plan")
 
@@ -179,11 +179,7 @@ def plan_shards(profiles: Iterable[Profile], min_rows: int = 100, frequency: str
         SchemaValidationError: A check of the whole table failed (diff, problem and fix).
     """
     requested = freq.parse(frequency)
-    if not 0 < test_fraction < 1:
-        raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction}.",
-                          "Use e.g. 0.2 to hold out the last fifth of the dates.")
-    if n_windows < 1:
-        raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
+    check_split_parameters(test_fraction, n_windows)
     indexed = by_shard(((p.shard, p) for p in profiles), "profile")
     shards = check_complete(indexed)
     found, dates = check_whole_table(indexed, min_rows, requested, test_fraction, n_windows)
@@ -194,4 +190,4 @@ def plan_shards(profiles: Iterable[Profile], min_rows: int = 100, frequency: str
     return the_plan
 
 
-__all__ = ["Plan", "by_shard", "check_complete", "check_whole_table", "gather_shards", "plan_shards"]
+__all__ = ["Plan", "check_complete", "check_whole_table", "plan_shards"]

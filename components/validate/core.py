@@ -34,7 +34,8 @@ from components.validate.diff import (
 )
 from pricecast import frequency as freq
 from pricecast import history, shard_profile
-from pricecast.errors import ConfigError, SchemaValidationError
+from pricecast.errors import SchemaValidationError
+from pricecast.time_split import check_split_parameters
 
 log = logging.getLogger("components.validate")
 
@@ -283,15 +284,6 @@ def _history_failures(codes: np.ndarray, day: np.ndarray, detection: freq.Detect
         frequency, test_start, int(before.max()), str(detection.series.index[int(before.argmax())])))]
 
 
-def check_split_parameters(test_fraction: float, n_windows: int) -> None:
-    """The time split's parameters, checked where validate counts dates with them."""
-    if not 0 < test_fraction < 1:
-        raise ConfigError(f"test_fraction must be between 0 and 1, got {test_fraction}.",
-                          "Use e.g. 0.2 to hold out the last fifth of the dates.")
-    if n_windows < 1:
-        raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
-
-
 def validate_frame(raw_df: pd.DataFrame, date_format: str = "", min_rows: int = 100, frequency: str = freq.AUTO,
                    test_fraction: float = 0.2, n_windows: int = 3) -> tuple[pd.DataFrame, dict]:
     """Parse and validate raw prices, and check they can feed the model.
@@ -396,5 +388,5 @@ def _shard_error(report: dict, shard: int, shards: int) -> SchemaValidationError
 
 
 __all__ = ["MAX_PRICE", "MIN_PRICE", "DuplicateAnalysis", "SchemaValidationError", "analyse_duplicates",
-           "check_split_parameters", "series_failures",
+           "series_failures",
            "parse_frame", "price_schema", "validate_frame", "validate_shard"]
