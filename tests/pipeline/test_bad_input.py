@@ -140,3 +140,14 @@ def test_cli_run_exit_code_and_message_on_bad_source(trained_copy, tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "what to do" in proc.stderr and "price" in proc.stderr
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_parameter_that_is_not_a_finite_number_is_refused_before_any_task(value, isolated_store, tmp_path):
+    # KFP's protobuf JSON has no NaN or infinity: it used to fail with a serialization traceback.
+    from pricecast.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"alpha=(nan|inf) are not finite") as info:
+        run_local({**SMALL, "alpha": value}, pipeline_root=tmp_path / "kfp")
+    assert "finite value" in info.value.fix
+    assert not (tmp_path / "kfp").exists()  # no task ran, no output written
