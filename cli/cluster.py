@@ -178,8 +178,11 @@ def _package(path: Path | None) -> Path:
 
 def _params(config: Path | None, pairs: list[str]) -> dict[str, Any]:
     from cli.pipeline import load_run_config
+    from pipelines.parameters import check_arguments
 
-    return {**load_run_config(config), **parse_params(pairs)}
+    params = {**load_run_config(config), **parse_params(pairs)}
+    check_arguments(params)
+    return params
 
 
 HostOpt = Annotated[str, typer.Option("--host", envvar="KF_PIPELINES_ENDPOINT",

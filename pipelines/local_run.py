@@ -17,7 +17,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import math
 import os
 import re
 import time
@@ -26,8 +25,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipelines.parameters import check_arguments
 from pricecast import storage
-from pricecast.errors import ConfigError, PricecastError
+from pricecast.errors import PricecastError
 from pricecast.monitoring import checks
 from pricecast.monitoring.alerts import Alert, emit
 from pricecast.monitoring.thresholds import Thresholds, thresholds_from
@@ -123,7 +123,7 @@ def run_local(
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     # Checked before the run: a bad limit fails now, not after half a minute of work.
     limits = thresholds_from({"max_run_time_s": max_run_time_s}, " of the run")
-    _check_finite(arguments)
+    check_arguments(arguments)
     store_url = arguments.get("store_url") or settings.store_url
     pipeline_root = Path(pipeline_root or Path(".pricecast") / "kfp_outputs").absolute()
     run_log = settings.log_dir.absolute() / f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
@@ -175,20 +175,6 @@ def run_local(
     with _alerts_logged_to(run_log):
         emit(slow, settings, source="run")
     return dataclasses.replace(outcome, alerts=(*_stage_alerts(own_outputs), *slow))
-
-
-def _check_finite(arguments: dict[str, Any]) -> None:
-    """Every float parameter finite: KFP carries parameters as protobuf JSON numbers, which have
-    no NaN or infinity, and failed on them with a serialization traceback before any task ran.
-
-    Raises:
-        ConfigError: Naming each such parameter.
-    """
-    bad = [f"{name}={value}" for name, value in arguments.items()
-           if isinstance(value, float) and not math.isfinite(value)]
-    if bad:
-        raise ConfigError(f"Pipeline parameter(s) {', '.join(bad)} are not finite numbers.",
-                          "Give each a finite value (see `pricecast run --help` for their ranges).")
 
 
 def _records_since(log_dir: Path, started_at: datetime) -> list[dict[str, Any]]:

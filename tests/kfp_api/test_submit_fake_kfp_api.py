@@ -94,3 +94,12 @@ def test_a_missing_package_says_how_to_compile(kfp_api: StandinKfpApi, invoke, t
     assert result.exit_code == 2
     assert "pricecast compile --image" in result.output
     assert kfp_api.requests == []
+
+
+def test_a_parameter_that_is_not_a_finite_number_is_refused_before_any_request(
+    kfp_api: StandinKfpApi, package: Path, invoke
+) -> None:
+    result = invoke("submit", "--host", kfp_api.url, "--package", str(package), "--param", "alpha=.nan")
+    assert result.exit_code == 2
+    assert "alpha=nan are not finite" in result.output
+    assert kfp_api.requests == []
