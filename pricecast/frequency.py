@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pricecast import grouped
 from pricecast.errors import ConfigError
 
 if TYPE_CHECKING:  # pandas loads where a frequency is detected, not wherever one is named
@@ -179,13 +180,19 @@ def detect_sorted(codes: np.ndarray, names: pd.Index, day: np.ndarray) -> Detect
     """:func:`detect` on rows already ordered by :func:`sorted_series` (validate sorts once)."""
     import pandas as pd
 
-    gaps = (day[1:] - day[:-1]).astype(np.int64).astype(np.float64)
-    same = (codes[1:] == codes[:-1]) & (gaps > 0)  # a repeated date (exact duplicate row) is no spacing
-    weekday = (day.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    number = np.asarray(day, dtype="datetime64[D]").view(np.int64)
     n = len(names)
-    median = pd.Series(gaps[same]).groupby(codes[1:][same]).median().reindex(range(n)).to_numpy()
-    weekend = np.bincount(codes, weights=weekday >= 5, minlength=n) / np.maximum(np.bincount(codes, minlength=n), 1)
+    gaps = np.diff(number)
+    spacing = codes[1:].astype(np.int64)  # each gap's ticker; n: no spacing (ticker change, repeated date)
+    spacing[(codes[1:] != codes[:-1]) | (gaps <= 0)] = n
+    gaps[spacing == n] = 0
+    median = grouped.group_median(gaps, spacing, n + 1, overwrite_groups=True)[:n]
+    del gaps, spacing
+    weekday = number + 3  # 1970-01-01 was a Thursday; Monday = 0
+    weekday %= 7
     counts = np.bincount(codes, minlength=n)
+    weekend = np.bincount(codes[weekday >= 5], minlength=n) / np.maximum(counts, 1)
+    del weekday
     kinds = [classify(m, w) for m, w in zip(median, weekend, strict=True)]
     series = pd.DataFrame({"dates": counts, "median_days": median, "weekend_share": weekend,
                            "frequency": np.array(kinds, dtype=object)}, index=pd.Index(names, name="ticker"))

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pricecast import frequency as freq
-from pricecast import history
+from pricecast import grouped, history
 
 # Check labels of the schema diff that concern the whole table.
 MIN_ROWS = "minimum number of rows"
@@ -76,6 +76,7 @@ def short_history_summary(frequency: freq.Frequency, test_start: Any, longest: i
 
 # --------------------------------------------------------------------------- the profile
 SERIES_COLUMNS = ("dates", "median_days", "weekend_share", "frequency")
+_CHUNK_ROWS = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,22 +101,30 @@ class Profile:
            shard: int = 0, shards: int = 1, rows: int | None = None) -> Profile:
         """The profile of rows in (ticker, date) order (:func:`pricecast.frequency.sorted_series`)."""
         day = np.asarray(day, dtype="datetime64[D]")
-        new = np.ones(len(day), dtype=bool)  # a ticker's distinct dates: exact duplicates count once
+        total = len(day)
+        new = np.ones(total, dtype=bool)  # a ticker's distinct dates: exact duplicates count once
         new[1:] = (codes[1:] != codes[:-1]) | (day[1:] != day[:-1])
-        codes, day = codes[new], day[new]
-        dates, at = np.unique(day, return_inverse=True)
-        starts = np.ones(len(codes), dtype=bool)
-        starts[1:] = codes[1:] != codes[:-1]
-        position = np.arange(len(codes))
-        rank = position - np.maximum.accumulate(np.where(starts, position, 0)) + 1  # dates up to this one
+        if not new.all():  # copies only when there are duplicates to drop
+            codes, day = codes[new], day[new]
+        del new
+        dates = grouped.distinct_days(day)
+        per_ticker = np.bincount(codes) if len(codes) else np.zeros(0, dtype=np.int64)
+        first = np.concatenate(([0], np.cumsum(per_ticker)[:-1]))  # each ticker's first row (codes ascend)
+        # The most dates any ticker has reached on each date, in chunks of rows: a row's rank
+        # among its ticker's dates is its position past its ticker's first row. Row-sized
+        # temporaries would cost more in page faults than the arithmetic.
         most_on = np.zeros(len(dates), dtype=np.int64)
-        np.maximum.at(most_on, at, rank)
+        for start in range(0, len(codes), _CHUNK_ROWS):
+            part = slice(start, start + _CHUNK_ROWS)
+            rank = np.arange(start + 1, start + 1 + len(codes[part]), dtype=np.int64)
+            rank -= first[codes[part]]
+            np.maximum.at(most_on, np.searchsorted(dates, day[part]), rank)
         longest_before = np.zeros(len(dates), dtype=np.int64)
         if len(dates) > 1:
             longest_before[1:] = np.maximum.accumulate(most_on)[:-1]
-        return cls(shard=int(shard), shards=int(shards), rows=int(len(new) if rows is None else rows), dates=dates,
+        return cls(shard=int(shard), shards=int(shards), rows=int(total if rows is None else rows), dates=dates,
                    frequency=frequency, series=detection.series.copy(), longest_before=longest_before,
-                   longest=int(rank.max()) if len(rank) else 0)
+                   longest=int(per_ticker.max()) if len(per_ticker) else 0)
 
     def longest_before_date(self, date: Any) -> int:
         """The most distinct dates one ticker of this shard has before ``date``."""

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from components.validate.core import validate_frame, validate_shard
 from components.validate.diff import FREQUENCY, PRICE_POSITIVE
@@ -95,3 +98,25 @@ def test_the_component_refuses_a_shard_the_raw_table_does_not_have(tmp_path, iso
                     **outputs) == "business"
     assert outputs["profile"].metadata["shard"] == 1 and outputs["validated"].metadata["shards"] == 2
     assert (isolated_store.log_dir / "validate-s1.log").exists()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 30)), min_size=1, max_size=80))
+def test_the_profile_in_row_chunks_counts_what_a_plain_count_does(monkeypatch, rows):
+    """Profile.of walks the rows in chunks; the history it counts is chunk size independent."""
+    from pricecast import frequency as freq
+    from pricecast import shard_profile
+
+    monkeypatch.setattr(shard_profile, "_CHUNK_ROWS", 3)
+    rows = sorted(rows)  # (ticker, day) order, exact duplicates kept
+    codes = np.array([c for c, _ in rows], dtype=np.int64)
+    day = np.array([d for _, d in rows], dtype=np.int64).astype("datetime64[D]")
+    names = pd.Index([f"T{c}" for c in range(int(codes.max()) + 1)])
+    profile = Profile.of(codes, day, freq.detect_sorted(codes, names, day), None)
+    distinct = sorted(set(rows))
+    dates = sorted({d for _, d in distinct})
+    history = {c: sorted(d for t, d in distinct if t == c) for c in set(codes.tolist())}
+    expected = [max(sum(d < date for d in days) for days in history.values()) for date in dates]
+    assert profile.dates.astype(np.int64).tolist() == dates
+    assert profile.longest_before.tolist() == expected
+    assert profile.longest == max(len(days) for days in history.values())
