@@ -46,6 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pricecast import frequency as freq
+from pricecast import grouped
 from pricecast.errors import ConfigError, DataFormatError
 from pricecast.time_split import Split, time_split
 
@@ -113,18 +114,27 @@ def _sort_key(codes: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, int]:
     back codes and days without gathering them row by row.
     """
     first_day = int(day.min())
-    return (codes.astype(np.int64) << _DAY_BITS) | (day - first_day), first_day
+    key = codes.astype(np.int64)  # a copy: built in place from here, no row-sized temporaries
+    key <<= _DAY_BITS
+    key += day
+    key -= first_day  # 0 <= day - first_day < 2^21: the ticker bits above stay as they are
+    return key, first_day
 
 
 def _robust_bounds(
     returns: np.ndarray, codes: np.ndarray, n_tickers: int, sigmas: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-ticker lower/upper clipping bounds from each ticker's median and MAD (NaN = no clipping)."""
-    groups = pd.Categorical.from_codes(codes, categories=np.arange(n_tickers))  # fast group-by
-    series = pd.Series(returns)
-    median = series.groupby(groups, observed=False).median().to_numpy()
-    mad = pd.Series(np.abs(returns - median[codes])).groupby(groups, observed=False).median().to_numpy()
-    counts = np.bincount(codes, weights=~np.isnan(returns), minlength=n_tickers)
+    """Per-ticker lower/upper clipping bounds from each ticker's median and MAD (NaN = no clipping).
+
+    ``codes`` ascend (the rows are in (ticker, date) order), so each ticker is one run of rows.
+    """
+    median = grouped.run_median(returns, codes, n_tickers)
+    deviation = median[codes]
+    np.subtract(returns, deviation, out=deviation)
+    np.abs(deviation, out=deviation)
+    mad = grouped.run_median(deviation, codes, n_tickers, overwrite=True)
+    del deviation
+    counts = np.bincount(codes[~np.isnan(returns)], minlength=n_tickers)
     sigma = MAD_TO_SIGMA * mad
     half_width = np.where((counts >= MIN_RETURNS_FOR_OUTLIERS) & (sigma > 0), sigmas * sigma, np.nan)
     return median - half_width, median + half_width
@@ -191,21 +201,26 @@ def clean_prices(
                               "Run validate first: it rejects conflicting duplicates with a schema diff.")
     if repeat.any():
         key, price = key[~repeat], price[~repeat]
-    codes = key >> _DAY_BITS
-    day = ((key & ((1 << _DAY_BITS) - 1)) + first_day).view("datetime64[D]")
     rows = key.size
+    codes = key >> _DAY_BITS
+    key &= (1 << _DAY_BITS) - 1  # the key is spent: its low bits become the day numbers in place
+    key += first_day
+    day = key.view("datetime64[D]")
+    del key
 
     first = np.ones(rows, dtype=bool)
     first[1:] = codes[1:] != codes[:-1]
     gap = np.zeros(rows, dtype=bool)
     gap[1:] = ~first[1:] & (freq.steps(frequency, day[:-1], day[1:]) > freq.max_gap_periods(frequency, max_gap_days))
-    breaks = np.cumsum(gap)
-    segment = breaks - np.maximum.accumulate(np.where(first, breaks, 0))  # restarts at 0 per ticker
+    segment = np.cumsum(gap)  # gaps so far, then less each ticker's gaps before its first row
+    starts = np.flatnonzero(first)
+    segment -= np.repeat(segment[starts], np.diff(np.append(starts, rows)))
 
     log_price = np.log(price)
     returns = np.empty(rows)
     returns[0] = np.nan
     np.subtract(log_price[1:], log_price[:-1], out=returns[1:])
+    del log_price
     returns[first | gap] = np.nan
     fit_returns = returns
     if fit_before is not None:
@@ -213,9 +228,14 @@ def clean_prices(
     ticker_low, ticker_high = _robust_bounds(fit_returns, codes, len(tickers), outlier_sigma)
     if bounds:
         ticker_low, ticker_high = _given_bounds(tickers, ticker_low, ticker_high, bounds)
-    low, high = ticker_low[codes], ticker_high[codes]
-    clipped = (returns < low) | (returns > high)  # NaN bounds compare False: not clipped
-    returns = np.where(clipped, np.clip(returns, low, high), returns)
+    low = ticker_low[codes]
+    clipped = returns < low  # NaN bounds compare False: not clipped
+    np.copyto(returns, low, where=clipped)
+    np.take(ticker_high, codes, out=low)  # low's buffer is done with: the upper bounds go in it
+    above = returns > low
+    np.copyto(returns, low, where=above)
+    clipped |= above
+    del low, above
 
     clean = pd.DataFrame({
         "date": day.astype("datetime64[ns]"),
@@ -223,7 +243,7 @@ def clean_prices(
         "ticker": pc.take(pa.array(tickers.to_numpy(), type=pa.large_string()), pa.array(codes)).to_pandas(),
         "price": price,
         "log_return": returns,
-        "segment": segment.astype(np.int64),
+        "segment": segment.astype(np.int64, copy=False),
         "clipped": clipped,
     }, copy=False)
     report = CleanReport(

@@ -53,3 +53,16 @@ def test_group_median_may_build_its_keys_in_the_groups_array():
     np.testing.assert_array_equal(grouped.group_median(values, kept, 2), [2.0, 4.0])
     np.testing.assert_array_equal(kept, groups)  # not overwritten unless asked
     np.testing.assert_array_equal(grouped.group_median(values, groups, 2, overwrite_groups=True), [2.0, 4.0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.one_of(st.floats(-1e6, 1e6), st.just(float("nan")))), max_size=200))
+def test_run_median_equals_pandas_groupby_median(rows):
+    rows = sorted(rows, key=lambda r: r[0])  # groups in contiguous runs; values in any order
+    codes = np.array([g for g, _ in rows], dtype=np.int64)
+    values = np.array([v for _, v in rows], dtype=np.float64)
+    expected = pd.Series(values).groupby(codes).median().reindex(range(7)).to_numpy()
+    kept = values.copy()
+    np.testing.assert_allclose(grouped.run_median(values, codes, 7), expected, rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(values, kept)
+    np.testing.assert_allclose(grouped.run_median(values, codes, 7, overwrite=True), expected, rtol=1e-15, atol=0)
