@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pricecast import frames
 from pricecast.columns import DRIFT_FEATURES, TARGET
 from pricecast.errors import ConfigError
 from pricecast.moments import Moments
@@ -162,11 +163,20 @@ def _rows_hash(digest: Any, dates: np.ndarray, tickers: Any, y: np.ndarray) -> s
     """sha256 of the training rows: ``digest`` already holds the feature names and the feature
     block (row-major float64, as it lies in memory); then the dates, tickers and target."""
     digest.update(memoryview(np.ascontiguousarray(dates.astype("datetime64[ns]").view(np.int64))))
-    codes, uniques = pd.factorize(tickers)
+    codes, uniques = _factorized(pd.Series(tickers, copy=False))
     digest.update(memoryview(codes.astype(np.int64)))
     digest.update("\0".join(map(str, uniques)).encode())
     digest.update(memoryview(np.ascontiguousarray(y)))
     return digest.hexdigest()
+
+
+def _factorized(tickers: pd.Series) -> tuple[np.ndarray, Sequence[Any]]:
+    """``pd.factorize(tickers)``; from the ticker runs when each ticker's rows are together (a
+    features block always: it is sorted by ticker), which is a neighbour comparison, not a hash."""
+    starts, names = frames.ticker_runs(tickers)
+    if tickers.hasnans or len(set(names)) != len(names):
+        return pd.factorize(tickers)
+    return np.repeat(np.arange(len(starts), dtype=np.int64), np.diff(np.append(starts, len(tickers)))), names
 
 
 def pool(parts: Sequence[ShardStats]) -> PooledStats:
