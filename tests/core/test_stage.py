@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,24 @@ def test_mode_for_orders_stages():
 def test_checkpoint_key_depends_on_code(tmp_path):
     assert checkpoint_key("s", "a", {"x": 1}, {}) != checkpoint_key("s", "b", {"x": 1}, {})
     assert checkpoint_key("s", "a", {"x": 1, "y": 2}, {}) == checkpoint_key("s", "a", {"y": 2, "x": 1}, {})
+
+
+def test_the_next_stage_keys_on_the_digest_the_writer_kept_and_rehashes_a_changed_file(
+        isolated_store, tmp_path, monkeypatch):
+    out = tmp_path / "features.bin"
+    run_stage("features", compute=lambda ctx: out.write_bytes(b"x" * 1000), params={},
+              inputs={}, outputs={"o": str(out)})
+    hashed: list[Path] = []
+    real = storage.sha256_file
+    monkeypatch.setattr(storage, "sha256_file", lambda path: hashed.append(Path(path)) or real(path))
+
+    key = checkpoint_key("train", "code", {}, {"features": str(out)})
+    assert hashed == []  # the writer's digest, read from the file's extended attribute
+    before = out.stat().st_mtime_ns
+    out.write_bytes(b"y" * 1000)  # same size, new content...
+    os.utime(out, ns=(before + 10**9, before + 10**9))  # ...and a later time (the clock may be coarse)
+    changed = checkpoint_key("train", "code", {}, {"features": str(out)})
+    assert hashed == [out] and changed != key
+    copy = tmp_path / "copy.bin"
+    copy.write_bytes(out.read_bytes())  # a file no stage wrote (a pod's downloaded input) is hashed
+    assert checkpoint_key("train", "code", {}, {"features": str(copy)}) == changed
