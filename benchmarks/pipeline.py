@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipelines.local_run import TASK_ENVIRONMENT
 from pricecast.stage import base_stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,9 +60,9 @@ def write_prices(tickers: int, days: int, workdir: Path) -> Path:
 
 
 def run_floor(prices: Path, workdir: Path) -> dict:
-    # The allocator `pricecast run` gives its task processes (pipelines/local_run.py): the floor
-    # is judged under the same memory conditions, not made slower by Arrow's eager default.
-    env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": os.environ.get("ARROW_DEFAULT_MEMORY_POOL", "system")}
+    # The memory settings `pricecast run` gives its task processes (pipelines/local_run.py): the
+    # floor is judged under the same conditions, not made slower by Arrow's or numpy's defaults.
+    env = {**TASK_ENVIRONMENT, **os.environ}
     out = subprocess.run([sys.executable, str(FLOOR), str(prices), str(workdir / "floor")],
                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
