@@ -170,7 +170,9 @@ def _save_checkpoint(url: str, outputs: Mapping[str, str], manifest: dict[str, A
         out_path = Path(out)
         entries: dict[str, str] = {}
         for rel, file in _files_of(out_path):
-            storage.put_file(file, storage.join(url, name, rel or "_file"))
+            # Shared, not copied, on a local store: outputs are written once (by rename), and
+            # a restore checks every file's sha256 against the manifest.
+            storage.put_file(file, storage.join(url, name, rel or "_file"), share=True)
             entries[rel] = storage.sha256_file(file)
             _remember_digest(file, entries[rel])
         files[name] = entries
@@ -196,7 +198,7 @@ def _restore_checkpoint(url: str, outputs: Mapping[str, str], manifest: Mapping[
         for rel, sha in files[name].items():
             dest = out_path if rel == "" else out_path / rel
             try:
-                storage.get_file(storage.join(url, name, rel or "_file"), dest)
+                storage.get_file(storage.join(url, name, rel or "_file"), dest, share=True)
             except FileNotFoundError:
                 return False
             if storage.sha256_file(dest) != sha:
@@ -272,6 +274,7 @@ def run_stage(
 
         for out in outputs.values():
             Path(out).parent.mkdir(parents=True, exist_ok=True)
+            _release(Path(out))
         compute(ctx)
         elapsed = time.perf_counter() - started
         if key:
@@ -340,6 +343,14 @@ def _write_failure(log_dir: Path, stage: str, exc: BaseException) -> None:
         failure_path(log_dir, stage).write_text(json.dumps(record, indent=2))
     except OSError:
         pass
+
+
+def _release(path: Path) -> None:
+    """Unlink what a recompute will rewrite: an output file (or a file of an output directory)
+    may be a hard link shared with a checkpoint (``storage.put_file``'s share), and a compute
+    that writes in place (``Path.write_text``) must make a new file, not change the checkpoint."""
+    for _, file in _files_of(path) if path.exists() else []:
+        file.unlink(missing_ok=True)
 
 
 def _discard_partial_outputs(outputs: Mapping[str, str], keep: tuple[str, ...]) -> None:

@@ -176,3 +176,37 @@ def test_the_next_stage_keys_on_the_digest_the_writer_kept_and_rehashes_a_change
     copy = tmp_path / "copy.bin"
     copy.write_bytes(out.read_bytes())  # a file no stage wrote (a pod's downloaded input) is hashed
     assert checkpoint_key("train", "code", {}, {"features": str(copy)}) == changed
+
+
+def test_a_local_checkpoint_shares_the_output_file_and_survives_a_recompute_in_place(isolated_store, tmp_path):
+    out = tmp_path / "out.txt"
+    calls: list[int] = []
+
+    def run(version: int, text: str):
+        return run_stage("clean", params={"out": str(out), "v": version}, inputs={}, outputs={"o": str(out)},
+                         compute=_writer(calls, text))
+
+    first = run(1, "one")
+    saved = storage.local_path(storage.join(isolated_store.store_url, "checkpoints", "clean", first.key, "o", "_file"))
+    assert os.path.samefile(out, saved)  # a hard link: no second copy of the bytes
+    # A recompute to the same path writes in place (write_text): it must get a new file.
+    run(2, "two")
+    assert saved.read_text() == "one" and out.read_text() == "two"
+    again = run(1, "one")
+    assert again.restored and out.read_text() == "one" and len(calls) == 2
+
+
+def test_put_file_shares_only_where_the_link_gets_a_copys_mode(tmp_path):
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"data")
+    url = f"file://{tmp_path}/store"
+    storage.put_file(src, f"{url}/shared", share=True)
+    storage.put_file(src, f"{url}/copied")
+    assert os.path.samefile(src, tmp_path / "store" / "shared")
+    assert not os.path.samefile(src, tmp_path / "store" / "copied")
+    fetched = storage.get_file(f"{url}/shared", tmp_path / "back.bin", share=True)
+    assert os.path.samefile(fetched, src)
+    src.chmod(0o600)  # a link would make the store file private: copy instead
+    storage.put_file(src, f"{url}/private", share=True)
+    assert not os.path.samefile(src, tmp_path / "store" / "private")
+    assert (tmp_path / "store" / "private").read_bytes() == b"data"
