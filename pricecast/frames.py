@@ -8,7 +8,6 @@ restored task never reads a table.
 from __future__ import annotations
 
 import os
-import uuid
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -111,13 +110,10 @@ class BlockWriter:
     """
 
     def __init__(self, path: str | Path) -> None:
+        from pricecast.storage import new_temp_file
+
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Created like any new file (0666 less the umask), not mkstemp's 0600: the stage's
-        # checkpoint may then be a hard link to it (storage.put_file's share) with the mode a
-        # store file gets.
-        self._tmp = self.path.parent / f".{self.path.name}.{uuid.uuid4().hex}.tmp"
-        os.close(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        self._tmp = new_temp_file(self.path)  # a store file's mode: its checkpoint may be a hard link to it
         self._writer: Any = None
         self.rows = 0
 

@@ -282,14 +282,23 @@ def listdir(url: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- writes
+def new_temp_file(dest: Path) -> Path:
+    """A new, empty, uniquely named hidden file beside ``dest``, to be renamed onto it.
+
+    Created like any new file (mode 0666 less the umask), not tempfile.mkstemp's 0600: the store
+    is shared (the chart's server, uid 1000, reads a hostPath store a user wrote), and a stage's
+    output may become its checkpoint by a hard link (:func:`put_file`'s ``share``).
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.tmp"
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    return tmp
+
+
 @contextlib.contextmanager
 def _local_tmp(dest: Path) -> Iterator[Path]:
     """A temporary file beside ``dest`` that replaces it only if the block succeeds."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.tmp"
-    # Created like any new file (mode 0666 less the umask), not tempfile.mkstemp's 0600: the
-    # store is shared, e.g. the chart's server (uid 1000) reads a hostPath store a user wrote.
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    tmp = new_temp_file(dest)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
