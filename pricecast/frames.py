@@ -57,7 +57,7 @@ def ticker_runs(tickers: pd.Series) -> tuple[np.ndarray, list[str]]:
     if n == 0:
         return np.empty(0, dtype=np.int64), []
     try:
-        values = pa.array(tickers.array) if isinstance(tickers, pd.Series) else pa.array(tickers)
+        values = pa.array(tickers.array)
         if pa.types.is_dictionary(values.type):
             values = values.cast(values.type.value_type)
         changed = pc.fill_null(pc.not_equal(values[1:], values[:-1]), True)

@@ -184,8 +184,10 @@ def detect_sorted(codes: np.ndarray, names: pd.Index, day: np.ndarray) -> Detect
     n = len(names)
     gaps = np.diff(number)
     spacing = codes[1:].astype(np.int64)  # each gap's ticker; n: no spacing (ticker change, repeated date)
-    spacing[(codes[1:] != codes[:-1]) | (gaps <= 0)] = n
-    gaps[spacing == n] = 0
+    no_spacing = (codes[1:] != codes[:-1]) | (gaps <= 0)
+    spacing[no_spacing] = n
+    gaps[no_spacing] = 0
+    del no_spacing
     median = grouped.group_median(gaps, spacing, n + 1, overwrite_groups=True)[:n]
     del gaps, spacing
     weekday = number + 3  # 1970-01-01 was a Thursday; Monday = 0
