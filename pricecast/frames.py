@@ -40,33 +40,85 @@ def write_frame(df: pd.DataFrame, path: str | Path) -> Path:
 BLOCK_ROWS = 1 << 19
 
 
-def ticker_runs(tickers: pd.Series) -> tuple[np.ndarray, list[str]]:
+def ticker_runs(tickers: Any) -> tuple[np.ndarray, list[str]]:
     """Where each run of equal tickers starts, and the run's ticker.
 
-    For rows grouped by ticker (a stage's sorted output) the runs are ``pd.factorize``'s
-    uniques in order, and run ``i`` holds the rows of code ``i``. Neighbours are compared in
-    Arrow, not hashed string by string: 0.04 s instead of 0.66 s for 5 M rows. A ticker may head
-    more than one run when its rows are not together; a null ticker starts a run of its own.
+    ``tickers``: a pandas Series or an Arrow array (a :class:`Columns` string column). For rows
+    grouped by ticker (a stage's sorted output) the runs are ``pd.factorize``'s uniques in
+    order, and run ``i`` holds the rows of code ``i``. Neighbours are compared in Arrow, not
+    hashed string by string: 0.04 s instead of 0.66 s for 5 M rows. A ticker may head more than
+    one run when its rows are not together; a null ticker starts a run of its own.
     """
     import numpy as np
-    import pandas as pd
+
+    if len(tickers) == 0:
+        return np.empty(0, dtype=np.int64), []
+    values = _arrow_values(tickers)
+    if values is None:  # mixed Python objects: runs of their pandas codes
+        codes, _ = _pandas_factorize(tickers)
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        return starts, [str(t) for t in np.asarray(tickers, dtype=object)[starts]]
+    return _runs(values)
+
+
+def factorize(tickers: Any) -> tuple[np.ndarray, list[str]]:
+    """``pd.factorize(tickers)`` in Arrow: int64 codes by first appearance (-1 for a missing
+    value) and the distinct values in that order, as strings. No Python string per row.
+
+    Rows grouped by ticker (every stage's output) take the neighbour comparison of
+    :func:`ticker_runs`, not a hash per row; any other order, or a missing ticker, goes through
+    Arrow's dictionary encoding, which numbers values by first appearance too.
+    """
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    n = len(tickers)
-    if n == 0:
-        return np.empty(0, dtype=np.int64), []
+    values = _arrow_values(tickers)
+    if values is None:
+        return _pandas_factorize(tickers)
+    starts, names = _runs(values)
+    if values.null_count == 0 and len(set(names)) == len(names):
+        counts = np.diff(np.append(starts, len(values)))
+        return np.repeat(np.arange(len(starts), dtype=np.int64), counts), names
+    encoded = pc.dictionary_encode(values)
+    codes = pc.fill_null(encoded.indices.cast(pa.int64()), -1).to_numpy()
+    return codes, [str(u) for u in encoded.dictionary.to_pylist()]
+
+
+def _arrow_values(values: Any) -> Any:
+    """``values`` (a pandas Series, numpy array or Arrow array) as one Arrow array, dictionaries
+    decoded; None when Arrow cannot type them (mixed Python objects in a pandas column)."""
+    import pyarrow as pa
+
     try:
-        values = pa.array(tickers.array)
-        if pa.types.is_dictionary(values.type):
-            values = values.cast(values.type.value_type)
-        changed = pc.fill_null(pc.not_equal(values[1:], values[:-1]), True)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):  # mixed types: hash them
-        codes, _ = pd.factorize(np.asarray(tickers, dtype=object), sort=False)
-        changed = codes[1:] != codes[:-1]
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        elif not isinstance(values, pa.Array):
+            values = pa.array(getattr(values, "array", values))  # a pandas Series: its extension array
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
+    return values
+
+
+def _runs(values: Any) -> tuple[np.ndarray, list[str]]:
+    import numpy as np
+    import pyarrow.compute as pc
+
+    if len(values) == 0:
+        return np.empty(0, dtype=np.int64), []
+    changed = pc.fill_null(pc.not_equal(values[1:], values[:-1]), True)
     starts = np.flatnonzero(np.r_[True, np.asarray(changed, dtype=bool)])
-    names = [str(t) for t in pd.Series(tickers).iloc[starts]]
-    return starts, names
+    return starts, [str(t) for t in values.take(starts).to_pylist()]
+
+
+def _pandas_factorize(values: Any) -> tuple[np.ndarray, list[str]]:
+    import numpy as np
+    import pandas as pd  # only a pandas object column holds values Arrow cannot type
+
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), sort=False)
+    return codes.astype(np.int64), [str(u) for u in uniques]
 
 
 def ticker_blocks(tickers: pd.Series, rows: int = BLOCK_ROWS) -> list[slice]:
@@ -183,35 +235,68 @@ def shard_paths(path: str | Path) -> list[Path]:
     return [path] if path.is_file() else sorted(path.glob("part-*.parquet"))
 
 
+class Columns:
+    """A table's columns for numpy work, without building a pandas frame.
+
+    A frame costs its construction and, for tickers, a Python string per row (or a categorical
+    built by hashing them); train, drift and evaluate need neither. ``columns[name]`` is a
+    numpy array for a number, flag or date column (nulls as NaN or NaT) and the Arrow array for
+    a string column: compare or factorize tickers in Arrow with :func:`ticker_runs` and
+    :func:`factorize`. ``len`` is the number of rows, as for a frame. Columns convert on first
+    use, once. (pyarrow imports pandas for its numpy conversion all the same: what this saves
+    is the frame, not the import.)
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self._converted: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.table.column_names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.table.column_names
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._converted:
+            import pyarrow as pa
+
+            column = self.table.column(name)
+            kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+            textual = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
+            self._converted[name] = column if textual else column.to_numpy()
+        return self._converted[name]
+
+
 def read_shards(paths: Iterable[str | Path], columns: list[str] | None = None,
-                filters: list[tuple[str, str, Any]] | None = None,
-                categorical: tuple[str, ...] = ()) -> Iterator[pd.DataFrame]:
+                filters: list[tuple[str, str, Any]] | None = None) -> Iterator[Columns]:
     """The tables one at a time: a reader of many shards never holds more than one.
 
     With ``filters`` a shard is read a row group at a time and filtered before the next is
     read, so only the matching rows of a shard are ever held (a test period's rows, not the
-    whole shard). ``categorical`` columns (e.g. ``ticker``) are read as pandas categoricals:
-    one string per distinct value instead of one Python string per row.
+    whole shard).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    dictionary = list(categorical) or None
     for path in paths:
-        table = pq.ParquetFile(path, read_dictionary=dictionary)
+        table = pq.ParquetFile(path)
         if not filters:
-            yield table.read(columns=columns).to_pandas()
+            yield Columns(table.read(columns=columns))
             continue
         expression = pq.filters_to_expression(filters)
         wanted = None if columns is None else list(dict.fromkeys([*columns, *(f[0] for f in filters)]))
         pieces = [table.read_row_group(group, columns=wanted).filter(expression)
                   for group in range(table.num_row_groups)]
         kept = pa.concat_tables(pieces) if pieces else table.schema_arrow.empty_table()
-        yield kept.select(columns).to_pandas() if columns is not None else kept.to_pandas()
+        yield Columns(kept.select(columns) if columns is not None else kept)
 
 
-def read_blocks(paths: Iterable[str | Path], columns: list[str] | None = None,
-                categorical: tuple[str, ...] = ()) -> Iterator[pd.DataFrame]:
+def read_blocks(paths: Iterable[str | Path], columns: list[str] | None = None) -> Iterator[Columns]:
     """Every Parquet row group of the tables, one at a time: memory bounded by a block, not a shard.
 
     The features stage writes one row group per block of whole tickers (:class:`BlockWriter`),
@@ -221,6 +306,6 @@ def read_blocks(paths: Iterable[str | Path], columns: list[str] | None = None,
     import pyarrow.parquet as pq
 
     for path in paths:
-        table = pq.ParquetFile(path, read_dictionary=list(categorical) or None)
+        table = pq.ParquetFile(path)
         for group in range(table.num_row_groups):
-            yield table.read_row_group(group, columns=columns).to_pandas()
+            yield Columns(table.read_row_group(group, columns=columns))

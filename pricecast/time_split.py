@@ -14,34 +14,54 @@ leaked.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from pricecast import history
+from pricecast import frames, history
 from pricecast.columns import TARGET
 from pricecast.errors import ConfigError
+
+# Dates are numpy datetime64[ns] here, not pandas Timestamps: they compare with the date columns
+# of pandas frames and of frames.Columns (numpy) alike, so the split needs no pandas of its own.
+DateLike = Any  # np.datetime64, pd.Timestamp, datetime.date or an ISO date string
+
+
+def day(value: DateLike) -> np.datetime64:
+    """``value`` as a numpy datetime64[ns]."""
+    return np.datetime64(value, "ns")
+
+
+def iso_day(value: DateLike) -> str:
+    """``value`` as ``YYYY-MM-DD``."""
+    return str(np.datetime64(value, "D"))
 
 
 @dataclasses.dataclass(frozen=True)
 class Window:
-    """One test window: every row dated ``start`` to ``end``, both included."""
+    """One test window: every row dated ``start`` to ``end``, both included (datetime64[ns])."""
 
-    start: pd.Timestamp
-    end: pd.Timestamp
+    start: np.datetime64
+    end: np.datetime64
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", day(self.start))
+        object.__setattr__(self, "end", day(self.end))
 
 
 @dataclasses.dataclass(frozen=True)
 class Split:
     """Where training stops and the test windows lie (dates only, so it travels as JSON)."""
 
-    train_start: pd.Timestamp
-    test_start: pd.Timestamp
+    train_start: np.datetime64
+    test_start: np.datetime64
     windows: tuple[Window, ...]
     test_fraction: float
     n_windows: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "train_start", day(self.train_start))
+        object.__setattr__(self, "test_start", day(self.test_start))
 
     def window(self, index: int) -> Window:
         """Test window ``index``; a ConfigError names the valid range when it does not exist."""
@@ -52,9 +72,9 @@ class Split:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "train_start": _iso(self.train_start),
-            "test_start": _iso(self.test_start),
-            "windows": [{"start": _iso(w.start), "end": _iso(w.end)} for w in self.windows],
+            "train_start": iso_day(self.train_start),
+            "test_start": iso_day(self.test_start),
+            "windows": [{"start": iso_day(w.start), "end": iso_day(w.end)} for w in self.windows],
             "test_fraction": self.test_fraction,
             "n_windows": self.n_windows,
         }
@@ -62,16 +82,12 @@ class Split:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Split:
         return cls(
-            train_start=pd.Timestamp(data["train_start"]),
-            test_start=pd.Timestamp(data["test_start"]),
-            windows=tuple(Window(pd.Timestamp(w["start"]), pd.Timestamp(w["end"])) for w in data["windows"]),
+            train_start=day(data["train_start"]),
+            test_start=day(data["test_start"]),
+            windows=tuple(Window(w["start"], w["end"]) for w in data["windows"]),
             test_fraction=float(data["test_fraction"]),
             n_windows=int(data["n_windows"]),
         )
-
-
-def _iso(ts: pd.Timestamp) -> str:
-    return pd.Timestamp(ts).strftime("%Y-%m-%d")
 
 
 def check_split_parameters(test_fraction: float, n_windows: int) -> None:
@@ -87,14 +103,14 @@ def check_split_parameters(test_fraction: float, n_windows: int) -> None:
         raise ConfigError(f"n_windows must be at least 1, got {n_windows}.", "Use e.g. 3.")
 
 
-def time_split(frame: pd.DataFrame | pd.Series | pd.Index | np.ndarray | Sequence[Any],
-               test_fraction: float = 0.2, n_windows: int = 3) -> Split:
+def time_split(frame: Any, test_fraction: float = 0.2, n_windows: int = 3) -> Split:
     """Hold out the last ``test_fraction`` of the unique dates as ``n_windows`` consecutive windows.
 
     Args:
-        frame: Any frame with a ``date`` column, or the dates themselves (any order, repeats
-            allowed): the plan stage passes the union of every shard's dates, so the split of a
-            sharded table is the split its whole table would get.
+        frame: Any frame with a ``date`` column (pandas or :class:`pricecast.frames.Columns`),
+            or the dates themselves (any order, repeats allowed; a missing date is no date): the
+            plan stage passes the union of every shard's dates, so the split of a sharded table
+            is the split its whole table would get.
         test_fraction: Share of the unique dates held out for testing, in (0, 1).
         n_windows: Number of consecutive test windows the held-out dates are cut into.
 
@@ -105,8 +121,8 @@ def time_split(frame: pd.DataFrame | pd.Series | pd.Index | np.ndarray | Sequenc
         ConfigError: The parameters are out of range or the data has too few dates for them.
     """
     check_split_parameters(test_fraction, n_windows)
-    values = frame["date"] if isinstance(frame, pd.DataFrame) else pd.Series(np.asarray(frame))
-    dates = np.sort(pd.to_datetime(pd.unique(values)).to_numpy("datetime64[ns]"))
+    dates = _datetimes(frame["date"] if hasattr(frame, "columns") else frame)
+    dates = np.unique(dates[~np.isnat(dates)])
     n_test = history.test_dates(len(dates), test_fraction)
     if not history.split_fits(len(dates), test_fraction, n_windows):
         raise ConfigError(
@@ -117,28 +133,37 @@ def time_split(frame: pd.DataFrame | pd.Series | pd.Index | np.ndarray | Sequenc
     test_dates = dates[len(dates) - n_test:]
     chunks = np.array_split(test_dates, n_windows)
     return Split(
-        train_start=pd.Timestamp(dates[0]),
-        test_start=pd.Timestamp(test_dates[0]),
-        windows=tuple(Window(pd.Timestamp(c[0]), pd.Timestamp(c[-1])) for c in chunks),
+        train_start=dates[0],
+        test_start=test_dates[0],
+        windows=tuple(Window(c[0], c[-1]) for c in chunks),
         test_fraction=float(test_fraction),
         n_windows=int(n_windows),
     )
 
 
-def target_dates(features_df: pd.DataFrame) -> np.ndarray:
+def _datetimes(values: Any) -> np.ndarray:
+    """Dates (datetime64 of any unit, Timestamps, date objects or ISO strings) as datetime64[ns]."""
+    dates = np.asarray(values)
+    if dates.dtype.kind != "M":
+        dates = np.asarray(values, dtype="datetime64[ns]") if dates.size else dates.astype("datetime64[ns]")
+    return dates.astype("datetime64[ns]", copy=False)
+
+
+def target_dates(features_df: Any) -> np.ndarray:
     """The date each row's target is realised: the next date of its ticker and segment (else NaT).
 
+    ``features_df``: the features stage's output, a pandas frame or :class:`pricecast.frames.Columns`.
     Any row order. The features stage writes each ticker's rows together in date order, where
     "the next date" is the next row; any other order is sorted by ticker, segment and date
     first, and the answer put back in the rows' order.
     """
-    dates = features_df["date"].to_numpy()
+    dates = _datetimes(features_df["date"])
     out = np.full(len(dates), np.datetime64("NaT"), dtype=dates.dtype)
     if len(dates) < 2:
         return out
-    codes, _ = pd.factorize(features_df["ticker"])
-    segment = features_df["segment"].to_numpy()
-    has_target = features_df[TARGET].notna().to_numpy()
+    codes, _ = frames.factorize(features_df["ticker"])
+    segment = np.asarray(features_df["segment"])
+    has_target = ~np.isnan(np.asarray(features_df[TARGET], dtype=np.float64))
     # factorize numbers tickers by first appearance: grouped rows have non-decreasing codes.
     grouped = bool(np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (dates[1:] > dates[:-1]))))
     order = None if grouped else np.lexsort((dates, segment, codes))
@@ -152,13 +177,14 @@ def target_dates(features_df: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def train_mask(features_df: pd.DataFrame, split: Split) -> np.ndarray:
+def train_mask(features_df: Any, split: Split) -> np.ndarray:
     """Rows to fit on: a known target realised before the first test date."""
-    return target_dates(features_df) < np.datetime64(split.test_start)
+    return target_dates(features_df) < split.test_start
 
 
-def window_mask(features_df: pd.DataFrame, split: Split, window_index: int) -> np.ndarray:
+def window_mask(features_df: Any, split: Split, window_index: int) -> np.ndarray:
     """Rows dated inside test window ``window_index`` that have a target to score against."""
     window = split.window(window_index)
-    dates = features_df["date"]
-    return ((dates >= window.start) & (dates <= window.end) & features_df[TARGET].notna()).to_numpy()
+    dates = _datetimes(features_df["date"])
+    has_target = ~np.isnan(np.asarray(features_df[TARGET], dtype=np.float64))
+    return (dates >= window.start) & (dates <= window.end) & has_target

@@ -21,14 +21,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from pricecast import frames
 from pricecast.columns import DRIFT_FEATURES, TARGET
 from pricecast.errors import ConfigError
 from pricecast.moments import Moments
 from pricecast.sketch import Sketch
-from pricecast.time_split import Split, train_mask
+from pricecast.time_split import Split, iso_day, train_mask
 
 STATS_FORMAT = 1
 
@@ -123,9 +122,10 @@ class PooledStats:
 CHUNK_ROWS = 1 << 16
 
 
-def shard_stats(features_df: pd.DataFrame, split: Split, names: Sequence[str], frequency: str,
+def shard_stats(features_df: Any, split: Split, names: Sequence[str], frequency: str,
                 shard: int = 0) -> ShardStats:
-    """Summarise one shard's training rows (``features_df`` is the features stage's output).
+    """Summarise one shard's training rows (``features_df`` is the features stage's output: a
+    pandas frame or :class:`pricecast.frames.Columns`).
 
     The rows go through in chunks of :data:`CHUNK_ROWS`: each chunk's moments pool exactly as
     the shards' do, and the hash reads the same bytes as one block would. Each drift feature is
@@ -136,9 +136,9 @@ def shard_stats(features_df: pd.DataFrame, split: Split, names: Sequence[str], f
     rows = len(positions)
     if rows == 0:
         return ShardStats(shard, 0, list(names), frequency, None, "", {}, None, None)
-    columns = [features_df[name].to_numpy(dtype=np.float64) for name in names]
-    y = features_df[TARGET].to_numpy(dtype=np.float64)[positions]
-    dates = features_df["date"].to_numpy()[positions]
+    columns = [np.asarray(features_df[name], dtype=np.float64) for name in names]
+    y = np.asarray(features_df[TARGET], dtype=np.float64)[positions]
+    dates = np.asarray(features_df["date"])[positions]
     profiled = [(c, names.index(c)) for c in DRIFT_FEATURES if c in names]
     digest = hashlib.sha256("\0".join(names).encode())  # names, then the row-major block: see _rows_hash
     buffer = np.empty((min(rows, CHUNK_ROWS), len(names)), dtype=np.float64)
@@ -155,29 +155,45 @@ def shard_stats(features_df: pd.DataFrame, split: Split, names: Sequence[str], f
     # sketch of 64 k values took a sort where one of the whole column takes a bincount
     # (5 M rows: ~1.8 s of features' time -> ~0.8 s).
     sketches = {c: Sketch.of(columns[j][positions]) for c, j in profiled}
-    hashed = _rows_hash(digest, dates, features_df["ticker"].array[positions], y)
-    first, last = _day(dates.min()), _day(dates.max())
+    codes, tickers = frames.factorize(features_df["ticker"])
+    hashed = _rows_hash(digest, dates, codes[positions], tickers, y)
+    first, last = iso_day(dates.min()), iso_day(dates.max())
     return ShardStats(shard, rows, list(names), frequency, Moments.pool(moments), hashed, sketches, first, last)
 
 
-def _rows_hash(digest: Any, dates: np.ndarray, tickers: Any, y: np.ndarray) -> str:
+def _rows_hash(digest: Any, dates: np.ndarray, codes: np.ndarray, tickers: Sequence[str], y: np.ndarray) -> str:
     """sha256 of the training rows: ``digest`` already holds the feature names and the feature
-    block (row-major float64, as it lies in memory); then the dates, tickers and target."""
+    block (row-major float64, as it lies in memory); then the dates, tickers and target.
+
+    ``codes`` and ``tickers``: the rows' ticker codes in their whole frame and the frame's
+    tickers (:func:`pricecast.frames.factorize`). The hash takes the rows' own
+    ``pd.factorize``, whatever else the frame holds: codes renumbered by first appearance
+    among these rows, and the tickers they name.
+    """
     digest.update(memoryview(np.ascontiguousarray(dates.astype("datetime64[ns]").view(np.int64))))
-    codes, uniques = _factorized(pd.Series(tickers, copy=False))
-    digest.update(memoryview(codes.astype(np.int64)))
-    digest.update("\0".join(map(str, uniques)).encode())
+    codes, names = _first_appearance(codes, tickers)
+    digest.update(memoryview(codes))
+    digest.update("\0".join(names).encode())
     digest.update(memoryview(np.ascontiguousarray(y)))
     return digest.hexdigest()
 
 
-def _factorized(tickers: pd.Series) -> tuple[np.ndarray, Sequence[Any]]:
-    """``pd.factorize(tickers)``; from the ticker runs when each ticker's rows are together (a
-    features block always: it is sorted by ticker), which is a neighbour comparison, not a hash."""
-    starts, names = frames.ticker_runs(tickers)
-    if tickers.hasnans or len(set(names)) != len(names):
-        return pd.factorize(tickers)
-    return np.repeat(np.arange(len(starts), dtype=np.int64), np.diff(np.append(starts, len(tickers)))), names
+def _first_appearance(codes: np.ndarray, tickers: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """``codes`` renumbered 0, 1, ... by first appearance (-1, a missing ticker, stays), and the
+    tickers the new codes name."""
+    if len(codes) and codes[0] >= 0 and bool(np.all(codes[1:] >= codes[:-1])):
+        # Grouped rows (every features block): a new code where the ticker changes, no sort.
+        changed = codes[1:] != codes[:-1]
+        starts = np.flatnonzero(np.r_[True, changed])
+        return np.cumsum(np.r_[0, changed], dtype=np.int64), [tickers[c] for c in codes[starts]]
+    known = codes >= 0
+    present, first = np.unique(codes[known], return_index=True)
+    order = np.argsort(first, kind="stable")
+    new_code = np.empty(len(present), dtype=np.int64)
+    new_code[order] = np.arange(len(present), dtype=np.int64)
+    out = np.full(len(codes), -1, dtype=np.int64)
+    out[known] = new_code[np.searchsorted(present, codes[known])]
+    return out, [tickers[c] for c in present[order]]
 
 
 def pool(parts: Sequence[ShardStats]) -> PooledStats:
@@ -202,6 +218,3 @@ def pool(parts: Sequence[ShardStats]) -> PooledStats:
     # In shard order: the same rows in the same shards always hash the same.
     return PooledStats(**_combined(useful, lambda part: f"{part.shard}:{part.data_hash}"))
 
-
-def _day(value: object) -> str:
-    return pd.Timestamp(value).strftime("%Y-%m-%d")

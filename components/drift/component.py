@@ -51,7 +51,7 @@ def drift(
     from pricecast.monitoring.alerts import emit, raised_again
     from pricecast.stage import STAGES, code_fingerprint, mode_for, run_stage
 
-    # The heavy imports (pandas) are inside compute: a restored task never needs them.
+    # The heavy imports (numpy, pyarrow) are inside compute: a restored task never needs them.
     def compute(ctx) -> None:
         from components.drift import core
         from pricecast.monitoring.checks import drift_alerts

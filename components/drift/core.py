@@ -16,20 +16,23 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from pricecast import frames
 from pricecast.columns import DRIFT_FEATURES
 from pricecast.errors import ConfigError
 from pricecast.monitoring.drift import PROFILE_KEY, DriftReport, DriftThresholds, drift_report_from_sketches
 from pricecast.sketch import Sketch
+from pricecast.time_split import day, iso_day
+
+if TYPE_CHECKING:  # the task reads features as frames.Columns, not as pandas frames
+    import pandas as pd
 
 
-def training_window(model_info: Mapping[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The first and last training dates from train's model_info.
+def training_window(model_info: Mapping[str, Any]) -> tuple[np.datetime64, np.datetime64]:
+    """The first and last training dates from train's model_info (datetime64[ns]).
 
     Raises:
         ConfigError: ``training_window`` is missing or its dates do not parse.
@@ -40,15 +43,15 @@ def training_window(model_info: Mapping[str, Any]) -> tuple[pd.Timestamp, pd.Tim
     problem = ConfigError(f"model_info has no usable training_window ({window!r}).",
                           "Pass the model_info artifact of the train stage (start and end dates).")
     try:
-        start, end = pd.Timestamp(first), pd.Timestamp(last)
+        start, end = day(first), day(last)
     except (TypeError, ValueError) as exc:
         raise problem from exc
-    if pd.isna(start) or pd.isna(end):  # a missing key parses as NaT, not as an error
+    if np.isnat(start) or np.isnat(end):  # None parses as NaT, not as an error
         raise problem
     return start, end
 
 
-def last_dates_start(dates: Iterable[Any], current_days: int) -> pd.Timestamp:
+def last_dates_start(dates: Iterable[Any], current_days: int) -> np.datetime64:
     """The first of the last ``current_days`` distinct dates, over every shard's dates.
 
     Raises:
@@ -56,26 +59,28 @@ def last_dates_start(dates: Iterable[Any], current_days: int) -> pd.Timestamp:
     """
     distinct: set[np.datetime64] = set()
     for shard_dates in dates:
-        distinct.update(pd.unique(pd.to_datetime(np.asarray(shard_dates)).to_numpy()))
+        values = np.asarray(shard_dates).astype("datetime64[ns]")
+        distinct.update(np.unique(values[~np.isnat(values)]))
     if not distinct:
         raise ConfigError("The features hold no row at all.", "Pass the features stage's output.")
-    return pd.Timestamp(sorted(distinct)[-min(current_days, len(distinct))])
+    return sorted(distinct)[-min(current_days, len(distinct))]
 
 
-def _masks(dates: pd.Series, first: pd.Timestamp, last: pd.Timestamp,
-           since: pd.Timestamp | None) -> tuple[np.ndarray, np.ndarray]:
+def _masks(dates: Any, first: np.datetime64, last: np.datetime64,
+           since: np.datetime64 | None) -> tuple[np.ndarray, np.ndarray]:
     """Reference rows (inside the training window) and current rows (from ``since``, else after it)."""
-    reference = ((dates >= first) & (dates <= last)).to_numpy()
-    current = (dates >= since if since is not None else dates > last).to_numpy()
+    dates = np.asarray(dates)
+    reference = (dates >= first) & (dates <= last)
+    current = dates >= since if since is not None else dates > last
     return reference, current
 
 
-def _check_windows(first: pd.Timestamp, last: pd.Timestamp, reference_rows: int, current_rows: int) -> None:
+def _check_windows(first: np.datetime64, last: np.datetime64, reference_rows: int, current_rows: int) -> None:
     if reference_rows == 0:
-        raise ConfigError(f"No feature row lies in the training window {first.date()}..{last.date()}.",
+        raise ConfigError(f"No feature row lies in the training window {iso_day(first)}..{iso_day(last)}.",
                           "Pass the features the model was trained on (same pipeline run).")
     if current_rows == 0:
-        raise ConfigError(f"No feature row is dated after the training window's end {last.date()}.",
+        raise ConfigError(f"No feature row is dated after the training window's end {iso_day(last)}.",
                           "Set current_days to compare the last N dates instead.")
 
 
@@ -106,9 +111,9 @@ def split_windows(
     _check_windows(first, last, len(reference), len(current))
     context = {
         "model_version": model_info.get("version", ""),
-        "reference_window": f"{reference['date'].min().date()} .. {reference['date'].max().date()}",
+        "reference_window": f"{iso_day(reference['date'].min())} .. {iso_day(reference['date'].max())}",
         "reference_rows": len(reference),
-        "current_window": f"{current['date'].min().date()} .. {current['date'].max().date()}",
+        "current_window": f"{iso_day(current['date'].min())} .. {iso_day(current['date'].max())}",
         "current_rows": len(current),
     }
     return reference, current, context
@@ -125,10 +130,10 @@ class WindowSketches:
 
 
 def sketch_windows(
-    shards: Iterable[pd.DataFrame],
+    shards: Iterable[pd.DataFrame | frames.Columns],
     model_info: Mapping[str, Any],
     columns: Sequence[str],
-    since: pd.Timestamp | None = None,
+    since: np.datetime64 | None = None,
 ) -> WindowSketches:
     """Sketch the reference and current rows of each shard and merge them: one shard in memory at a time.
 
@@ -146,7 +151,7 @@ def sketch_windows(
     reference = {c: Sketch.empty() for c in columns}
     current = {c: Sketch.empty() for c in columns}
     rows = {"reference": 0, "current": 0}
-    spans: dict[str, list[pd.Timestamp]] = {"reference": [], "current": []}
+    spans: dict[str, list[np.datetime64]] = {"reference": [], "current": []}
     rows_read = 0
     for frame in shards:
         rows_read += len(frame)
@@ -155,15 +160,15 @@ def sketch_windows(
             if not mask.any():
                 continue
             rows[window] += int(mask.sum())
-            dates = frame["date"].to_numpy()[mask]
-            spans[window] += [pd.Timestamp(dates.min()), pd.Timestamp(dates.max())]
+            dates = np.asarray(frame["date"])[mask]
+            spans[window] += [dates.min(), dates.max()]
             for c in columns:
-                values = frame[c].to_numpy(dtype=np.float64, na_value=np.nan)[mask]
+                values = np.asarray(frame[c], dtype=np.float64)[mask]
                 sketches[c] = Sketch.merge([sketches[c], Sketch.of(values)])
     _check_windows(first, last, rows["reference"], rows["current"])
     context = {"model_version": model_info.get("version", "")}
     for window in ("reference", "current"):
-        context[f"{window}_window"] = f"{min(spans[window]).date()} .. {max(spans[window]).date()}"
+        context[f"{window}_window"] = f"{iso_day(min(spans[window]))} .. {iso_day(max(spans[window]))}"
         context[f"{window}_rows"] = rows[window]
     return WindowSketches(reference, current, context, rows_read)
 

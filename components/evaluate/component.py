@@ -77,7 +77,7 @@ def evaluate(
 
     paths = [path for shard in features for path in frames.shard_paths(shard.path)]
 
-    # The heavy imports (pandas, scikit-learn) are inside compute: a restored task never needs them.
+    # The heavy imports (numpy, pyarrow) are inside compute: a restored task never needs them.
     def compute(ctx):
         from components.evaluate import core
         from pricecast import time_split

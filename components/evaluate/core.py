@@ -25,18 +25,20 @@ into many give the same result. :func:`evaluate_window` is the one-frame case of
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from pricecast import frames, modelio
 from pricecast.columns import ACTUAL_RETURN, FEATURE_COLUMNS, TARGET
 from pricecast.errors import ConfigError
 from pricecast.forecast_metrics import ForecastMetrics, WindowResult, forecast_metrics, pool
-from pricecast.time_split import Split, window_mask
+from pricecast.time_split import DateLike, Split, day, iso_day, window_mask
+
+if TYPE_CHECKING:  # the task reads features as frames.Columns, not as pandas frames
+    import pandas as pd
 
 SAMPLE_ROWS = 250
 RESIDUAL_SAMPLE = 2000
@@ -71,9 +73,20 @@ class AffineModel:
 
     form: modelio.LinearForm
 
-    def predict(self, x: pd.DataFrame) -> np.ndarray:
-        columns = list(self.form.feature_names) or list(x.columns)
-        return x[columns].to_numpy(dtype=np.float64) @ self.form.weights + self.form.intercept
+    def predict(self, x: Mapping[str, np.ndarray] | pd.DataFrame) -> np.ndarray:
+        """Forecasts of the rows of ``x``: its feature columns by name (a frame or a dict of arrays)."""
+        columns = list(self.form.feature_names) or list(x.keys())
+        matrix = np.column_stack([np.asarray(x[c], dtype=np.float64) for c in columns])
+        return matrix @ self.form.weights + self.form.intercept
+
+
+def predict(model: Any, x: dict[str, np.ndarray]) -> np.ndarray:
+    """``model``'s forecasts of the rows whose feature columns ``x`` holds, as float64."""
+    if isinstance(model, AffineModel):
+        return model.predict(x)
+    import pandas as pd  # another model (scikit-learn's) reads a frame with its feature names
+
+    return np.asarray(model.predict(pd.DataFrame(x)), dtype=np.float64)
 
 
 def load_model(data: bytes) -> Any:
@@ -95,18 +108,19 @@ def evaluate_window(
     model: Any,
     active_model: Any | None = None,
     active_version: str | None = None,
-    active_trained_until: str | pd.Timestamp | None = None,
+    active_trained_until: DateLike | None = None,
     feature_names: Sequence[str] = tuple(FEATURE_COLUMNS),
     plot_tickers: Sequence[str] = (),
 ) -> WindowResult:
     """Score the candidate, the naive forecast and (when given) the active model on one window.
 
     Args:
-        features_df: The features stage's output (all rows, or at least the window's).
+        features_df: The features stage's output (all rows, or at least the window's): a
+            pandas frame or :class:`pricecast.frames.Columns`.
         split: The split the candidate was trained with (its ``model_info``).
         window_index: Which test window, from 0.
         model: The candidate: anything with ``predict(DataFrame[feature_names])`` returning
-            next-period log returns.
+            next-period log returns (an :class:`AffineModel` also takes a dict of columns).
         active_model: The registry's active model (same features), or None on a first run.
         active_version: The active model's version, recorded with its scores.
         active_trained_until: The last date of the active model's training rows (its
@@ -136,7 +150,7 @@ def evaluate_shards(
     model: Any,
     active_model: Any | None = None,
     active_version: str | None = None,
-    active_trained_until: str | pd.Timestamp | None = None,
+    active_trained_until: DateLike | None = None,
     feature_names: Sequence[str] = tuple(FEATURE_COLUMNS),
     plot_tickers: Sequence[str] = (),
 ) -> list[WindowResult]:
@@ -185,7 +199,7 @@ def score_part(
     window_index: int,
     model: Any,
     active_model: Any | None,
-    active_trained_until: str | pd.Timestamp | None,
+    active_trained_until: DateLike | None,
     feature_names: Sequence[str],
     plot_tickers: Sequence[str],
     *,
@@ -200,35 +214,41 @@ def score_part(
         Others: as for :func:`evaluate_window`.
     """
     mask = window_mask(features_df, split, window_index)
-    rows = features_df.loc[mask, ["date", "ticker", "price", ACTUAL_RETURN]].reset_index(drop=True)
-    tickers = frozenset(map(str, rows["ticker"].unique()))
-    if rows.empty:
+    codes, names = frames.factorize(features_df["ticker"])
+    codes = codes[mask]
+    present = np.unique(codes[codes >= 0])
+    tickers = frozenset(names[c] for c in present)
+    if not mask.any():
         return WindowPart(0, None, None, None, None, 0, tickers, {}, [])
-    x = features_df.loc[mask, list(feature_names)].reset_index(drop=True)
-    price, target = rows["price"].to_numpy(), rows[ACTUAL_RETURN].to_numpy()
-    predicted = np.asarray(model.predict(x), dtype=np.float64)
+    x = {c: np.asarray(features_df[c], dtype=np.float64)[mask] for c in feature_names}
+    price = np.asarray(features_df["price"], dtype=np.float64)[mask]
+    target = np.asarray(features_df[ACTUAL_RETURN], dtype=np.float64)[mask]
+    dates = np.asarray(features_df["date"])[mask]
+    predicted = predict(model, x)
 
     active, candidate_vs_active, excluded = None, None, 0
     if active_model is not None:
-        out_of_sample = np.ones(len(rows), dtype=bool)
+        out_of_sample = np.ones(len(price), dtype=bool)
         if active_trained_until is not None:
-            out_of_sample = (rows["date"] > pd.Timestamp(active_trained_until)).to_numpy()
+            out_of_sample = dates > day(active_trained_until)
         excluded = int((~out_of_sample).sum())
         if out_of_sample.any():
             p, t = price[out_of_sample], target[out_of_sample]
-            active = forecast_metrics("active", p, t, np.asarray(active_model.predict(x[out_of_sample]),
-                                                                 dtype=np.float64))
+            in_active = {c: v[out_of_sample] for c, v in x.items()}
+            active = forecast_metrics("active", p, t, predict(active_model, in_active))
             candidate_vs_active = forecast_metrics("candidate", p, t, predicted[out_of_sample])
     wanted = [t for t in plot_tickers if t in tickers] if plot_tickers else sorted(tickers)[:DEFAULT_PLOT_TICKERS]
+    code_of = {names[c]: c for c in present}
     return WindowPart(
-        n=len(rows),
+        n=len(price),
         candidate=forecast_metrics("candidate", price, target, predicted),
         naive=forecast_metrics("naive", price, target, None),
         active=active,
         candidate_vs_active=candidate_vs_active,
         active_excluded_rows=excluded,
         tickers=tickers,
-        samples={ticker: _forecast_sample(rows, predicted, ticker) for ticker in wanted},
+        samples={ticker: _forecast_sample(codes == code_of[ticker], dates, price, target, predicted)
+                 for ticker in wanted},
         residuals_pct=_residual_sample(price, target, predicted, offset, window_rows),
     )
 
@@ -239,7 +259,7 @@ def combine(
     window_index: int,
     has_active: bool,
     active_version: str | None,
-    active_trained_until: str | pd.Timestamp | None,
+    active_trained_until: DateLike | None,
     plot_tickers: Sequence[str] = (),
 ) -> WindowResult:
     """One window's result from its parts (in shard order): metrics pooled from their sums.
@@ -255,7 +275,7 @@ def combine(
     scored = [p for p in parts if p.n]
     if not scored:
         raise ConfigError(
-            f"Test window {window_index} ({window.start:%Y-%m-%d}..{window.end:%Y-%m-%d}) has no row "
+            f"Test window {window_index} ({iso_day(window.start)}..{iso_day(window.end)}) has no row "
             "with a next-day price to score against.",
             "Use fewer test windows (n_windows) or a larger test_fraction.",
         )
@@ -268,8 +288,8 @@ def combine(
     out_of_sample = [p for p in scored if p.active is not None]
     return WindowResult(
         window_index=window_index,
-        start=f"{window.start:%Y-%m-%d}",
-        end=f"{window.end:%Y-%m-%d}",
+        start=iso_day(window.start),
+        end=iso_day(window.end),
         n=sum(p.n for p in scored),
         candidate=_pooled("candidate", [p.candidate for p in scored]),
         naive=_pooled("naive", [p.naive for p in scored]),
@@ -277,7 +297,7 @@ def combine(
         active_version=active_version if has_active else None,
         samples=samples,
         residuals_pct=[v for p in scored for v in p.residuals_pct],
-        active_trained_until=f"{pd.Timestamp(active_trained_until):%Y-%m-%d}" if excluded else None,
+        active_trained_until=iso_day(active_trained_until) if excluded else None,
         active_excluded_rows=excluded,
         candidate_vs_active=(_pooled("candidate", [p.candidate_vs_active for p in out_of_sample])
                              if excluded and out_of_sample else None),
@@ -317,16 +337,18 @@ def _plot_tickers(tickers: frozenset[str], wanted: Sequence[str], window_index: 
     return list(wanted)
 
 
-def _forecast_sample(rows: pd.DataFrame, predicted: np.ndarray, ticker: str) -> list[dict[str, Any]]:
-    """One ticker's forecasts next to the actual next prices (at most SAMPLE_ROWS rows)."""
-    picked = np.flatnonzero((rows["ticker"].astype(str) == ticker).to_numpy())[:SAMPLE_ROWS]
-    one = rows.iloc[picked]
-    price = one["price"].to_numpy()
-    forecast_date = one["date"].to_numpy()
+def _forecast_sample(of_ticker: np.ndarray, dates: np.ndarray, price: np.ndarray, actual_return: np.ndarray,
+                     predicted: np.ndarray) -> list[dict[str, Any]]:
+    """One ticker's forecasts next to the actual next prices (at most SAMPLE_ROWS rows).
+
+    ``of_ticker`` marks the ticker's rows among the window's rows (``dates``, ``price``...).
+    """
+    picked = np.flatnonzero(of_ticker)[:SAMPLE_ROWS]
+    price = price[picked]
+    days = np.datetime_as_string(np.asarray(dates[picked], dtype="datetime64[D]"), unit="D")
     return [
-        {"date": f"{pd.Timestamp(d):%Y-%m-%d}", "price": float(p), "actual": float(a),
-         "forecast": float(f), "naive": float(p)}
-        for d, p, a, f in zip(forecast_date, price, price * np.exp(one[ACTUAL_RETURN].to_numpy()),
+        {"date": str(d), "price": float(p), "actual": float(a), "forecast": float(f), "naive": float(p)}
+        for d, p, a, f in zip(days, price, price * np.exp(actual_return[picked]),
                               price * np.exp(predicted[picked]), strict=True)
     ]
 

@@ -38,7 +38,7 @@ from pricecast.shard_profile import (
     short_history_summary,
     too_few_dates_summary,
 )
-from pricecast.time_split import Split, check_split_parameters, time_split
+from pricecast.time_split import Split, check_split_parameters, iso_day, time_split
 
 log = logging.getLogger("components.plan")
 
@@ -56,7 +56,7 @@ class Plan:
 
     def summary(self) -> str:
         return (f"{self.rows:,} rows, {self.tickers:,} tickers and {self.dates:,} dates in {len(self.shards)} "
-                f"shard(s) at {self.frequency.value} frequency; test period from {self.split.test_start:%Y-%m-%d} "
+                f"shard(s) at {self.frequency.value} frequency; test period from {iso_day(self.split.test_start)} "
                 f"in {len(self.split.windows)} window(s)")
 
 

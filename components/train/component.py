@@ -65,7 +65,7 @@ def train(
             tickers.update(document.get("tickers", {}))
         return {**documents[0], "tickers": tickers}
 
-    # The heavy imports (pandas, scikit-learn, scipy) are inside compute: a restored task never needs them.
+    # The heavy imports (numpy, pyarrow) are inside compute: a restored task never needs them.
     def compute(ctx):
         from components.train import core
         from pricecast.training_stats import ShardStats
@@ -76,7 +76,7 @@ def train(
         # Not log_return or clipped: the split and the scoring need nothing else.
         # Block by block (the features stage's row groups of whole tickers): a shard of any size
         # never sits in memory whole.
-        shards = frames.read_blocks([a.path for a in features], columns=columns, categorical=("ticker",))
+        shards = frames.read_blocks([a.path for a in features], columns=columns)
         _, info = core.train_from_stats(stats, the_split, alpha, shards)
         Path(model.path).write_bytes(info.model_bytes)
         description = info.to_dict()

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from pricecast import frequency as freq
 from pricecast import modelio, storage
@@ -26,8 +25,11 @@ from pricecast.monitoring.drift import BINS, PROFILE_FORMAT, profile_from_sketch
 from pricecast.time_split import Split, Window, target_dates, time_split, train_mask, window_mask
 from pricecast.training_stats import ShardStats, pool, shard_stats
 
-if TYPE_CHECKING:  # the stage itself never imports scikit-learn (1 s of its start-up)
+if TYPE_CHECKING:  # the stage itself never imports scikit-learn (1 s of its start-up) or pandas
+    import pandas as pd
     from sklearn.pipeline import Pipeline
+
+    from pricecast.frames import Columns
 
 FRAMEWORK = "sklearn"
 # The features-frame columns that the split and the fit read (daily data; see training_columns).
@@ -131,7 +133,7 @@ def train_from_stats(
     stats: Sequence[ShardStats],
     split: Split,
     alpha: float,
-    shards: Iterable[pd.DataFrame],
+    shards: Iterable[pd.DataFrame | Columns],
     now: datetime | None = None,
 ) -> tuple[RidgeFit, TrainInfo]:
     """Fit on K shards' pooled statistics, then score the fit in-sample shard by shard.
@@ -145,7 +147,8 @@ def train_from_stats(
         stats: Every shard's :class:`ShardStats` (from the features stage).
         split: The run's split (plan decided it).
         alpha: Ridge L2 penalty (on standardized features), >= 0.
-        shards: The features frames (at least :func:`training_columns`), in any order.
+        shards: The features frames (at least :func:`training_columns`; pandas, or
+            :class:`pricecast.frames.Columns` as the task reads them), in any order.
         now: Creation time (UTC) for the version string; the current time when omitted.
 
     Returns:
@@ -169,9 +172,9 @@ def train_from_stats(
             continue
         predicted = np.full(int(mask.sum()), affine["intercept"])
         for name in pooled.features:
-            predicted += affine[name] * frame[name].to_numpy(dtype=np.float64)[mask]
-        target = frame[TARGET].to_numpy()[mask]
-        price = frame["price"].to_numpy()[mask]
+            predicted += affine[name] * np.asarray(frame[name], dtype=np.float64)[mask]
+        target = np.asarray(frame[TARGET], dtype=np.float64)[mask]
+        price = np.asarray(frame["price"], dtype=np.float64)[mask]
         fitted.append(forecast_metrics("candidate", price, target, predicted))
         naive.append(forecast_metrics("naive", price, target, None))
         # Let this shard go before the next one is read: two shards never live at once.

@@ -69,3 +69,32 @@ def test_write_frame_round_trips_any_length(tmp_path, rows: int) -> None:
     frame = _frame(rows)
     frames.write_frame(frame, tmp_path / "f.parquet")
     pd.testing.assert_frame_equal(frames.read_frame(tmp_path / "f.parquet"), frame, check_index_type=False)
+
+
+def test_columns_are_numpy_for_numbers_and_dates_and_arrow_for_tickers(tmp_path) -> None:
+    """What train, drift and evaluate read instead of a pandas frame: the same values, nulls kept."""
+    frame = _frame(50)
+    frame.loc[3, "price"] = np.nan
+    frame.loc[4, "date"] = pd.NaT
+    path = frames.write_frame(frame, tmp_path / "f.parquet")
+    (columns,) = frames.read_shards([path])
+    assert len(columns) == 50 and "price" in columns and "nope" not in columns
+    assert columns.columns == list(frame.columns)
+    np.testing.assert_array_equal(columns["price"], frame["price"].to_numpy())  # NaN where it was
+    assert columns["date"].dtype.kind == "M" and np.isnat(columns["date"][4])  # the file's own unit
+    np.testing.assert_array_equal(columns["date"], frame["date"].to_numpy())
+    assert isinstance(columns["ticker"], pa.ChunkedArray)  # no Python string per row
+    assert columns["ticker"].to_pylist() == frame["ticker"].tolist()
+    assert columns["price"] is columns["price"]  # converted once
+    blocks = list(frames.read_blocks([path], columns=["segment"]))
+    assert [b.columns for b in blocks] == [["segment"]] and blocks[0]["segment"].dtype == np.int64
+
+
+def test_a_filtered_read_keeps_only_the_matching_rows(tmp_path) -> None:
+    frame = _frame(2_000)
+    path = frames.write_frame(frame, tmp_path / "f.parquet")
+    since = np.datetime64("2021-06-01", "ns")
+    (kept,) = frames.read_shards([path], columns=["date", "price"], filters=[("date", ">=", since)])
+    expected = frame[frame["date"] >= since]
+    assert kept.columns == ["date", "price"] and len(kept) == len(expected) > 0
+    np.testing.assert_array_equal(kept["price"], expected["price"].to_numpy())

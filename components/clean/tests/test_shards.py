@@ -8,7 +8,7 @@ import pandas as pd
 from components.clean.core import clean_for_training
 from components.clean.tests.conftest import random_walk
 from pricecast import frames
-from pricecast.time_split import time_split
+from pricecast.time_split import iso_day, time_split
 
 
 def test_three_shards_concatenated_equal_the_whole_table_with_identical_bounds():
@@ -33,11 +33,11 @@ def test_three_shards_concatenated_equal_the_whole_table_with_identical_bounds()
         np.testing.assert_array_equal(bounds[ticker], (low, high), err_msg=ticker)
     assert sum(r.returns_clipped for _, r, _ in pieces) == whole_report.returns_clipped > 0
     assert sum(r.gaps_found for _, r, _ in pieces) == whole_report.gaps_found == 1
-    assert {r.bounds_fit_before for _, r, _ in pieces} == {f"{split.test_start:%Y-%m-%d}"}
+    assert {r.bounds_fit_before for _, r, _ in pieces} == {iso_day(split.test_start)}
     assert all(s == split for _, _, s in pieces)
 
 
 def test_without_a_split_one_table_decides_its_own():
     frame = random_walk("AAA", 100, 1)
     _, report, split = clean_for_training(frame, test_fraction=0.25, n_windows=2)
-    assert split == time_split(frame, 0.25, 2) and report.bounds_fit_before == f"{split.test_start:%Y-%m-%d}"
+    assert split == time_split(frame, 0.25, 2) and report.bounds_fit_before == iso_day(split.test_start)

@@ -19,6 +19,7 @@ from components.features.tests.support import clean_frame
 from components.train.core import time_split, train_model, window_mask
 from pricecast import frames, modelio
 from pricecast.columns import FEATURE_COLUMNS
+from pricecast.time_split import iso_day
 from pricecast.errors import ConfigError
 from pricecast.forecast_metrics import METRICS, WindowResult, forecast_metrics, pool
 
@@ -70,7 +71,7 @@ def test_window_scores_every_row_with_a_target(trained) -> None:
     features, split, model = trained
     result = evaluate_window(features, split, 1, model)
     assert result.n == window_mask(features, split, 1).sum()
-    assert (result.start, result.end) == (f"{split.windows[1].start:%Y-%m-%d}", f"{split.windows[1].end:%Y-%m-%d}")
+    assert (result.start, result.end) == (iso_day(split.windows[1].start), iso_day(split.windows[1].end))
     assert result.active is None and result.active_version is None
     assert result.naive.directional_accuracy is None and result.candidate.directional_accuracy is not None
 
@@ -168,7 +169,7 @@ def sharded(tmp_path_factory):
     model, _ = train_model(features, split)
     active, _ = train_model(features, split, alpha=300.0)
     trained_until = split.windows[1].start + (split.windows[1].end - split.windows[1].start) / 2
-    return features, split, model, active, f"{trained_until:%Y-%m-%d}", tmp_path_factory.mktemp("shards")
+    return features, split, model, active, iso_day(trained_until), tmp_path_factory.mktemp("shards")
 
 
 def _write_shards(parts: list, folder) -> list:

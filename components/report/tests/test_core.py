@@ -18,6 +18,7 @@ from components.report.render import render_report
 from components.report.summary import Summary
 from components.train.core import time_split, train_model
 from pricecast.columns import ACTUAL_RETURN, FEATURE_COLUMNS
+from pricecast.time_split import iso_day
 from pricecast.errors import ConfigError, RegistryError
 from pricecast.forecast_metrics import ForecastMetrics
 from pricecast.monitoring import checks
@@ -120,7 +121,7 @@ def test_an_incumbent_trained_into_the_test_windows_is_scored_out_of_sample_only
     trained_until = split.windows[1].end  # through window 1: windows 0 and 1 in sample, 2 half
     active = _Memorizer(features[features["date"] <= trained_until])
 
-    results = [evaluate_window(features, split, i, good, active, "v-old", f"{trained_until:%Y-%m-%d}")
+    results = [evaluate_window(features, split, i, good, active, "v-old", iso_day(trained_until))
                for i in range(len(split.windows))]
     assert [r.active is None for r in results] == [True, True, False]
     assert results[2].active_excluded_rows == 0 and results[2].candidate_vs_active is None
@@ -129,7 +130,7 @@ def test_an_incumbent_trained_into_the_test_windows_is_scored_out_of_sample_only
     assert summary.active.n == summary.candidate_vs_active.n == results[2].n  # same rows for both
     decision = decide(summary)
     assert decision.passed and decision.reference_kind == "active"  # the honest AR model beats "no change"
-    assert f"trained through {trained_until:%Y-%m-%d}" in decision.reason and "rows after it" in decision.reason
+    assert f"trained through {iso_day(trained_until)}" in decision.reason and "rows after it" in decision.reason
 
     # Scored on every row (the old behaviour), the memorizer's in-sample rows win it the gate.
     in_sample = aggregate([evaluate_window(features, split, i, good, active, "v-old")
@@ -140,7 +141,7 @@ def test_an_incumbent_trained_into_the_test_windows_is_scored_out_of_sample_only
 def test_an_incumbent_trained_past_every_test_date_is_not_the_reference(evaluated) -> None:
     features, split, good, _, _ = evaluated
     active = _Memorizer(features)
-    summary = aggregate([evaluate_window(features, split, i, good, active, "v-old", f"{split.windows[-1].end:%Y-%m-%d}")
+    summary = aggregate([evaluate_window(features, split, i, good, active, "v-old", iso_day(split.windows[-1].end))
                          for i in range(len(split.windows))])
     assert summary.active is None and summary.active_version == "v-old"
     decision = decide(summary)
