@@ -132,14 +132,16 @@ def test_cli_run_over_its_limits_alerts_the_webhook_and_still_succeeds(trained_c
     assert "ALERT HIGH PricecastDirectionalAccuracyLow" in (logs / "report.log").read_text()
 
 
-def test_task_processes_inherit_the_memory_settings_and_a_users_own_wins(isolated_store, tmp_path, monkeypatch):
+def test_task_processes_inherit_the_task_settings_and_a_users_own_wins(isolated_store, tmp_path, monkeypatch):
     """run_local sets them before any task starts (kfp.local's subprocesses inherit os.environ)."""
     from pipelines.local_run import TASK_ENVIRONMENT
     from pricecast.errors import ConfigError
 
     monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS", raising=False)
     monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
     with pytest.raises(ConfigError):  # refused before any task: only the environment is looked at
         run_local({**SMALL, "alpha": float("nan")}, pipeline_root=tmp_path / "kfp")
     assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == TASK_ENVIRONMENT["NUMPY_MADVISE_HUGEPAGE"] == "0"
+    assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
     assert os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "jemalloc"
