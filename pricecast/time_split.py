@@ -121,8 +121,7 @@ def time_split(frame: Any, test_fraction: float = 0.2, n_windows: int = 3) -> Sp
         ConfigError: The parameters are out of range or the data has too few dates for them.
     """
     check_split_parameters(test_fraction, n_windows)
-    dates = _datetimes(frame["date"] if hasattr(frame, "columns") else frame)
-    dates = np.unique(dates[~np.isnat(dates)])
+    dates = distinct_dates(frame["date"] if hasattr(frame, "columns") else frame)
     n_test = history.test_dates(len(dates), test_fraction)
     if not history.split_fits(len(dates), test_fraction, n_windows):
         raise ConfigError(
@@ -141,12 +140,19 @@ def time_split(frame: Any, test_fraction: float = 0.2, n_windows: int = 3) -> Sp
     )
 
 
+def distinct_dates(values: Any) -> np.ndarray:
+    """The distinct dates of ``values`` in order, as datetime64[ns]; a missing date is no date."""
+    dates = _datetimes(values)
+    return np.unique(dates[~np.isnat(dates)])
+
+
 def _datetimes(values: Any) -> np.ndarray:
     """Dates (datetime64 of any unit, Timestamps, date objects or ISO strings) as datetime64[ns]."""
-    dates = np.asarray(values)
-    if dates.dtype.kind != "M":
-        dates = np.asarray(values, dtype="datetime64[ns]") if dates.size else dates.astype("datetime64[ns]")
-    return dates.astype("datetime64[ns]", copy=False)
+    return np.asarray(values).astype("datetime64[ns]", copy=False)
+
+
+def _has_target(features_df: Any) -> np.ndarray:
+    return ~np.isnan(np.asarray(features_df[TARGET], dtype=np.float64))
 
 
 def target_dates(features_df: Any) -> np.ndarray:
@@ -163,7 +169,7 @@ def target_dates(features_df: Any) -> np.ndarray:
         return out
     codes, _ = frames.factorize(features_df["ticker"])
     segment = np.asarray(features_df["segment"])
-    has_target = ~np.isnan(np.asarray(features_df[TARGET], dtype=np.float64))
+    has_target = _has_target(features_df)
     # factorize numbers tickers by first appearance: grouped rows have non-decreasing codes.
     grouped = bool(np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (dates[1:] > dates[:-1]))))
     order = None if grouped else np.lexsort((dates, segment, codes))
@@ -186,5 +192,4 @@ def window_mask(features_df: Any, split: Split, window_index: int) -> np.ndarray
     """Rows dated inside test window ``window_index`` that have a target to score against."""
     window = split.window(window_index)
     dates = _datetimes(features_df["date"])
-    has_target = ~np.isnan(np.asarray(features_df[TARGET], dtype=np.float64))
-    return (dates >= window.start) & (dates <= window.end) & has_target
+    return (dates >= window.start) & (dates <= window.end) & _has_target(features_df)

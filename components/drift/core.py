@@ -25,7 +25,7 @@ from pricecast.columns import DRIFT_FEATURES
 from pricecast.errors import ConfigError
 from pricecast.monitoring.drift import PROFILE_KEY, DriftReport, DriftThresholds, drift_report_from_sketches
 from pricecast.sketch import Sketch
-from pricecast.time_split import day, iso_day
+from pricecast.time_split import day, distinct_dates, iso_day
 
 if TYPE_CHECKING:  # the task reads features as frames.Columns, not as pandas frames
     import pandas as pd
@@ -59,8 +59,7 @@ def last_dates_start(dates: Iterable[Any], current_days: int) -> np.datetime64:
     """
     distinct: set[np.datetime64] = set()
     for shard_dates in dates:
-        values = np.asarray(shard_dates).astype("datetime64[ns]")
-        distinct.update(np.unique(values[~np.isnat(values)]))
+        distinct.update(distinct_dates(shard_dates))
     if not distinct:
         raise ConfigError("The features hold no row at all.", "Pass the features stage's output.")
     return sorted(distinct)[-min(current_days, len(distinct))]

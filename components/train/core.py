@@ -25,7 +25,7 @@ from pricecast.monitoring.drift import BINS, PROFILE_FORMAT, profile_from_sketch
 from pricecast.time_split import Split, Window, target_dates, time_split, train_mask, window_mask
 from pricecast.training_stats import ShardStats, pool, shard_stats
 
-if TYPE_CHECKING:  # the stage itself never imports scikit-learn (1 s of its start-up) or pandas
+if TYPE_CHECKING:  # annotations only: the stage never imports scikit-learn (1 s of its start-up)
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
