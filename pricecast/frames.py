@@ -7,6 +7,9 @@ restored task never reads a table.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import hashlib
 import os
 import zlib
 from collections.abc import Iterable, Iterator
@@ -139,19 +142,49 @@ def ticker_blocks(tickers: pd.Series, rows: int = BLOCK_ROWS) -> list[slice]:
     return blocks
 
 
-def parquet_writer(path: str | Path, schema: Any) -> Any:
+def parquet_writer(where: str | Path | Any, schema: Any) -> Any:
     """A ``pyarrow.parquet.ParquetWriter`` with the project's encoding, for every table it writes.
 
-    zstd, and dictionary pages only for the columns that are not floating point (dates, tickers,
-    segments, flags). Prices, returns and features are nearly all distinct: pyarrow's default
-    builds a dictionary for every column and drops it once it overflows, which took 45 % of the
-    write (625 k rows x 22 columns: 0.37 s -> 0.21 s without), and the file is smaller without.
+    ``where``: a path or a binary file object. zstd, and dictionary pages only for the columns
+    that are not floating point (dates, tickers, segments, flags). Prices, returns and features
+    are nearly all distinct: pyarrow's default builds a dictionary for every column and drops it
+    once it overflows, which took 45 % of the write (625 k rows x 22 columns: 0.37 s -> 0.21 s
+    without), and the file is smaller without.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     dictionary = [field.name for field in schema if not pa.types.is_floating(field.type)]
-    return pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=dictionary)
+    return pq.ParquetWriter(where, schema, compression="zstd", use_dictionary=dictionary)
+
+
+class _HashedFile:
+    """A binary file that keeps the sha256 of the bytes written to it.
+
+    The Parquet writer's sink: the checkpoint then needs no second read of a file just written
+    (5 M rows of features: 500 MB, ~0.5 s). hashlib releases the GIL on large updates.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by close(), after the writer's last bytes
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        return self._file.write(data)
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 class BlockWriter:
@@ -159,6 +192,11 @@ class BlockWriter:
 
     ``write`` takes frames with the same columns; nothing is visible at ``path`` until every
     block is written, and an exception inside ``with`` leaves no file behind.
+
+    A block is encoded, compressed and hashed on a background thread while the caller computes
+    the next one (pyarrow and hashlib release the GIL): with a core to spare, the features stage
+    at 5 M rows hid most of its ~1.9 s of writing and hashing. At most one block waits, so the
+    memory is two blocks'. The finished file carries its sha256 (:func:`storage.remember_sha256`).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -166,7 +204,10 @@ class BlockWriter:
 
         self.path = Path(path)
         self._tmp = new_temp_file(self.path)  # a store file's mode: its checkpoint may be a hard link to it
+        self._sink = _HashedFile(self._tmp)
         self._writer: Any = None
+        self._background = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="block-writer")
+        self._in_flight: concurrent.futures.Future[None] | None = None
         self.rows = 0
 
     def write(self, df: pd.DataFrame) -> None:
@@ -174,23 +215,46 @@ class BlockWriter:
 
         table = pa.Table.from_pandas(df, preserve_index=False, schema=self._writer.schema if self._writer else None)
         if self._writer is None:
-            self._writer = parquet_writer(self._tmp, table.schema)
-        self._writer.write_table(table)
+            self._writer = parquet_writer(self._sink, table.schema)
+        self._finish_block()  # the previous block's error surfaces here, at the latest at close
+        self._in_flight = self._background.submit(self._writer.write_table, table)
         self.rows += len(df)
+
+    def _finish_block(self) -> None:
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.result()
 
     def __enter__(self) -> BlockWriter:
         return self
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
+        from pricecast.storage import remember_sha256
+
         try:
-            if self._writer is not None:
-                self._writer.close()
-            if kind is None:
-                if self._writer is None:
-                    raise ValueError(f"No block was written to {self.path}: write at least one (it may be empty).")
-                os.replace(self._tmp, self.path)
+            if kind is not None:
+                with contextlib.suppress(Exception):  # the caller's own error is the one to see
+                    self._close()
+                return
+            self._close()
+            if self._writer is None:
+                raise ValueError(f"No block was written to {self.path}: write at least one (it may be empty).")
+            os.replace(self._tmp, self.path)
+            remember_sha256(self.path, self._sink.hexdigest())
         finally:
             self._tmp.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        """Wait for the last block, then close the writer and the file, whatever fails on the way."""
+        try:
+            self._finish_block()
+        finally:
+            self._background.shutdown(wait=True)
+            try:
+                if self._writer is not None:
+                    self._writer.close()
+            finally:
+                self._sink.close()
 
 
 # --------------------------------------------------------------------------- shards

@@ -26,7 +26,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import resource
 import shutil
 import time
@@ -103,36 +102,13 @@ class StageResult:
 
 
 # --------------------------------------------------------------------------- hashing
-# The sha256 a stage computed of an output it wrote (or restored and verified), kept on the file
-# as an extended attribute with the size and modification time it was taken at. The next stage's
-# checkpoint key reads it instead of hashing the file again: 5 M rows of features are 500 MB,
-# which train, evaluate and drift each hashed (~0.4 s apiece). A file whose size or time changed,
-# one copied elsewhere (a KFP pod downloads its inputs) or a file system without extended
-# attributes is hashed as before. Only checkpoint keys use it: an integrity check always reads.
-_DIGEST_ATTRIBUTE = "user.pricecast.sha256"
-
-
-def _stamp(path: Path) -> str:
-    stat = os.stat(path)
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
-
-
-def _remember_digest(path: str | Path, sha256: str) -> None:
-    """Keep ``sha256`` (just computed from ``path``'s bytes) on the file for :func:`path_digest`."""
-    try:
-        os.setxattr(path, _DIGEST_ATTRIBUTE, f"{sha256} {_stamp(Path(path))}".encode())
-    except (AttributeError, OSError):  # no extended attributes on this platform or file system
-        pass
-
-
+# A checkpoint key names its inputs by their sha256. The stage (or writer) that wrote a file
+# keeps its digest on it (storage.remember_sha256), so the next stage reads the digest instead of
+# hashing the file again: 5 M rows of features are 500 MB, which train, evaluate and drift each
+# hashed (~0.4 s apiece). A file whose size or time changed, one copied elsewhere (a KFP pod
+# downloads its inputs) or a file system without extended attributes is hashed as before.
 def _file_digest(path: Path) -> str:
-    try:
-        sha256, stamp = os.getxattr(path, _DIGEST_ATTRIBUTE).decode().split(" ", 1)
-        if stamp == _stamp(path):
-            return sha256
-    except (AttributeError, OSError, UnicodeDecodeError, ValueError):
-        pass
-    return storage.sha256_file(path)
+    return storage.remembered_sha256(path) or storage.sha256_file(path)
 
 
 def path_digest(path: str | Path) -> str:
@@ -173,8 +149,10 @@ def _save_checkpoint(url: str, outputs: Mapping[str, str], manifest: dict[str, A
             # Shared, not copied, on a local store: outputs are written once (by rename), and
             # a restore checks every file's sha256 against the manifest.
             storage.put_file(file, storage.join(url, name, rel or "_file"), share=True)
-            entries[rel] = storage.sha256_file(file)
-            _remember_digest(file, entries[rel])
+            # The writer's own digest when it kept one (frames.BlockWriter hashes as it writes):
+            # the bytes are not read twice. A restore always reads them.
+            entries[rel] = storage.remembered_sha256(file) or storage.sha256_file(file)
+            storage.remember_sha256(file, entries[rel])
         files[name] = entries
     manifest = {**manifest, "files": files}
     # The manifest goes last: its presence is what makes the checkpoint complete.
@@ -203,7 +181,7 @@ def _restore_checkpoint(url: str, outputs: Mapping[str, str], manifest: Mapping[
                 return False
             if storage.sha256_file(dest) != sha:
                 return False
-            _remember_digest(dest, sha)
+            storage.remember_sha256(dest, sha)
     return True
 
 

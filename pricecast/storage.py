@@ -433,6 +433,34 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# The sha256 of a local file's bytes, kept on the file as an extended attribute with the size and
+# modification time it was taken at, by whoever just wrote or verified those bytes. Read back
+# only while both are unchanged; a copy of the file (another inode) has none.
+_SHA256_ATTRIBUTE = "user.pricecast.sha256"
+
+
+def _stamp(path: str | Path) -> str:
+    status = os.stat(path)
+    return f"{status.st_size}:{status.st_mtime_ns}"
+
+
+def remember_sha256(path: str | Path, sha256: str) -> None:
+    """Keep ``sha256`` (just computed from ``path``'s bytes) on the file for :func:`remembered_sha256`."""
+    try:
+        os.setxattr(path, _SHA256_ATTRIBUTE, f"{sha256} {_stamp(path)}".encode())
+    except (AttributeError, OSError):  # no extended attributes on this platform or file system
+        pass
+
+
+def remembered_sha256(path: str | Path) -> str | None:
+    """The sha256 kept on ``path`` if the file has not changed since; else None (hash it)."""
+    try:
+        sha256, stamp = os.getxattr(path, _SHA256_ATTRIBUTE).decode().split(" ", 1)
+        return sha256 if stamp == _stamp(path) else None
+    except (AttributeError, OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
 # --------------------------------------------------------------------------- compare and swap
 @_retrying("read")
 def read_versioned(url: str) -> tuple[bytes | None, str | None]:

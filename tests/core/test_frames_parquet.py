@@ -6,6 +6,9 @@ build and drop a dictionary per column, which was 45 % of a features shard's wri
 
 from __future__ import annotations
 
+import errno
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -13,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from components.ingest.partitions import PartitionWriter
-from pricecast import frames
+from pricecast import frames, storage
 
 
 def _frame(rows: int = 5_000) -> pd.DataFrame:
@@ -62,6 +65,51 @@ def test_ingest_partitions_use_the_same_encoding_and_an_empty_shard_keeps_the_sc
     empty = pq.read_table(parts[1])
     assert empty.num_rows == 0 and empty.schema.names == list(frame.columns)
     assert _dictionary_columns(parts[0]) == {"date", "ticker", "segment"}  # booleans are run-length encoded
+
+
+def test_a_written_table_carries_the_sha256_of_its_bytes(tmp_path) -> None:
+    """The writer hashes what it writes (the checkpoint reads that instead of the file again)."""
+    path = tmp_path / "f.parquet"
+    with frames.BlockWriter(path) as writer:
+        for start in range(0, 5_000, 1_000):
+            writer.write(_frame().iloc[start:start + 1_000])
+    assert storage.remembered_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert pq.ParquetFile(path).metadata.num_row_groups == 5
+    path.write_bytes(path.read_bytes() + b"!")  # changed since: the digest no longer counts
+    assert storage.remembered_sha256(path) is None
+
+
+def _disk_full_after(monkeypatch: pytest.MonkeyPatch, budget: int) -> None:
+    written = []
+    real = frames._HashedFile.write
+
+    def write(self, data: bytes) -> int:
+        if sum(written) + len(data) > budget:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(len(data))
+        return real(self, data)
+
+    monkeypatch.setattr(frames._HashedFile, "write", write)
+
+
+def test_a_block_that_fails_to_write_raises_its_own_error_and_leaves_no_file(tmp_path, monkeypatch) -> None:
+    """The write runs on a background thread: its error still reaches the caller, nothing is left behind."""
+    _disk_full_after(monkeypatch, 10_000)
+    with pytest.raises(OSError) as failure:
+        with frames.BlockWriter(tmp_path / "f.parquet") as writer:
+            for _ in range(3):
+                writer.write(_frame())
+    assert failure.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_callers_error_wins_over_a_failing_write_and_nothing_is_left(tmp_path, monkeypatch) -> None:
+    _disk_full_after(monkeypatch, 4)  # the magic bytes fit, the first block does not
+    with pytest.raises(KeyError, match="computing the next block"):
+        with frames.BlockWriter(tmp_path / "f.parquet") as writer:
+            writer.write(_frame())
+            raise KeyError("computing the next block")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("rows", [0, 1, 2_000])

@@ -178,6 +178,26 @@ def test_the_next_stage_keys_on_the_digest_the_writer_kept_and_rehashes_a_change
     assert checkpoint_key("train", "code", {}, {"features": str(copy)}) == changed
 
 
+def test_the_checkpoint_takes_the_digest_a_block_writer_kept_instead_of_reading_the_file_again(
+        isolated_store, tmp_path, monkeypatch):
+    import hashlib
+
+    import pandas as pd
+
+    from pricecast import frames
+
+    out = tmp_path / "features.parquet"
+    hashed: list[Path] = []
+    real = storage.sha256_file
+    monkeypatch.setattr(storage, "sha256_file", lambda path: hashed.append(Path(path)) or real(path))
+    result = run_stage("features", compute=lambda ctx: frames.write_frame(pd.DataFrame({"x": range(1000)}), out),
+                       params={}, inputs={}, outputs={"o": str(out)})
+    assert hashed == []
+    manifest = json.loads(storage.read_text(
+        storage.join(isolated_store.store_url, "checkpoints", "features", result.key, "_MANIFEST.json")))
+    assert manifest["files"]["o"][""] == hashlib.sha256(out.read_bytes()).hexdigest()
+
+
 def test_a_local_checkpoint_shares_the_output_file_and_survives_a_recompute_in_place(isolated_store, tmp_path):
     out = tmp_path / "out.txt"
     calls: list[int] = []
