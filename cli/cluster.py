@@ -78,12 +78,13 @@ def connect(host: str, namespace: str | None = None, token: str | None = None) -
     """A ``kfp.Client`` for ``host``; an unreachable API becomes a PricecastError."""
     import warnings
 
-    import kfp
+    # From its module, not ``kfp.Client``: pipelines/__init__.py imports kfp without its client.
+    from kfp.client import Client
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # "only works with KFP >= 2.0.0-beta.2"
         try:
-            return kfp.Client(host=host, namespace=namespace or "kubeflow", existing_token=token)
+            return Client(host=host, namespace=namespace or "kubeflow", existing_token=token)
         except Exception as exc:  # noqa: BLE001 - urllib3/ApiException/TimeoutError alike
             raise api_error(host, "reach", exc) from exc
 

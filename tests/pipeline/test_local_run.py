@@ -145,3 +145,23 @@ def test_task_processes_inherit_the_task_settings_and_a_users_own_wins(isolated_
     assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == TASK_ENVIRONMENT["NUMPY_MADVISE_HUGEPAGE"] == "0"
     assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
     assert os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "jemalloc"
+
+
+def test_the_pipelines_package_imports_kfp_without_its_api_client_and_leaves_no_trace() -> None:
+    """`pricecast run` compiles and runs locally: kfp.Client (and the Kubernetes and Google auth
+    clients under it) is not imported, the SDK it does use is whole, and no child inherits the
+    switch. In a fresh interpreter: this process has kfp imported already."""
+    code = (
+        "import json, os, sys\n"
+        "from pipelines.pricecast_pipeline import build_pipeline\n"
+        "from kfp import dsl, local\n"
+        "seen = {'kubernetes': 'kubernetes' in sys.modules, 'runtime': os.environ.get('_KFP_RUNTIME'),\n"
+        "        'full_dsl': all(hasattr(dsl, n) for n in ('pipeline', 'ParallelFor', 'Collected')),\n"
+        "        'built': callable(build_pipeline(cluster=False))}\n"
+        "from kfp.client import Client\n"  # cli/cluster.py's import still works afterwards
+        "print(json.dumps({**seen, 'client': Client.__name__}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "_KFP_RUNTIME"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(out.stdout) == {"kubernetes": False, "runtime": None, "full_dsl": True, "built": True,
+                                      "client": "Client"}
