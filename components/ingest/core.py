@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from components.ingest import fetch, generator, partitions, readers
+from components.ingest import compression, fetch, generator, partitions, readers
 from components.ingest.source_key import GENERATOR, is_http, last_business_day
 from pricecast import frames, storage
 from pricecast.errors import ConfigError, PricecastError
@@ -215,10 +215,15 @@ def _read_source(spec: SourceSpec, store_url: str | None) -> tuple[pd.DataFrame,
     payload = (fetch.fetch_http(spec.source, store_url=store_url) if is_http(spec.source)
                else fetch.read_location(spec.source))
     readers.check_payload(payload.data, payload.name, payload.content_type)
-    fmt = readers.detect_format(payload.name, spec.format, payload.content_type, payload.data)
-    table = readers.parse_table(payload.data, fmt, payload.name, spec.encoding, keep_as_text=(spec.ticker_column,))
+    content = compression.decompress(payload.data, payload.name)
+    if content.compression:
+        readers.check_payload(content.data, payload.name)
+    fmt = readers.detect_format(content.name, spec.format, payload.content_type, content.data)
+    table = readers.parse_table(content.data, fmt, payload.name, spec.encoding, keep_as_text=(spec.ticker_column,))
     frame, mapping = map_columns(table, spec)
     info = {"source": payload.name, "format": fmt, "bytes": len(payload.data), **mapping}
+    if content.compression:
+        info["compression"] = content.compression
     if mapping["mapped"]:
         info["tickers"] = int(frame["ticker"].nunique())
     return frame, info
@@ -269,7 +274,7 @@ def _stream_file(spec: SourceSpec, path: str | Path, shards: int) -> tuple[list[
     """Stream a Parquet or CSV file source batch by batch to the partitions; None: read it whole.
 
     None for anything the whole-file path must handle so its checks and errors stay exactly as
-    they are: HTTP(S) and JSON sources, a missing file, CSV files under CSV_STREAM_MIN_BYTES, and
+    they are: HTTP(S), JSON and compressed sources, a missing file, CSV files under CSV_STREAM_MIN_BYTES, and
     a CSV file that turns out odd while streaming (a bad byte, a malformed line, a column whose
     type changes between batches) — what was written is discarded and the file is read again.
     """
@@ -282,6 +287,8 @@ def _stream_file(spec: SourceSpec, path: str | Path, shards: int) -> tuple[list[
         return None
     with handle, contextlib.ExitStack() as stack:
         head = handle.read(512)
+        if compression.compression_of(head):  # read whole: decompressed in memory
+            return None
         fmt = readers.detect_format(spec.source, spec.format, "", head)
         size = handle.seek(0, 2)
         handle.seek(0)
@@ -337,7 +344,7 @@ def ingest_to(spec: SourceSpec, path: str | Path, shards: int = 1, store_url: st
     Memory: the generator streams blocks of 256 tickers to the partition writers, so it holds
     one block plus a bounded buffer whatever the total. Parquet and CSV files (path, file:// or
     s3://; CSV from 32 MB) written to more than one shard are streamed too, 1 M rows at a time
-    (for Parquet, the row group being decoded on top). JSON files, HTTP(S) bodies, and every
+    (for Parquet, the row group being decoded on top). JSON and compressed files, HTTP(S) bodies, and every
     source written to one shard are read whole (bytes, then the parsed frame) and then
     scattered: their peak is about the source's size, as it always was.
     """

@@ -8,6 +8,7 @@ case per failing stage and error class goes through kfp.local and the CLI.
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
@@ -59,6 +60,7 @@ def _bad_sources() -> dict[str, tuple[bytes, str, str]]:
         "truncated_csv": (truncated[: len(truncated) - 7], ".csv", "truncated"),
         "truncated_parquet": (_parquet_bytes(good)[:-40], ".parquet", "parquet"),
         "html_page": (b"<!DOCTYPE html><html><body><h1>Sign in</h1></body></html>\n", ".csv", "HTML"),
+        "truncated_gzip": (gzip.compress(_csv(good))[:-12], ".csv.gz", "cut short"),
     }
 
 
@@ -70,7 +72,7 @@ def _parquet_bytes(df: pd.DataFrame) -> bytes:
 
 
 PIPELINE_CASES = ("missing_column", "negative_price", "duplicate_ticker_date", "empty_file", "non_utf8",
-                  "truncated_parquet", "html_page")
+                  "truncated_parquet", "html_page", "truncated_gzip")
 
 
 def _closed_port() -> int:
