@@ -23,7 +23,8 @@ console = Console()
 _Text = Optional[str]
 InputOpt = Annotated[_Text, typer.Option(
     "--input", "-i", show_default=False,
-    help="Path, file://, s3:// or http(s):// URL of a CSV, JSON or Parquet file, or 'generator'.")]
+    help="Path, file://, s3:// or http(s):// URL of a CSV, JSON or Parquet file (plain or "
+         "compressed), or 'generator'.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", help="YAML or TOML file with the ingest options (date_column, date_format, ...); flags win.")]
 FormatOpt = Annotated[_Text, typer.Option("--format", help="auto, csv, json or parquet (default auto).")]

@@ -120,7 +120,8 @@ def build_pipeline(image: str = DEFAULT_IMAGE, cluster: bool = True) -> Callable
         """Train a next-period price forecaster and promote it only if it does not degrade.
 
         Args:
-            source: "generator" (seeded GBM data) or a URL/path (http(s)://, s3://, file) of CSV, JSON or Parquet.
+            source: "generator" (seeded GBM data) or a URL/path (http(s)://, s3://, file) of CSV, JSON or Parquet
+                (plain or compressed).
             source_format: auto, csv, json or parquet.
             date_column: Source column holding the date.
             ticker_column: Source column holding the ticker; a file without it is one ticker.

@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import json
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -25,7 +26,7 @@ from pricecast.errors import ConfigError, DataFormatError
 
 FORMATS = ("csv", "json", "parquet")
 _EXTENSIONS = {
-    ".csv": "csv", ".txt": "csv",
+    ".csv": "csv", ".txt": "csv", ".tsv": "csv",
     ".json": "json", ".jsonl": "json", ".ndjson": "json",
     ".parquet": "parquet", ".pq": "parquet",
 }
@@ -109,11 +110,53 @@ def _truncated(name: str, detail: str) -> DataFormatError:
 
 
 # --------------------------------------------------------------------------- CSV
-def _split_line(line: str, name: str, which: str) -> list[str]:
+# Delimited text: comma-separated, or, when the header line has no comma outside quotes, the
+# semicolon, tab or pipe it has most of (exports from European locales use semicolons, and
+# decimal commas with them; databases and terminals write tabs and pipes).
+_OTHER_DELIMITERS = (";", "\t", "|")
+_QUOTED = re.compile(r'"[^"]*"')
+# A decimal comma: digits, a comma, digits. No thousands separator: "1.234,5" stays text, and
+# validate names its rows, rather than a guess turning it into 1.2345.
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+(,\d+)?\s*$")
+
+
+def sniff_delimiter(header: str) -> str:
+    """The field separator of a header line: a comma if it has one outside quotes, else the
+    semicolon, tab or pipe it has most of, else a comma (a one-column file)."""
+    unquoted = _QUOTED.sub("", header)
+    if "," in unquoted:
+        return ","
+    counts = {delimiter: unquoted.count(delimiter) for delimiter in _OTHER_DELIMITERS}
+    best = max(counts, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] else ","
+
+
+def with_decimal_commas(frame: pd.DataFrame, delimiter: str, keep_as_text: tuple[str, ...] = ()) -> pd.DataFrame:
+    """In a semicolon-separated file, the text columns whose every value is a number written with
+    a decimal comma ("98,84"), as numbers; the ``keep_as_text`` columns and the rest unchanged.
+
+    Only there: with commas separating fields a decimal comma cannot occur unquoted, and a
+    quoted "1,234" in a comma file is a thousands separator.
+    """
+    if delimiter != ";":
+        return frame
+    kept = {column.strip().casefold() for column in keep_as_text}
+    for column in frame.columns:
+        values = frame[column]
+        if str(column).strip().casefold() in kept or pd.api.types.is_numeric_dtype(values):
+            continue
+        present = values.dropna()
+        if len(present) and present.astype(str).str.contains(",", regex=False).any() \
+                and present.astype(str).str.match(_DECIMAL_COMMA).all():
+            frame[column] = pd.to_numeric(values.str.replace(",", ".", regex=False))
+    return frame
+
+
+def _split_line(line: str, name: str, which: str, delimiter: str = ",") -> list[str]:
     """One CSV line's fields; the csv module's own errors (a field over its size limit, a NUL
     byte) become a DataFormatError that says where and what to do."""
     try:
-        return next(csv.reader([line]), [])
+        return next(csv.reader([line], delimiter=delimiter), [])
     except csv.Error as exc:
         raise DataFormatError(
             f"The {which} line of {name} cannot be split into CSV fields ({exc}; the line has "
@@ -152,9 +195,11 @@ def iter_csv(handle: BinaryIO, name: str, encoding: str, keep_as_text: tuple[str
         return None
     if "\n" not in head_text or "\n" not in tail_text:
         return None
+    header_line = head_text[:head_text.find("\n")].rstrip("\r")
+    delimiter = sniff_delimiter(header_line)
     try:
-        header = _split_line(head_text[:head_text.find("\n")].rstrip("\r"), name, "first")
-        last = _split_line(tail_text[tail_text.rfind("\n") + 1:].rstrip("\r"), name, "last")
+        header = _split_line(header_line, name, "first", delimiter)
+        last = _split_line(tail_text[tail_text.rfind("\n") + 1:].rstrip("\r"), name, "last", delimiter)
     except DataFormatError:
         return None
     if len(last) < len(header):
@@ -163,7 +208,7 @@ def iter_csv(handle: BinaryIO, name: str, encoding: str, keep_as_text: tuple[str
 
     def batches() -> Iterator[pd.DataFrame]:
         reader = pd.read_csv(handle, encoding=codec, dtype=text_dtypes(header, keep_as_text) or None,
-                             index_col=False, chunksize=batch_rows)
+                             index_col=False, chunksize=batch_rows, sep=delimiter)
         with reader:
             while True:
                 # As parse_csv: a row with more fields than the header is an error, not a shift.
@@ -174,7 +219,7 @@ def iter_csv(handle: BinaryIO, name: str, encoding: str, keep_as_text: tuple[str
                         chunk = next(reader)
                     except StopIteration:
                         return
-                yield chunk
+                yield with_decimal_commas(chunk, delimiter, keep_as_text)
 
     return batches()
 
@@ -191,9 +236,11 @@ def parse_csv(text: str, name: str, keep_as_text: tuple[str, ...] = ()) -> pd.Da
     if "\n" not in body:
         raise _no_rows(name)
     # Only the first and last lines are split here: a 5 M-line file must not become 5 M strings.
-    header = _split_line(body[:body.find("\n")].rstrip("\r"), name, "first")
+    header_line = body[:body.find("\n")].rstrip("\r")
+    delimiter = sniff_delimiter(header_line)
+    header = _split_line(header_line, name, "first", delimiter)
     last_line = body[body.rfind("\n") + 1:].rstrip("\r")
-    last = _split_line(last_line, name, "last")
+    last = _split_line(last_line, name, "last", delimiter)
     if len(last) < len(header):
         # pandas would pad the short line with NaN and carry on; we refuse to guess.
         line_no = body.count("\n") + 1
@@ -205,15 +252,18 @@ def parse_csv(text: str, name: str, keep_as_text: tuple[str, ...] = ()) -> pd.Da
             # index_col=False + this filter: a row with more fields than the header is an error,
             # not (pandas' default) a silent shift of every column into the index.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.StringIO(text), dtype=dtypes or None, index_col=False)
+            frame = pd.read_csv(io.StringIO(text), dtype=dtypes or None, index_col=False, sep=delimiter)
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        shown = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[delimiter]
+        what = "CSV" if delimiter == "," else f"{shown}-separated text"
         raise DataFormatError(
-            f"The source {name} is not well-formed CSV: {exc}.",
-            "Check the delimiter (a comma is expected) and the quoting of fields on that line.",
+            f"The source {name} is not well-formed {what}: {str(exc).rstrip('.')}.",
+            f"The header line sets the delimiter (a {shown}); check that every line uses it, and the "
+            "quoting of fields on that line.",
         ) from exc
     if frame.empty:
         raise _no_rows(name)
-    return frame
+    return with_decimal_commas(frame, delimiter, keep_as_text)
 
 
 # --------------------------------------------------------------------------- JSON
@@ -341,4 +391,5 @@ def parse_table(data: bytes, fmt: str, name: str, encoding: str = "utf-8",
 
 
 __all__ = ["FORMATS", "check_payload", "codec_of", "decode", "detect_format", "iter_csv", "iter_parquet",
-           "parse_csv", "parse_json", "parse_parquet", "parse_table", "text_dtypes"]
+           "parse_csv", "parse_json", "parse_parquet", "parse_table", "sniff_delimiter", "text_dtypes",
+           "with_decimal_commas"]

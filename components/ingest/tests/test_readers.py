@@ -97,6 +97,8 @@ def _broken_cases() -> dict[str, tuple[bytes, str, type, list[str]]]:
         "json_scalars": (b'{"date": 1, "price": 2}', ".json", DataFormatError, ["neither records"]),
         "ragged_csv": (b"date,ticker,price\n2021-01-04,A,1,EXTRA\n2021-01-05,A,2\n", ".csv", DataFormatError,
                        ["not well-formed CSV"]),
+        "ragged_semicolons": (b"date;ticker;price\n2021-01-04;A;1;EXTRA\n2021-01-05;A;2\n", ".csv", DataFormatError,
+                              ["not well-formed semicolon-separated text"]),
     }
 
 
@@ -150,3 +152,63 @@ def test_a_field_over_the_csv_modules_limit_is_a_named_error_not_a_csv_traceback
     which = "first" if where == "header" else "last"
     assert info.value.problem.startswith(f"The {which} line of ") and "field larger than field limit" in info.value.problem
     assert "quote that is opened and never closed" in info.value.fix
+
+
+# --------------------------------------------------------------------------- delimiters
+def _delimited(delimiter: str, decimal: str = ".", line_end: str = "\n") -> bytes:
+    rows = [delimiter.join(["date", "ticker", "price"])]
+    rows += [delimiter.join([d, t, f"{p:g}".replace(".", decimal)]) for d, t, p in FRAME.itertuples(index=False)]
+    return (line_end.join(rows) + line_end).encode()
+
+
+@pytest.mark.parametrize(("name", "payload"), [
+    ("eu.csv", _delimited(";", ",", "\r\n")),  # a European export: semicolons and decimal commas
+    ("dots.csv", _delimited(";")),  # semicolons, decimal points
+    ("p.txt", _delimited("\t")),
+    ("p.tsv", _delimited("\t")),  # no known suffix: the bytes say CSV-like text
+    ("p.psv", _delimited("|")),
+])
+def test_a_semicolon_tab_or_pipe_separated_file_reads_like_the_csv(tmp_path, name, payload) -> None:
+    path = tmp_path / name
+    path.write_bytes(payload)
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(FRAME.to_csv(index=False).encode())
+    pd.testing.assert_frame_equal(_ingest(path), _ingest(plain))
+
+
+def test_the_delimiter_comes_from_the_header_line_outside_quotes() -> None:
+    from components.ingest.readers import sniff_delimiter
+
+    assert sniff_delimiter("date,ticker,price") == ","
+    assert sniff_delimiter('date,"ticker;name",price') == ","  # a comma file with a semicolon in a name
+    assert sniff_delimiter('"Kurs, EUR";Datum;Ticker') == ";"  # a semicolon file with a comma in a name
+    assert sniff_delimiter("date\tticker;x\tprice") == "\t"
+    assert sniff_delimiter("price") == ","
+
+
+def test_only_unambiguous_decimal_commas_become_numbers(tmp_path) -> None:
+    from components.ingest.readers import parse_csv
+
+    frame = parse_csv("date;ticker;price;volume;note\n"
+                      "2021-01-04;1,5;1.234,50;12,5;a,b\n"
+                      "2021-01-05;2,5;99,5;-3;x\n", "f.csv", keep_as_text=("ticker",))
+    assert frame["ticker"].tolist() == ["1,5", "2,5"]  # kept as text: a ticker is a name
+    assert frame["price"].tolist() == ["1.234,50", "99,5"]  # a thousands separator: left for validate to name
+    assert frame["volume"].tolist() == [12.5, -3.0]
+    assert frame["note"].tolist() == ["a,b", "x"]
+    comma_file = parse_csv('date,ticker,price\n2021-01-04,A,"1,5"\n', "f.csv")
+    assert comma_file["price"].tolist() == ["1,5"]  # in a comma file a quoted comma is not a decimal point
+
+
+def test_a_streamed_semicolon_file_reads_as_the_whole_one(tmp_path) -> None:
+    from components.ingest.readers import iter_csv, parse_csv
+
+    big = pd.concat([FRAME.assign(ticker=f"T{i}") for i in range(200)], ignore_index=True)
+    rows = (f"{d};{t};{str(p).replace('.', ',')}\n" for d, t, p in big.itertuples(index=False))
+    text = "date;ticker;price\n" + "".join(rows)
+    with io.BytesIO(text.encode()) as handle:
+        batches = iter_csv(handle, "big.csv", "utf-8", ("ticker",), batch_rows=97, probe_bytes=256)
+        assert batches is not None
+        streamed = pd.concat(list(batches), ignore_index=True)
+    pd.testing.assert_frame_equal(streamed, parse_csv(text, "big.csv", ("ticker",)))
+    assert streamed["price"].tolist() == big["price"].tolist()
