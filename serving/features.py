@@ -21,6 +21,7 @@ import pandas as pd
 from pricecast import frequency as freq
 from pricecast.columns import FEATURE_COLUMNS, OUTLIER_BOUNDS_KEY
 from pricecast.errors import ConfigError, PricecastError, SchemaValidationError
+from pricecast.local_day import strip_utc_offset
 from serving.errors import InvalidInputError
 
 try:
@@ -142,6 +143,8 @@ def _validated_series(dates: object, prices: object, ticker: str) -> pd.DataFram
             f"{len(dates)} dates but {len(price)} prices were given.",  # type: ignore[arg-type]
             "Send one date per price.",
         )
+    # The day where each close was stamped (pricecast.local_day): numpy would apply the offset.
+    dates = [strip_utc_offset(d) if isinstance(d, str) else d for d in dates]  # type: ignore[attr-defined]
     try:  # numpy parses ISO strings, dates and timestamps far faster than pandas' general parser
         day = np.asarray(dates, dtype="datetime64[D]")
     except (ValueError, TypeError) as exc:

@@ -35,6 +35,7 @@ from components.validate.diff import (
 from pricecast import frequency as freq
 from pricecast import grouped, history, shard_profile
 from pricecast.errors import SchemaValidationError
+from pricecast.local_day import UTC_OFFSET
 from pricecast.time_split import check_split_parameters
 
 log = logging.getLogger("components.validate")
@@ -134,9 +135,10 @@ def price_schema(min_rows: int = 100, duplicates: DuplicateAnalysis | None = Non
 
 # --------------------------------------------------------------------------- parsing
 def _parse_dates(raw: pd.Series, date_format: str) -> pd.Series:
-    """Dates at day precision, tz-naive (UTC); what does not parse becomes NaT."""
+    """Dates at day precision, tz-naive: a timestamp's own local day (its offset or time zone
+    dropped, not applied); what does not parse becomes NaT."""
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        raw = raw.dt.tz_convert("UTC").dt.tz_localize(None)
+        raw = raw.dt.tz_localize(None)  # the wall time where it was stamped (pricecast.local_day)
     if pd.api.types.is_datetime64_dtype(raw):
         values = raw.to_numpy("datetime64[ns]")
     else:
@@ -151,6 +153,10 @@ def _parse_dates(raw: pd.Series, date_format: str) -> pd.Series:
 
 
 def _parse_date_strings(values: pd.Index, date_format: str) -> pd.DatetimeIndex:
+    # The day where a timestamp was stamped (pricecast.local_day): its UTC offset is dropped.
+    values = values.str.replace(UTC_OFFSET, r"\1", regex=True)
+    date_format = date_format.replace("%z", "").strip()
+
     def parse(fmt: str | None) -> pd.DatetimeIndex:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "could not infer format": we report instead

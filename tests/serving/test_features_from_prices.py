@@ -33,6 +33,15 @@ def test_features_from_prices_equals_the_training_rows_bit_for_bit(gap_before_wi
     assert served["date"].iloc[-1] == one["date"].iloc[-1]
 
 
+def test_a_close_stamped_with_a_utc_offset_keeps_its_own_day() -> None:
+    """As validate reads a source: a Tokyo midnight (+09:00) is that day, not the UTC day before."""
+    one = FRAME[FRAME["ticker"] == "T002"].iloc[-30:]
+    days = one["date"].dt.strftime("%Y-%m-%d")
+    plain = features_from_prices(days.tolist(), one["price"].tolist(), ticker="T002")
+    stamped = features_from_prices((days + "T00:00:00+09:00").tolist(), one["price"].tolist(), ticker="T002")
+    pd.testing.assert_frame_equal(stamped, plain)
+
+
 def test_features_from_prices_needs_min_history_prices() -> None:
     one = FRAME[FRAME["ticker"] == "T000"].iloc[:MIN_HISTORY]
     assert len(features_from_prices(one["date"], one["price"])) == 1

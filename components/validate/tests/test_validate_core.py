@@ -52,6 +52,30 @@ def test_timestamps_are_normalized_to_tz_naive_days(good):
     assert (validated["date"] == validated["date"].dt.normalize()).all()
 
 
+@pytest.mark.parametrize("stamp", [
+    "{day} 00:00:00+09:00",  # Tokyo's midnight: 15:00 the day before in UTC
+    "{day}T00:00:00.000+01:00",  # a European daily bar, as yfinance writes it
+    "{day} 00:00:00-05:00",
+    "{day}T00:00Z",
+    "{day} 00:00:00 +0900",
+])
+def test_a_timestamp_with_an_offset_keeps_the_day_it_was_stamped(good, stamp):
+    raw = good.assign(date=pd.to_datetime(good["date"]).dt.strftime("%Y-%m-%d").map(lambda d: stamp.format(day=d)))
+    validated, _ = validate_frame(raw)
+    pd.testing.assert_series_equal(validated["date"], pd.to_datetime(good["date"]).astype("datetime64[ns]"),
+                                   check_names=False)
+
+
+def test_a_zoned_timestamp_column_and_a_format_with_an_offset_keep_their_local_days(good):
+    days = pd.to_datetime(good["date"]).astype("datetime64[ns]")
+    zoned = good.assign(date=days.dt.tz_localize("Asia/Tokyo"))  # a tz-aware Parquet column
+    validated, _ = validate_frame(zoned)
+    pd.testing.assert_series_equal(validated["date"], days, check_names=False)
+    formatted = good.assign(date=days.dt.strftime("%d.%m.%Y 00:00 +0100"))
+    validated, _ = validate_frame(formatted, date_format="%d.%m.%Y %H:%M %z")
+    pd.testing.assert_series_equal(validated["date"], days, check_names=False)
+
+
 def test_date_format_parses_month_names(good):
     raw = good.assign(date=pd.to_datetime(good["date"]).dt.strftime("%b %d %Y"))
     validated, diff = validate_frame(raw, date_format="%b %d %Y")
