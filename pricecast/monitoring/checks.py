@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pricecast.errors import DataFormatError
+from pricecast.local_day import UTC_OFFSET
 from pricecast.monitoring.alerts import Alert
 from pricecast.monitoring.drift import DriftReport
 from pricecast.monitoring.thresholds import Thresholds
@@ -79,6 +80,10 @@ def data_freshness(frame: pd.DataFrame, today: date, max_age_business_days: int,
         raise DataFormatError(f"The data {source} has no 'date' column (columns: {', '.join(map(str, frame.columns))}).",
                               "Map the date column with --date-column.")
     dates = frame["date"]
+    if pd.api.types.is_string_dtype(dates) or dates.dtype == object:
+        # The day each row was stamped (pricecast.local_day); offsets that change with daylight
+        # saving time (+01:00, +02:00) would also make pandas refuse the column.
+        dates = dates.astype("str").str.replace(UTC_OFFSET, r"\1", regex=True)
     if not pd.api.types.is_datetime64_any_dtype(dates):
         dates = pd.to_datetime(dates, errors="coerce", format="mixed")
     if isinstance(dates.dtype, pd.DatetimeTZDtype):

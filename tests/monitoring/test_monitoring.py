@@ -191,6 +191,15 @@ def test_freshness_reads_raw_string_dates_and_a_frame_without_tickers() -> None:
         checks.data_freshness(pd.DataFrame({"day": [1]}), date(2024, 3, 5), 3)
 
 
+def test_freshness_reads_offsets_that_change_with_daylight_saving_as_the_days_they_name() -> None:
+    """yfinance's export of a European stock: +01:00 in winter, +02:00 in summer (pandas refuses
+    the mix); a Friday midnight in Paris is that Friday, not Thursday in UTC."""
+    raw = pd.DataFrame({"date": ["2024-03-08 00:00:00+01:00", "2024-06-07 00:00:00+02:00"], "ticker": ["A", "B"]})
+    result = checks.data_freshness(raw, date(2024, 6, 10), 3)
+    assert [(t.ticker, str(t.latest)) for t in result.tickers] == [("A", "2024-03-08"), ("B", "2024-06-07")]
+    assert [t.ticker for t in result.stale] == ["A"]
+
+
 def test_every_check_raises_json_ready_alerts_for_the_webhook() -> None:
     fresh = checks.data_freshness(_prices({"A": "2024-01-01"}), date(2024, 3, 1), 3)
     run = checks.last_run([_record("ingest", "2024-01-02T00:00:00+00:00", 7200)])
