@@ -15,6 +15,7 @@ import pytest
 
 from components.ingest.compression import compression_of, decompress
 from components.ingest.core import ingest_frame, ingest_to, load_source_spec
+from components.ingest.tests.support import ingest_file, parquet_bytes
 from pricecast import frames
 from pricecast.errors import DataFormatError
 
@@ -38,14 +39,6 @@ def _zip(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _ingest(path, **options) -> pd.DataFrame:
-    return ingest_frame(load_source_spec(None, source=str(path), **options)).frame
-
-
-def _parquet(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(("name", "payload", "kind"), [
@@ -56,7 +49,7 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     ("prices.zip", _zip({"export/prices.csv": CSV, "__MACOSX/export/._prices.csv": b"\0\5junk"}), "zip"),
     ("prices.zip", _zip({"prices.csv.gz": gzip.compress(CSV)}), "zip"),  # compressed inside the zip
     ("download", gzip.compress(CSV), "gzip"),  # no suffix at all: the bytes tell
-    ("prices.parquet.gz", gzip.compress(_parquet(FRAME)), "gzip"),
+    ("prices.parquet.gz", gzip.compress(parquet_bytes(FRAME)), "gzip"),
     ("prices.json.gz", gzip.compress(FRAME.to_json(orient="records").encode()), "gzip"),
     ("prices.zip", _zip({"prices.jsonl": FRAME.to_json(orient="records", lines=True).encode()}), "zip"),
 ])
@@ -67,7 +60,7 @@ def test_a_compressed_source_reads_as_the_plain_file(tmp_path, name, payload, ki
     path.write_bytes(payload)
     assert compression_of(payload) == kind
     ingested = ingest_frame(load_source_spec(None, source=str(path)))
-    pd.testing.assert_frame_equal(ingested.frame, _ingest(plain))
+    pd.testing.assert_frame_equal(ingested.frame, ingest_file(plain))
     assert ingested.info["compression"] == kind and ingested.info["bytes"] == len(payload)
 
 
@@ -87,7 +80,7 @@ def test_a_declared_format_reads_a_compressed_file_whatever_its_name(tmp_path) -
     plain.write_bytes(CSV)
     path = tmp_path / "prices.dat.gz"  # neither suffix names a format
     path.write_bytes(gzip.compress(CSV))
-    pd.testing.assert_frame_equal(_ingest(path, format="csv"), _ingest(plain))
+    pd.testing.assert_frame_equal(ingest_file(path, format="csv"), ingest_file(plain))
 
 
 @pytest.mark.parametrize(("payload", "problem", "fix"), [
@@ -100,10 +93,13 @@ def test_a_declared_format_reads_a_compressed_file_whatever_its_name(tmp_path) -
     (gzip.compress(b"\n\n  \n"), "is empty", "header and rows"),
 ])
 def test_a_broken_compressed_source_says_what_and_how_to_fix(tmp_path, payload, problem, fix) -> None:
-    path = tmp_path / "prices.csv.gz"
+    _assert_refused(tmp_path / "prices.csv.gz", payload, problem, fix)
+
+
+def _assert_refused(path, payload: bytes, problem: str, fix: str) -> None:
     path.write_bytes(payload)
     with pytest.raises(DataFormatError) as err:
-        _ingest(path)
+        ingest_file(path)
     assert problem in err.value.problem and fix in err.value.fix
 
 
@@ -148,11 +144,7 @@ def _corrupted_member(archive: bytes) -> bytes:
     (_tar_gz({"a.csv": CSV, "b.csv": CSV}), "is a tar archive (gzip-compressed)", "tar -xf prices.zip FILE"),
 ])
 def test_an_archive_that_is_not_one_table_says_what_and_how_to_fix(tmp_path, payload, problem, fix) -> None:
-    path = tmp_path / "prices.zip"
-    path.write_bytes(payload)
-    with pytest.raises(DataFormatError) as err:
-        _ingest(path)
-    assert problem in err.value.problem and fix in err.value.fix
+    _assert_refused(tmp_path / "prices.zip", payload, problem, fix)
 
 
 @pytest.mark.parametrize("kind", ["gzip", "zip"])

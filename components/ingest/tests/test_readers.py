@@ -10,20 +10,13 @@ import pytest
 
 from components.ingest.core import ingest_frame, load_source_spec
 from components.ingest.readers import detect_format
+from components.ingest.tests.support import ingest_file, parquet_bytes
 from pricecast.errors import ConfigError, DataFormatError, SourceError
 
 FRAME = pd.DataFrame({"date": ["2021-01-04", "2021-01-05", "2021-01-06"], "ticker": ["007", "007", "AAA"],
                       "price": [10.0, 10.5, 11.25]})
 
 
-def _ingest(path, **options) -> pd.DataFrame:
-    return ingest_frame(load_source_spec(None, source=str(path), **options)).frame
-
-
-def _parquet(frame: pd.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize(("name", "payload"), [
@@ -33,12 +26,12 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     ("lists.json", json.dumps(FRAME.to_dict("list")).encode()),
     ("wrapped.json", json.dumps({"data": FRAME.to_dict("records")}).encode()),
     ("p.jsonl", FRAME.to_json(orient="records", lines=True).encode()),
-    ("p.parquet", _parquet(FRAME)),
+    ("p.parquet", parquet_bytes(FRAME)),
 ])
 def test_every_format_and_orientation_reads_the_same_table(tmp_path, name, payload):
     path = tmp_path / name
     path.write_bytes(payload)
-    frame = _ingest(path)
+    frame = ingest_file(path)
     assert frame["ticker"].tolist() == ["007", "007", "AAA"]  # leading zeros kept
     assert frame["price"].astype(float).tolist() == [10.0, 10.5, 11.25]
     assert frame["date"].astype(str).tolist() == FRAME["date"].tolist()  # raw: validate parses
@@ -47,7 +40,7 @@ def test_every_format_and_orientation_reads_the_same_table(tmp_path, name, paylo
 def test_file_urls_and_a_declared_format(tmp_path):
     path = tmp_path / "data.bin"
     path.write_bytes(FRAME.to_csv(index=False).encode())
-    assert len(_ingest(f"file://{path}", format="csv")) == 3
+    assert len(ingest_file(f"file://{path}", format="csv")) == 3
 
 
 def test_format_detection_order():
@@ -65,16 +58,16 @@ def test_format_detection_order():
 def test_other_encodings_and_a_bom(tmp_path):
     latin = tmp_path / "latin.csv"
     latin.write_bytes("date,ticker,price\n2021-01-04,CAFÉ,1.5\n".encode("latin-1"))
-    assert _ingest(latin, encoding="latin-1")["ticker"].tolist() == ["CAFÉ"]
+    assert ingest_file(latin, encoding="latin-1")["ticker"].tolist() == ["CAFÉ"]
     bom = tmp_path / "bom.csv"
     bom.write_bytes(b"\xef\xbb\xbfdate,ticker,price\n2021-01-04,A,1.5\n")
-    assert list(_ingest(bom).columns) == ["date", "ticker", "price"]
+    assert list(ingest_file(bom).columns) == ["date", "ticker", "price"]
 
 
 # --------------------------------------------------------------------------- broken files
 def _broken_cases() -> dict[str, tuple[bytes, str, type, list[str]]]:
     csv_bytes = FRAME.to_csv(index=False).encode()
-    parquet = _parquet(FRAME)
+    parquet = parquet_bytes(FRAME)
     records = FRAME.to_json(orient="records").encode()
     lines = FRAME.to_json(orient="records", lines=True).encode()
     return {  # name -> (bytes, suffix, error class, words the problem must contain)
@@ -82,7 +75,7 @@ def _broken_cases() -> dict[str, tuple[bytes, str, type, list[str]]]:
         "header_only": (b"date,ticker,price\n", ".csv", DataFormatError, ["header but no rows"]),
         "header_and_blank_lines": (b"date,ticker,price\n\n\n", ".csv", DataFormatError, ["header but no rows"]),
         "empty_json_array": (b"[]", ".json", DataFormatError, ["no rows"]),
-        "empty_parquet": (_parquet(FRAME.iloc[:0]), ".parquet", DataFormatError, ["no rows"]),
+        "empty_parquet": (parquet_bytes(FRAME.iloc[:0]), ".parquet", DataFormatError, ["no rows"]),
         "non_utf8": (csv_bytes.replace(b"AAA", b"A\xff\xfeA"), ".csv", DataFormatError,
                      ["UTF-8", "offset 70", "line 4", "0xff"]),
         "truncated_csv": (csv_bytes[:-9], ".csv", DataFormatError, ["truncated", "line 4", "2 of the header's 3"]),
@@ -108,7 +101,7 @@ def test_broken_files_fail_with_the_problem_and_the_fix(tmp_path, case):
     path = tmp_path / f"{case}{suffix}"
     path.write_bytes(payload)
     with pytest.raises(error) as info:
-        _ingest(path)
+        ingest_file(path)
     for word in words:
         assert word in info.value.problem, info.value.problem
     assert info.value.fix
@@ -117,7 +110,7 @@ def test_broken_files_fail_with_the_problem_and_the_fix(tmp_path, case):
 
 def test_a_missing_file_says_where_it_looked(tmp_path):
     with pytest.raises(SourceError) as info:
-        _ingest(tmp_path / "nope.csv")
+        ingest_file(tmp_path / "nope.csv")
     assert "does not exist" in info.value.problem and "Check the path" in info.value.fix
 
 
@@ -125,14 +118,14 @@ def test_a_unicode_error_names_iconv_and_the_encoding_option(tmp_path):
     path = tmp_path / "x.csv"
     path.write_bytes(b"date,ticker,price\n2021-01-04,\xe9,1\n")
     with pytest.raises(DataFormatError) as info:
-        _ingest(path)
+        ingest_file(path)
     assert "--encoding" in info.value.fix and "iconv" in info.value.fix
 
 
 def test_ticker_text_survives_a_differently_cased_header(tmp_path):
     path = tmp_path / "cased.csv"
     path.write_bytes(b"Date,Ticker,Price\n2021-01-04,007,1.5\n")
-    assert _ingest(path)["ticker"].tolist() == ["007"]
+    assert ingest_file(path)["ticker"].tolist() == ["007"]
 
 
 @pytest.mark.parametrize("where", ["header", "last line"])
@@ -173,7 +166,7 @@ def test_a_semicolon_tab_or_pipe_separated_file_reads_like_the_csv(tmp_path, nam
     path.write_bytes(payload)
     plain = tmp_path / "plain.csv"
     plain.write_bytes(FRAME.to_csv(index=False).encode())
-    pd.testing.assert_frame_equal(_ingest(path), _ingest(plain))
+    pd.testing.assert_frame_equal(ingest_file(path), ingest_file(plain))
 
 
 def test_the_delimiter_comes_from_the_header_line_outside_quotes() -> None:
