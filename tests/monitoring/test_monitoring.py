@@ -200,6 +200,13 @@ def test_freshness_reads_offsets_that_change_with_daylight_saving_as_the_days_th
     assert [t.ticker for t in result.stale] == ["A"]
 
 
+def test_freshness_reads_unix_milliseconds_and_yyyymmdd_numbers() -> None:
+    friday = pd.Timestamp("2024-03-08")
+    for column in ([friday.value // 10**6], [20240308]):
+        result = checks.data_freshness(pd.DataFrame({"date": column}), date(2024, 3, 11), 3)
+        assert [str(t.latest) for t in result.tickers] == ["2024-03-08"], column
+
+
 def test_every_check_raises_json_ready_alerts_for_the_webhook() -> None:
     fresh = checks.data_freshness(_prices({"A": "2024-01-01"}), date(2024, 3, 1), 3)
     run = checks.last_run([_record("ingest", "2024-01-02T00:00:00+00:00", 7200)])

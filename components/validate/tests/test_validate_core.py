@@ -76,6 +76,17 @@ def test_a_zoned_timestamp_column_and_a_format_with_an_offset_keep_their_local_d
     pd.testing.assert_series_equal(validated["date"], days, check_names=False)
 
 
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_unix_time_in_any_unit_is_the_utc_day(good, unit):
+    """APIs (exchanges, crypto feeds, JavaScript) write dates as seconds or milliseconds since 1970."""
+    days = pd.to_datetime(good["date"]).astype("datetime64[ns]")
+    numbers = (days + pd.Timedelta(hours=21)).astype("int64") // {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
+    validated, _ = validate_frame(good.assign(date=numbers))
+    pd.testing.assert_series_equal(validated["date"], days, check_names=False)
+    yyyymmdd = good.assign(date=days.dt.strftime("%Y%m%d").astype("int64"))  # a number, not Unix time
+    pd.testing.assert_series_equal(validate_frame(yyyymmdd)[0]["date"], days, check_names=False)
+
+
 def test_date_format_parses_month_names(good):
     raw = good.assign(date=pd.to_datetime(good["date"]).dt.strftime("%b %d %Y"))
     validated, diff = validate_frame(raw, date_format="%b %d %Y")
