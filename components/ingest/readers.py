@@ -254,6 +254,7 @@ def parse_csv(text: str, name: str, keep_as_text: tuple[str, ...] = ()) -> pd.Da
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(io.StringIO(text), dtype=dtypes or None, index_col=False, sep=delimiter)
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        _refuse_a_title_line(body, header_line, header, name, exc)
         shown = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[delimiter]
         what = "CSV" if delimiter == "," else f"{shown}-separated text"
         raise DataFormatError(
@@ -264,6 +265,36 @@ def parse_csv(text: str, name: str, keep_as_text: tuple[str, ...] = ()) -> pd.Da
     if frame.empty:
         raise _no_rows(name)
     return with_decimal_commas(frame, delimiter, keep_as_text)
+
+
+def _refuse_a_title_line(body: str, first_line: str, first: list[str], name: str, exc: Exception) -> None:
+    """Raise the error for a file whose first line is a title above the header (exports often
+    start with one); nothing when that is not the case.
+
+    A title: fewer fields than the next line, which looks like a header (no field is a number)
+    and has as many fields as the line after it. A data row with a field too many is not one.
+    """
+    lines = body[len(first_line):].lstrip("\r\n").split("\n", 2)[:2]
+    if len(lines) < 2:
+        return
+    delimiter = sniff_delimiter(lines[0])
+    second, third = (_split_line(line.rstrip("\r"), name, "next", delimiter) for line in lines)
+    if len(first) < len(second) == len(third) and not any(_is_number(field) for field in second):
+        raise DataFormatError(
+            f"The source {name} does not start with its header: its first line, {first_line[:60]!r}, has "
+            f"{len(first)} field(s) and the next, {lines[0].rstrip()[:60]!r}, has {len(second)} (a title above "
+            "the header?).",
+            "Delete the lines above the header row (tail -n +2 FILE > NEW.csv drops one), or export the "
+            "table without a title.",
+        ) from exc
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field.replace(",", "."))
+    except ValueError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- JSON

@@ -92,6 +92,10 @@ def _broken_cases() -> dict[str, tuple[bytes, str, type, list[str]]]:
                        ["not well-formed CSV"]),
         "ragged_semicolons": (b"date;ticker;price\n2021-01-04;A;1;EXTRA\n2021-01-05;A;2\n", ".csv", DataFormatError,
                               ["not well-formed semicolon-separated text"]),
+        "title_line": (b"Daily prices, exported 2024-01-05\ndate,ticker,price\n2021-01-04,A,1\n2021-01-05,A,2\n",
+                       ".csv", DataFormatError, ["does not start with its header", "2 field(s)", "title above"]),
+        "title_semicolons": (b"Kurse\nDatum;Ticker;Schluss\n04.01.2021;A;1,5\n05.01.2021;A;2\n", ".csv",
+                             DataFormatError, ["does not start with its header", "'Kurse', has 1 field(s)"]),
     }
 
 
