@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
 
 # A UTC offset (or Z) right after a time of day: "...00:00:00+01:00", "...T23:30Z", "... 00:00 +0900".
 # Only after a time, so a date such as 04-01-2021 keeps its "-2021".
@@ -43,4 +44,16 @@ def unix_time_unit(numbers: np.ndarray) -> str | None:
     return next((unit for unit, smallest in UNIX_UNITS if typical >= smallest), None)
 
 
-__all__ = ["UNIX_UNITS", "UTC_OFFSET", "strip_utc_offset", "unix_time_unit"]
+def from_unix_time(values: pd.Series) -> pd.Series | None:
+    """A numeric column of Unix time as datetimes (UTC; what does not convert is NaT), or None
+    when ``values`` are not numbers or too small to be Unix time (:func:`unix_time_unit`)."""
+    import numpy as np
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return None
+    unit = unix_time_unit(values.to_numpy("float64", na_value=np.nan))
+    return pd.to_datetime(values, unit=unit, errors="coerce") if unit else None
+
+
+__all__ = ["UNIX_UNITS", "UTC_OFFSET", "from_unix_time", "strip_utc_offset", "unix_time_unit"]

@@ -145,9 +145,8 @@ def with_decimal_commas(frame: pd.DataFrame, delimiter: str, keep_as_text: tuple
         values = frame[column]
         if str(column).strip().casefold() in kept or pd.api.types.is_numeric_dtype(values):
             continue
-        present = values.dropna()
-        if len(present) and present.astype(str).str.contains(",", regex=False).any() \
-                and present.astype(str).str.match(_DECIMAL_COMMA).all():
+        present = values.dropna().astype(str)
+        if len(present) and present.str.contains(",", regex=False).any() and present.str.match(_DECIMAL_COMMA).all():
             frame[column] = pd.to_numeric(values.str.replace(",", ".", regex=False))
     return frame
 

@@ -35,7 +35,7 @@ from components.validate.diff import (
 from pricecast import frequency as freq
 from pricecast import grouped, history, shard_profile
 from pricecast.errors import SchemaValidationError
-from pricecast.local_day import UTC_OFFSET, unix_time_unit
+from pricecast.local_day import UTC_OFFSET, from_unix_time
 from pricecast.time_split import check_split_parameters
 
 log = logging.getLogger("components.validate")
@@ -139,11 +139,11 @@ def _parse_dates(raw: pd.Series, date_format: str) -> pd.Series:
     dropped, not applied); what does not parse becomes NaT."""
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         raw = raw.dt.tz_localize(None)  # the wall time where it was stamped (pricecast.local_day)
-    unit = _unix_unit(raw, date_format)
+    unix_time = None if date_format else from_unix_time(raw)  # seconds (ms, ...) since 1970, as APIs write dates
     if pd.api.types.is_datetime64_dtype(raw):
         values = raw.to_numpy("datetime64[ns]")
-    elif unit:  # seconds (or ms, us, ns) since 1970, as APIs write dates: the UTC day
-        values = pd.to_datetime(raw, unit=unit, errors="coerce").to_numpy("datetime64[ns]")
+    elif unix_time is not None:  # its UTC day
+        values = unix_time.to_numpy("datetime64[ns]")
     else:
         text = raw if pd.api.types.is_string_dtype(raw) else raw.astype("str")
         # Prices repeat a few thousand dates per ticker: parse each distinct string once.
@@ -153,13 +153,6 @@ def _parse_dates(raw: pd.Series, date_format: str) -> pd.Series:
     if not (values.view(np.int64) % (86_400 * 10**9) == 0).all():
         values = values.astype("datetime64[D]").astype("datetime64[ns]")
     return pd.Series(values, index=raw.index, name="date")
-
-
-def _unix_unit(raw: pd.Series, date_format: str) -> str | None:
-    """The Unix time unit of a numeric date column (pricecast.local_day), unless a format is given."""
-    if date_format or pd.api.types.is_bool_dtype(raw) or not pd.api.types.is_numeric_dtype(raw):
-        return None
-    return unix_time_unit(raw.to_numpy("float64", na_value=np.nan))
 
 
 def _parse_date_strings(values: pd.Index, date_format: str) -> pd.DatetimeIndex:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pricecast.errors import DataFormatError
-from pricecast.local_day import UTC_OFFSET, unix_time_unit
+from pricecast.local_day import UTC_OFFSET, from_unix_time
 from pricecast.monitoring.alerts import Alert
 from pricecast.monitoring.drift import DriftReport
 from pricecast.monitoring.thresholds import Thresholds
@@ -84,9 +84,10 @@ def data_freshness(frame: pd.DataFrame, today: date, max_age_business_days: int,
         # The day each row was stamped (pricecast.local_day); offsets that change with daylight
         # saving time (+01:00, +02:00) would also make pandas refuse the column.
         dates = dates.astype("str").str.replace(UTC_OFFSET, r"\1", regex=True)
+    elif (unix_time := from_unix_time(dates)) is not None:  # seconds (ms, ...) since 1970
+        dates = unix_time
     elif pd.api.types.is_numeric_dtype(dates) and not pd.api.types.is_bool_dtype(dates):
-        unit = unix_time_unit(dates.to_numpy("float64", na_value=np.nan))  # seconds since 1970, ...
-        dates = pd.to_datetime(dates, unit=unit, errors="coerce") if unit else dates.astype("str")
+        dates = dates.astype("str")  # 20240308: a YYYYMMDD date, not nanoseconds
     if not pd.api.types.is_datetime64_any_dtype(dates):
         dates = pd.to_datetime(dates, errors="coerce", format="mixed")
     if isinstance(dates.dtype, pd.DatetimeTZDtype):
